@@ -1,0 +1,1 @@
+"""One adapter per model family; each is imported only when its model is first used."""

@@ -1,0 +1,85 @@
+"""DETR (transformers ``DetrForObjectDetection``): a CNN, a transformer and learned object queries.
+
+Each query predicts one box and a class (or "no object"); training matches queries to objects by
+bipartite matching, so inference needs no NMS. Pre- and post-processing are the library's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
+
+from models.base import SCORE_FLOOR, Adapter
+from models.labels import coco_detection_labels
+from playground.types import Prediction
+from playground.weights import hf_from_pretrained
+
+TINY_SIZE = {"shortest_edge": 64, "longest_edge": 96}
+"""Image size (pixels) of the tiny test build; the real processor uses 800 / 1333."""
+
+
+class DETRAdapter(Adapter):
+    """``facebook/detr-resnet-50`` (COCO, 91 category ids), or a random build of its layout."""
+
+    def build(self) -> torch.nn.Module:
+        if self.weights == "pretrained":
+            load = {"local_path": self.checkpoint}
+            self.processor = hf_from_pretrained(self.spec, DetrImageProcessor.from_pretrained, **load)
+            model = hf_from_pretrained(self.spec, DetrForObjectDetection.from_pretrained, **load)
+            self.label_names = {int(k): v for k, v in model.config.id2label.items()}
+            return model
+        self.label_names = coco_detection_labels()
+        if self.weights == "tiny":
+            self.processor = DetrImageProcessor(size=TINY_SIZE)
+            return DetrForObjectDetection(tiny_detr_config(self.label_names))
+        self.processor = DetrImageProcessor()
+        backbone = ResNetConfig(out_features=["stage1", "stage2", "stage3", "stage4"])
+        return DetrForObjectDetection(DetrConfig(backbone_config=backbone, id2label=self.label_names))
+
+    def preprocess(self, image: np.ndarray, **params: Any) -> dict[str, torch.Tensor]:
+        """(H, W, 3) uint8 -> ``pixel_values`` (1, 3, h, w) and ``pixel_mask`` (1, h, w)."""
+        inputs = self.processor(images=image, return_tensors="pt")
+        return {name: tensor.to(self.device) for name, tensor in inputs.items()}
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> Any:
+        """-> logits (1, Q, classes + 1) and pred_boxes (1, Q, 4) normalised cxcywh."""
+        return self.model(**inputs)
+
+    def postprocess(self, outputs: Any, image: np.ndarray, score_floor: float = SCORE_FLOOR, **params: Any) -> Prediction:
+        """The processor's ``post_process_object_detection`` at the image's size."""
+        result = self.processor.post_process_object_detection(
+            outputs, threshold=score_floor, target_sizes=[image.shape[:2]]
+        )[0]
+        return self.new_prediction(
+            image,
+            "detection",
+            boxes=result["boxes"].float().cpu().numpy(),
+            scores=result["scores"].float().cpu().numpy(),
+            class_ids=result["labels"].cpu().numpy(),
+        )
+
+
+def tiny_detr_config(id2label: dict[int, str]) -> DetrConfig:
+    """A DETR small enough for tests: 4 one-block ResNet stages, d_model 32, 10 queries."""
+    backbone = ResNetConfig(
+        embedding_size=16,
+        hidden_sizes=[16, 32, 64, 128],
+        depths=[1, 1, 1, 1],
+        layer_type="basic",
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    return DetrConfig(
+        backbone_config=backbone,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        num_queries=10,
+        id2label=id2label,
+    )

@@ -1,0 +1,207 @@
+"""`ModelManager`: loads models lazily, keeps them under a memory budget, evicts the least recently used.
+
+Thread safety: one lock guards the table of loaded models. Loads happen under it, so two loads
+never race each other past the budget; forward passes run outside it, so Gradio events from
+different tabs run in parallel. A model is pinned while it runs and is never evicted then.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.base import Adapter
+from playground.errors import ModelRunError, PlaygroundError
+from playground.registry import get_spec
+from playground.types import Prediction, WeightsMode
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """``requested`` if given (``cpu``, ``cuda``, ``cuda:1``), else CUDA when present, else CPU."""
+    if requested and requested != "auto":
+        device = torch.device(requested)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise PlaygroundError(f"--device {requested}: no CUDA device is available here.")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_budget_bytes(device: torch.device) -> int:
+    """70% of the GPU's memory, or 40% of the machine's RAM, for model weights."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory * 0.7)
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.4)
+
+
+@dataclass
+class _Entry:
+    adapter: Adapter
+    pins: int = 0
+    runs: int = 0
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One row of `ModelManager.loaded`: what is in memory, and how big."""
+
+    key: str
+    weights: WeightsMode
+    megabytes: float
+    running: int
+    runs: int
+
+
+class ModelManager:
+    """Owns every loaded model.
+
+    Args:
+        weights: weights mode for every model: ``pretrained``, ``random`` or ``tiny``.
+        device: where models run; None picks CUDA when present, else CPU.
+        budget_bytes: most bytes of weights kept loaded; None picks `default_budget_bytes`.
+        checkpoints: registry key -> local checkpoint path overriding the default checkpoint.
+    """
+
+    def __init__(
+        self,
+        weights: WeightsMode = "pretrained",
+        device: str | torch.device | None = None,
+        budget_bytes: int | None = None,
+        checkpoints: dict[str, str] | None = None,
+    ) -> None:
+        self.weights = weights
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.budget_bytes = budget_bytes or default_budget_bytes(self.device)
+        self.checkpoints = dict(checkpoints or {})
+        self.evictions = 0
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.RLock()
+
+    # -- public API --------------------------------------------------------------------------
+
+    def predict(self, key: str, image: np.ndarray, **params: object) -> Prediction:
+        """Run model ``key`` on ``image`` (H, W, 3 uint8); loads it first if needed.
+
+        The prediction's ``timings_ms["load"]`` is the load time when this call loaded the model
+        (``meta["cold"]`` True), else 0. An out-of-memory error evicts every idle model and
+        retries once; a second one becomes a `ModelRunError`.
+        """
+        with self.use(key) as (adapter, cold):
+            try:
+                prediction = self._run_with_oom_retry(adapter, image, params)
+            except PlaygroundError:
+                raise
+            except Exception as error:
+                log.exception("model %s failed", key)
+                raise ModelRunError(f"{adapter.spec.title} failed: {type(error).__name__}: {error}") from None
+        prediction.timings_ms["load"] = adapter.load_ms if cold else 0.0
+        prediction.meta["cold"] = cold
+        return prediction
+
+    @contextmanager
+    def use(self, key: str) -> Iterator[tuple[Adapter, bool]]:
+        """Yield (adapter, cold) with the model loaded and pinned; cold is True if this call loaded it."""
+        entry, cold = self._acquire(key)
+        try:
+            yield entry.adapter, cold
+        finally:
+            with self._lock:
+                entry.pins -= 1
+                entry.runs += 1
+                self._evict_to_fit(0)
+
+    @property
+    def loaded(self) -> list[LoadedModel]:
+        """Models in memory, least recently used first."""
+        with self._lock:
+            return [
+                LoadedModel(key, e.adapter.weights, e.adapter.nbytes / MB, e.pins, e.runs)
+                for key, e in self._entries.items()
+            ]
+
+    @property
+    def used_bytes(self) -> int:
+        with self._lock:
+            return sum(e.adapter.nbytes for e in self._entries.values())
+
+    def is_loaded(self, key: str) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def unload(self, key: str) -> bool:
+        """Drop model ``key`` unless it is running; True if it was dropped."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.pins:
+                return False
+            self._drop(key)
+            return True
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _acquire(self, key: str) -> tuple[_Entry, bool]:
+        spec = get_spec(key)
+        with self._lock:
+            entry = self._entries.get(key)
+            cold = entry is None
+            if cold:
+                self._evict_to_fit(int(spec.size_mb * MB))
+                adapter = spec.adapter_class()(spec, self.weights, self.device, self.checkpoints.get(key))
+                log.info("loading %s (%s weights) on %s", key, self.weights, self.device)
+                adapter.load()
+                entry = self._entries[key] = _Entry(adapter)
+            entry.pins += 1
+            self._entries.move_to_end(key)
+            self._evict_to_fit(0)
+            return entry, cold
+
+    def _evict_to_fit(self, incoming_bytes: int) -> None:
+        """Drop idle models, least recently used first, until used + incoming fits the budget."""
+        used = sum(e.adapter.nbytes for e in self._entries.values())
+        for key in list(self._entries):
+            if used + incoming_bytes <= self.budget_bytes:
+                return
+            entry = self._entries[key]
+            if entry.pins:
+                continue
+            used -= entry.adapter.nbytes
+            self._drop(key)
+            self.evictions += 1
+            log.info("evicted %s to stay under the %.0f MB budget", key, self.budget_bytes / MB)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key)
+        entry.adapter.unload()
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _run_with_oom_retry(self, adapter: Adapter, image: np.ndarray, params: dict) -> Prediction:
+        try:
+            return adapter.predict(image, **params)
+        except torch.OutOfMemoryError:
+            log.warning("out of memory in %s: evicting idle models and retrying once", adapter.spec.key)
+            with self._lock:
+                for key in [k for k, e in self._entries.items() if not e.pins]:
+                    self._drop(key)
+                    self.evictions += 1
+            try:
+                return adapter.predict(image, **params)
+            except torch.OutOfMemoryError:
+                raise ModelRunError(
+                    f"{adapter.spec.title} ran out of memory on {adapter.device} even after freeing "
+                    f"the other models; try a smaller image."
+                ) from None
+

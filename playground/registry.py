@@ -1,0 +1,203 @@
+"""The model registry: one `ModelSpec` per stable key, and the tasks that show them.
+
+Adapters are named as ``"module:Class"`` strings and imported only when a model is first used,
+so listing models or starting the app imports no model code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from playground.errors import UnknownModelError
+
+if TYPE_CHECKING:
+    from models.base import Adapter
+
+TASKS: dict[str, str] = {
+    "semantic": "Semantic segmentation",
+    "detection": "Object detection",
+    "instance": "Instance segmentation",
+    "panoptic": "Panoptic segmentation",
+    "prompt": "Prompt segmentation (points, box)",
+    "text": "Text to segment (open vocabulary)",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the playground knows about a model before loading it.
+
+    Attributes:
+        key: stable registry key used by the UI, the API and the CLI.
+        title: human name.
+        tasks: the tabs it appears in.
+        source: where the checkpoint lives: ``torchvision`` (a weights enum), ``huggingface``
+            (a hub id), ``torchhub`` (a URL) or ``composite`` (made of other keys).
+        checkpoint: the default real checkpoint: ``"FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1"``
+            or a hub id such as ``"facebook/detr-resnet-50"``.
+        revision: hub revision (branch or commit) for huggingface checkpoints.
+        licence: licence of the weights.
+        size_mb: approximate download size in MB.
+        adapter: ``"module:Class"`` of the adapter, or None while it is not built yet.
+        summary: one line on what makes the model worth comparing.
+        labels: where its label names come from.
+        components: registry keys a composite model is made of.
+    """
+
+    key: str
+    title: str
+    tasks: tuple[str, ...]
+    source: str
+    checkpoint: str
+    licence: str
+    size_mb: float
+    adapter: str | None
+    summary: str
+    labels: str
+    revision: str | None = None
+    components: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def built(self) -> bool:
+        return self.adapter is not None
+
+    def adapter_class(self) -> type[Adapter]:
+        """Import and return the adapter class (the first call imports the model code)."""
+        if self.adapter is None:
+            raise UnknownModelError(f"{self.title} ({self.key}) is not built yet: coming soon.")
+        module_name, class_name = self.adapter.split(":")
+        return getattr(importlib.import_module(module_name), class_name)
+
+
+_SPECS = [
+    ModelSpec(
+        key="fcn",
+        title="FCN ResNet-50",
+        tasks=("semantic",),
+        source="torchvision",
+        checkpoint="FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1",
+        licence="BSD-3-Clause (torchvision)",
+        size_mb=135.0,
+        adapter="models.fcn:FCNAdapter",
+        summary="Fully convolutional: 1x1 convs instead of FC layers, upsampled score map.",
+        labels="21 Pascal VOC classes, from the weights enum's meta['categories']",
+    ),
+    ModelSpec(
+        key="unet",
+        title="U-Net",
+        tasks=("semantic",),
+        source="torchhub",
+        checkpoint="milesial/Pytorch-UNet (Carvana, scale 0.5)",
+        licence="GPL-3.0",
+        size_mb=124.0,
+        adapter=None,
+        summary="Contracting and expanding paths joined by skip concatenations.",
+        labels="background, car",
+    ),
+    ModelSpec(
+        key="retinanet",
+        title="RetinaNet ResNet-50 FPN v2",
+        tasks=("detection",),
+        source="torchvision",
+        checkpoint="RetinaNet_ResNet50_FPN_V2_Weights.COCO_V1",
+        licence="BSD-3-Clause (torchvision)",
+        size_mb=146.0,
+        adapter=None,
+        summary="One-stage detector trained with focal loss.",
+        labels="COCO, from the weights enum's meta['categories']",
+    ),
+    ModelSpec(
+        key="faster-rcnn",
+        title="Faster R-CNN ResNet-50 FPN v2",
+        tasks=("detection",),
+        source="torchvision",
+        checkpoint="FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1",
+        licence="BSD-3-Clause (torchvision)",
+        size_mb=167.0,
+        adapter=None,
+        summary="Two-stage detector: region proposals, then RoI classification.",
+        labels="COCO, from the weights enum's meta['categories']",
+    ),
+    ModelSpec(
+        key="mask-rcnn",
+        title="Mask R-CNN ResNet-50 FPN v2",
+        tasks=("instance",),
+        source="torchvision",
+        checkpoint="MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1",
+        licence="BSD-3-Clause (torchvision)",
+        size_mb=177.0,
+        adapter=None,
+        summary="Faster R-CNN plus a mask head on RoIAlign features.",
+        labels="COCO, from the weights enum's meta['categories']",
+    ),
+    ModelSpec(
+        key="detr",
+        title="DETR ResNet-50",
+        tasks=("detection",),
+        source="huggingface",
+        checkpoint="facebook/detr-resnet-50",
+        revision="no_timm",
+        licence="Apache-2.0",
+        size_mb=167.0,
+        adapter="models.detr:DETRAdapter",
+        summary="Set prediction: object queries, bipartite matching, no NMS.",
+        labels="COCO, from the checkpoint config's id2label",
+    ),
+    ModelSpec(
+        key="maskformer",
+        title="MaskFormer Swin-B",
+        tasks=("panoptic", "semantic", "instance"),
+        source="huggingface",
+        checkpoint="facebook/maskformer-swin-base-coco",
+        licence="see the model card",
+        size_mb=410.0,
+        adapter=None,
+        summary="Mask classification: one model for semantic, instance and panoptic.",
+        labels="COCO panoptic, from the checkpoint config's id2label",
+    ),
+    ModelSpec(
+        key="sam",
+        title="Segment Anything ViT-B",
+        tasks=("prompt",),
+        source="huggingface",
+        checkpoint="facebook/sam-vit-base",
+        licence="Apache-2.0",
+        size_mb=375.0,
+        adapter=None,
+        summary="Promptable masks: heavy image encoder once, light decoder per prompt.",
+        labels="none (class-agnostic masks)",
+    ),
+    ModelSpec(
+        key="grounded-sam",
+        title="Grounded-SAM",
+        tasks=("text",),
+        source="composite",
+        checkpoint="IDEA-Research/grounding-dino-tiny + facebook/sam-vit-base",
+        licence="Apache-2.0",
+        size_mb=690.0 + 375.0,
+        adapter=None,
+        summary="Grounding DINO turns text into boxes, SAM turns boxes into masks.",
+        labels="the phrases you type",
+        components=("grounding-dino", "sam"),
+    ),
+]
+
+REGISTRY: dict[str, ModelSpec] = {spec.key: spec for spec in _SPECS}
+
+
+def get_spec(key: str) -> ModelSpec:
+    """The spec for ``key``; raises `UnknownModelError` naming the known keys."""
+    try:
+        return REGISTRY[key]
+    except KeyError:
+        raise UnknownModelError(
+            f"Unknown model '{key}'. Known models: {', '.join(REGISTRY)}."
+        ) from None
+
+
+def models_for_task(task: str) -> list[ModelSpec]:
+    """Every spec that appears in ``task``'s tab, built ones first, in registry order."""
+    specs = [spec for spec in _SPECS if task in spec.tasks]
+    return sorted(specs, key=lambda spec: not spec.built)

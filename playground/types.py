@@ -1,0 +1,112 @@
+"""`Prediction`: the one result type every adapter returns.
+
+Images are RGB uint8 HWC numpy arrays at every boundary. A prediction holds up to two kinds of
+output, always in the pixel space of the input image:
+
+- instances: ``boxes`` (N, 4) float32 XYXY pixels, ``scores`` (N,) float32, ``class_ids`` (N,)
+  int64, and optional ``masks`` (N, H, W) bool;
+- a dense ``semantic_map`` (H, W) int32 of class ids, for semantic models.
+
+Boolean or integer indexing filters the instances (``pred[pred.scores > 0.5]``), the way
+supervision's ``Detections`` does; the semantic map is kept as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+WeightsMode = Literal["pretrained", "random", "tiny"]
+WEIGHT_MODES: tuple[WeightsMode, ...] = ("pretrained", "random", "tiny")
+TIMING_STAGES = ("load", "preprocess", "forward", "postprocess")
+
+
+@dataclass
+class Prediction:
+    """What one model found in one image.
+
+    Attributes:
+        model: registry key of the model, e.g. ``"detr"``.
+        task: the task this output answers: semantic, detection, instance, panoptic, prompt, text.
+        weights: which weights produced it: ``pretrained``, ``random`` or ``tiny``.
+        image_size: (height, width) of the input image in pixels.
+        label_names: class id -> name, from the checkpoint's own metadata.
+        boxes: (N, 4) float32, XYXY in pixels.
+        scores: (N,) float32 in [0, 1].
+        class_ids: (N,) int64 keys of ``label_names``.
+        masks: (N, H, W) bool instance masks, or None.
+        semantic_map: (H, W) int32 class id per pixel, or None.
+        timings_ms: milliseconds per stage (load, preprocess, forward, postprocess).
+        meta: anything else worth showing (checkpoint, device, cold/warm, notes).
+    """
+
+    model: str
+    task: str
+    weights: WeightsMode
+    image_size: tuple[int, int]
+    label_names: dict[int, str]
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    masks: np.ndarray | None = None
+    semantic_map: np.ndarray | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
+        self.scores = np.asarray(self.scores, np.float32).reshape(-1)
+        self.class_ids = np.asarray(self.class_ids, np.int64).reshape(-1)
+        n = len(self.boxes)
+        if len(self.scores) != n or len(self.class_ids) != n:
+            raise ValueError(
+                f"boxes, scores and class_ids differ in length: "
+                f"{n}, {len(self.scores)}, {len(self.class_ids)}"
+            )
+        if self.masks is not None:
+            self.masks = np.asarray(self.masks, bool)
+            if self.masks.shape != (n, *self.image_size):
+                raise ValueError(f"masks {self.masks.shape} != {(n, *self.image_size)}")
+        if self.semantic_map is not None and self.semantic_map.shape != self.image_size:
+            raise ValueError(f"semantic_map {self.semantic_map.shape} != {self.image_size}")
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, index: np.ndarray | slice | list[int]) -> Prediction:
+        """Instances selected by a boolean mask or indices; the semantic map is kept."""
+        return replace(
+            self,
+            boxes=self.boxes[index],
+            scores=self.scores[index],
+            class_ids=self.class_ids[index],
+            masks=None if self.masks is None else self.masks[index],
+            timings_ms=dict(self.timings_ms),
+            meta=dict(self.meta),
+        )
+
+    def filtered(self, min_score: float = 0.0, labels: frozenset[str] | None = None) -> Prediction:
+        """Instances scoring at least ``min_score`` and, if given, named in ``labels``."""
+        keep = self.scores >= min_score
+        if labels is not None:
+            keep &= np.array([name in labels for name in self.labels], bool)
+        return self[keep]
+
+    @property
+    def labels(self) -> list[str]:
+        """The name of each instance's class, in order."""
+        return [self.label_name(int(c)) for c in self.class_ids]
+
+    def label_name(self, class_id: int) -> str:
+        return self.label_names.get(class_id, f"class {class_id}")
+
+    def semantic_areas(self) -> dict[str, float]:
+        """Fraction of the image (0..1) covered by each class of the semantic map, largest first."""
+        if self.semantic_map is None:
+            return {}
+        ids, counts = np.unique(self.semantic_map, return_counts=True)
+        total = self.semantic_map.size
+        order = np.argsort(-counts)
+        return {self.label_name(int(ids[i])): float(counts[i] / total) for i in order}
