@@ -48,7 +48,9 @@ class DETRAdapter(Adapter):
         """-> logits (1, Q, classes + 1) and pred_boxes (1, Q, 4) normalised cxcywh."""
         return self.model(**inputs)
 
-    def postprocess(self, outputs: Any, image: np.ndarray, score_floor: float = SCORE_FLOOR, **params: Any) -> Prediction:
+    def postprocess(
+        self, outputs: Any, image: np.ndarray, score_floor: float = SCORE_FLOOR, **params: Any
+    ) -> Prediction:
         """The processor's ``post_process_object_detection`` at the image's size."""
         result = self.processor.post_process_object_detection(
             outputs, threshold=score_floor, target_sizes=[image.shape[:2]]

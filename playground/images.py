@@ -78,8 +78,7 @@ def _open(data: bytes, name: str) -> Image.Image:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise BadImageError(
-                    f"{name} claims {width}x{height} pixels, over the limit of "
-                    f"{MAX_PIXELS / 1e6:.0f} megapixels."
+                    f"{name} claims {width}x{height} pixels, over the limit of {MAX_PIXELS / 1e6:.0f} megapixels."
                 )
             image.load()
     except BadImageError:
@@ -128,13 +127,10 @@ def _finish(pixels: np.ndarray) -> LoadedImage:
     """Check the size limits, downscale huge images, and say so."""
     height, width = pixels.shape[:2]
     if min(height, width) < MIN_SIDE:
-        raise BadImageError(
-            f"The image is {width}x{height} pixels; each side needs at least {MIN_SIDE}."
-        )
+        raise BadImageError(f"The image is {width}x{height} pixels; each side needs at least {MIN_SIDE}.")
     if height * width > MAX_PIXELS:
         raise BadImageError(
-            f"The image has {width}x{height} pixels, over the limit of "
-            f"{MAX_PIXELS / 1e6:.0f} megapixels."
+            f"The image has {width}x{height} pixels, over the limit of {MAX_PIXELS / 1e6:.0f} megapixels."
         )
     if max(height, width) <= MAX_SIDE:
         return LoadedImage(pixels)

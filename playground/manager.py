@@ -204,4 +204,3 @@ class ModelManager:
                     f"{adapter.spec.title} ran out of memory on {adapter.device} even after freeing "
                     f"the other models; try a smaller image."
                 ) from None
-

@@ -109,7 +109,7 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 def add_legend(image: np.ndarray, entries: list[tuple[int, str]]) -> np.ndarray:
     """``image`` with a white strip below listing each entry next to its class colour swatch."""
-    height, width = image.shape[:2]
+    width = image.shape[1]
     size = max(11, min(18, width // 40))
     font = _font(size)
     row_height, pad = size + 8, 6

@@ -192,9 +192,7 @@ def get_spec(key: str) -> ModelSpec:
     try:
         return REGISTRY[key]
     except KeyError:
-        raise UnknownModelError(
-            f"Unknown model '{key}'. Known models: {', '.join(REGISTRY)}."
-        ) from None
+        raise UnknownModelError(f"Unknown model '{key}'. Known models: {', '.join(REGISTRY)}.") from None
 
 
 def models_for_task(task: str) -> list[ModelSpec]:

@@ -37,6 +37,9 @@ class Prediction:
         scores: (N,) float32 in [0, 1].
         class_ids: (N,) int64 keys of ``label_names``.
         masks: (N, H, W) bool instance masks, or None.
+        mask_probs: (N, H, W) uint8 soft masks (probability x 255) for models that give them,
+            so a mask-threshold slider can re-binarise ``masks`` without a forward pass.
+        is_thing: (N,) bool for panoptic segments: True for countable "things", False for "stuff".
         semantic_map: (H, W) int32 class id per pixel, or None.
         timings_ms: milliseconds per stage (load, preprocess, forward, postprocess).
         meta: anything else worth showing (checkpoint, device, cold/warm, notes).
@@ -51,6 +54,8 @@ class Prediction:
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     masks: np.ndarray | None = None
+    mask_probs: np.ndarray | None = None
+    is_thing: np.ndarray | None = None
     semantic_map: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     meta: dict[str, object] = field(default_factory=dict)
@@ -62,13 +67,16 @@ class Prediction:
         n = len(self.boxes)
         if len(self.scores) != n or len(self.class_ids) != n:
             raise ValueError(
-                f"boxes, scores and class_ids differ in length: "
-                f"{n}, {len(self.scores)}, {len(self.class_ids)}"
+                f"boxes, scores and class_ids differ in length: {n}, {len(self.scores)}, {len(self.class_ids)}"
             )
         if self.masks is not None:
             self.masks = np.asarray(self.masks, bool)
             if self.masks.shape != (n, *self.image_size):
                 raise ValueError(f"masks {self.masks.shape} != {(n, *self.image_size)}")
+        if self.mask_probs is not None and self.mask_probs.shape != (n, *self.image_size):
+            raise ValueError(f"mask_probs {self.mask_probs.shape} != {(n, *self.image_size)}")
+        if self.is_thing is not None:
+            self.is_thing = np.asarray(self.is_thing, bool).reshape(-1)
         if self.semantic_map is not None and self.semantic_map.shape != self.image_size:
             raise ValueError(f"semantic_map {self.semantic_map.shape} != {self.image_size}")
 
@@ -83,6 +91,8 @@ class Prediction:
             scores=self.scores[index],
             class_ids=self.class_ids[index],
             masks=None if self.masks is None else self.masks[index],
+            mask_probs=None if self.mask_probs is None else self.mask_probs[index],
+            is_thing=None if self.is_thing is None else self.is_thing[index],
             timings_ms=dict(self.timings_ms),
             meta=dict(self.meta),
         )
@@ -93,6 +103,12 @@ class Prediction:
         if labels is not None:
             keep &= np.array([name in labels for name in self.labels], bool)
         return self[keep]
+
+    def with_mask_threshold(self, threshold: float) -> Prediction:
+        """``masks`` re-binarised from ``mask_probs`` at ``threshold`` in [0, 1] (same if no probs)."""
+        if self.mask_probs is None:
+            return self
+        return replace(self, masks=self.mask_probs >= threshold * 255, meta=dict(self.meta))
 
     @property
     def labels(self) -> list[str]:
