@@ -91,10 +91,15 @@ class Adapter(ABC):
     def postprocess(self, outputs: Any, image: np.ndarray, **params: Any) -> Prediction:
         """Raw outputs -> `Prediction` in the image's pixel space."""
 
-    def predict(self, image: np.ndarray, **params: Any) -> Prediction:
-        """Run the three stages on ``image`` (H, W, 3 uint8) and record their timings in ms."""
+    def predict(self, image: np.ndarray, task: str | None = None, **params: Any) -> Prediction:
+        """Run the three stages on ``image`` (H, W, 3 uint8) and record their timings in ms.
+
+        ``task`` (default: the spec's first task) and ``params`` reach both `preprocess` and
+        `postprocess`, so a model that serves several tasks picks its post-processing by task.
+        """
         if self.model is None:
             raise RuntimeError(f"{self.spec.key} is not loaded")
+        params["task"] = task or self.spec.tasks[0]
         start = time.perf_counter()
         with torch.inference_mode():
             inputs = self.preprocess(image, **params)

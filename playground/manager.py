@@ -97,7 +97,14 @@ class ModelManager:
         The prediction's ``timings_ms["load"]`` is the load time when this call loaded the model
         (``meta["cold"]`` True), else 0. An out-of-memory error evicts every idle model and
         retries once; a second one becomes a `ModelRunError`.
+
+        A composite spec (``spec.components``, e.g. Grounded-SAM) is not loaded itself: its
+        class is built with this manager and runs its component models through it, so a model
+        shared by two composites is held once.
         """
+        spec = get_spec(key)
+        if spec.components:
+            return spec.adapter_class()(spec, self).predict(image, **params)
         with self.use(key) as (adapter, cold):
             try:
                 prediction = self._run_with_oom_retry(adapter, image, params)

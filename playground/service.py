@@ -40,16 +40,17 @@ class Playground:
         self.forward_count = 0
         """Forward passes run so far: tests and the log use it to prove a re-render ran no model."""
 
-    def predict(self, key: str, image: np.ndarray, **forward_params: object) -> Prediction:
-        """Model ``key`` on ``image`` (H, W, 3 uint8), from the cache when it already ran.
+    def predict(self, key: str, image: np.ndarray, task: str | None = None, **forward_params: object) -> Prediction:
+        """Model ``key`` on ``image`` (H, W, 3 uint8) for ``task``, from the cache when it already ran.
 
+        ``forward_params`` must be hashable (tuples, not lists): they are part of the cache key.
         A cached prediction comes back with ``meta["cached"] = True`` and its original timings.
         """
-        cache_key = (image_digest(image), key, tuple(sorted(forward_params.items())))
+        cache_key = (image_digest(image), key, (task, *sorted(forward_params.items())))
         cached = self.cache.get(cache_key)
         if cached is not None:
             return replace(cached, meta={**cached.meta, "cached": True})
-        prediction = self.manager.predict(key, image, **forward_params)
+        prediction = self.manager.predict(key, image, task=task, **forward_params)
         self.forward_count += 1
         log.info(
             "forward %s on %dx%d: %.0f ms (load %.0f ms)",
@@ -67,6 +68,7 @@ class Playground:
         self,
         keys: list[str],
         image: np.ndarray,
+        task: str | None = None,
         on_start: Callable[[int, str], None] | None = None,
         **forward_params: object,
     ) -> list[Outcome]:
@@ -79,7 +81,7 @@ class Playground:
             if on_start is not None:
                 on_start(index, key)
             try:
-                outcomes.append(Outcome(key, prediction=self.predict(key, image, **forward_params)))
+                outcomes.append(Outcome(key, prediction=self.predict(key, image, task=task, **forward_params)))
             except PlaygroundError as error:
                 outcomes.append(Outcome(key, error=str(error)))
         return outcomes
