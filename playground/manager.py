@@ -1,5 +1,7 @@
 """`ModelManager`: loads models lazily, keeps them under a memory budget, evicts the least recently used.
 
+torch is imported on first use, not at import time, so the app serves its page before torch loads.
+
 Thread safety: one lock guards the table of loaded models. Loads happen under it, so two loads
 never race each other past the budget; forward passes run outside it, so Gradio events from
 different tabs run in parallel. A model is pinned while it runs and is never evicted then.
@@ -15,14 +17,19 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from models.base import Adapter
 from playground.errors import ModelRunError, PlaygroundError
 from playground.registry import get_spec
 from playground.types import Prediction, WeightsMode
+
+if TYPE_CHECKING:
+    import torch
+
+    from models.base import Adapter
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +38,8 @@ MB = 1024 * 1024
 
 def pick_device(requested: str | None = None) -> torch.device:
     """``requested`` if given (``cpu``, ``cuda``, ``cuda:1``), else CUDA when present, else CPU."""
+    import torch
+
     if requested and requested != "auto":
         device = torch.device(requested)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -42,6 +51,8 @@ def pick_device(requested: str | None = None) -> torch.device:
 def default_budget_bytes(device: torch.device) -> int:
     """70% of the GPU's memory, or 40% of the machine's RAM, for model weights."""
     if device.type == "cuda":
+        import torch
+
         return int(torch.cuda.get_device_properties(device).total_memory * 0.7)
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.4)
 
@@ -69,7 +80,8 @@ class ModelManager:
 
     Args:
         weights: weights mode for every model: ``pretrained``, ``random`` or ``tiny``.
-        device: where models run; None picks CUDA when present, else CPU.
+        device: where models run (``auto``/None picks CUDA when present, else CPU), resolved when
+            first needed.
         budget_bytes: most bytes of weights kept loaded; None picks `default_budget_bytes`.
         checkpoints: registry key -> local checkpoint path overriding the default checkpoint.
     """
@@ -82,12 +94,22 @@ class ModelManager:
         checkpoints: dict[str, str] | None = None,
     ) -> None:
         self.weights = weights
-        self.device = device if isinstance(device, torch.device) else pick_device(device)
-        self.budget_bytes = budget_bytes or default_budget_bytes(self.device)
+        self._requested_device = device
+        self._budget_bytes = budget_bytes
         self.checkpoints = dict(checkpoints or {})
         self.evictions = 0
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.RLock()
+
+    @cached_property
+    def device(self) -> torch.device:
+        """Where models run (imports torch on first access)."""
+        requested = self._requested_device
+        return requested if not isinstance(requested, str | None) else pick_device(requested)
+
+    @cached_property
+    def budget_bytes(self) -> int:
+        return self._budget_bytes or default_budget_bytes(self.device)
 
     # -- public API --------------------------------------------------------------------------
 
@@ -193,9 +215,13 @@ class ModelManager:
         entry.adapter.unload()
         gc.collect()
         if self.device.type == "cuda":
+            import torch
+
             torch.cuda.empty_cache()
 
     def _run_with_oom_retry(self, adapter: Adapter, image: np.ndarray, params: dict) -> Prediction:
+        import torch
+
         try:
             return adapter.predict(image, **params)
         except torch.OutOfMemoryError:

@@ -80,6 +80,26 @@ def torchvision_state_dict(spec: ModelSpec, local_path: str | None = None) -> di
         raise missing(spec, f"the download failed ({_first_line(error)})") from None
 
 
+def torchhub_state_dict(spec: ModelSpec, local_path: str | None = None) -> dict:
+    """The state dict at the URL ``spec.checkpoint`` (a torch hub release file).
+
+    Read from ``local_path`` if given, else from ``$TORCH_HOME/hub/checkpoints/<file name>``,
+    else downloaded there first (with a progress bar).
+    """
+    if local_path:
+        return read_state_dict(spec, Path(local_path))
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(spec.checkpoint)
+    if not cached.is_file():
+        if hub_offline():
+            raise missing(spec, f"not in the torch hub cache ({cached.parent}) and HF_HUB_OFFLINE=1")
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(spec.checkpoint, str(cached), progress=True)
+        except (OSError, RuntimeError) as error:  # URLError is an OSError
+            raise missing(spec, f"the download failed ({_first_line(error)})") from None
+    return read_state_dict(spec, cached)
+
+
 def read_state_dict(spec: ModelSpec, path: Path) -> dict:
     """Read a ``.safetensors`` or ``.pth`` file without executing pickled code."""
     if not path.is_file():
@@ -103,6 +123,19 @@ def hf_is_cached(spec: ModelSpec, repo_id: str | None = None) -> bool:
 
     found = try_to_load_from_cache(repo_id or spec.checkpoint, "config.json", revision=spec.revision)
     return isinstance(found, str)
+
+
+def is_cached(spec: ModelSpec) -> bool:
+    """True when ``spec``'s pretrained checkpoint (every component's, for composites) is local."""
+    from playground.registry import get_spec
+
+    if spec.components:
+        return all(is_cached(get_spec(key)) for key in spec.components)
+    if spec.source == "torchvision":
+        return torchvision_cache_path(spec).is_file()
+    if spec.source == "huggingface":
+        return hf_is_cached(spec)
+    return False
 
 
 def hf_from_pretrained(
@@ -149,6 +182,9 @@ def download(spec: ModelSpec) -> str:
     if spec.source == "torchvision":
         torchvision_state_dict(spec)
         return str(torchvision_cache_path(spec))
+    if spec.source == "torchhub":
+        torchhub_state_dict(spec)
+        return str(Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(spec.checkpoint))
     if spec.source == "huggingface":
         from huggingface_hub import snapshot_download
 

@@ -1,0 +1,65 @@
+"""Start the Vision Playground: ``python app.py [--weights tiny] [--port 7860] [--share]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from playground.cli import add_model_arguments, manager_from_args
+from playground.errors import PlaygroundError
+from playground.weights import weights_mode_from_env
+
+MAX_UPLOAD = "20mb"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="also serve a temporary public link (needs internet)")
+    add_model_arguments(parser, weights_mode_from_env())
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        manager = manager_from_args(args)
+    except PlaygroundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    from playground.service import Playground
+    from playground.ui.app import build_demo
+    from playground.ui.common import EXAMPLES_DIR
+
+    demo = build_demo(Playground(manager))
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        max_file_size=MAX_UPLOAD,
+        allowed_paths=[str(EXAMPLES_DIR)],
+        footer_links=["api"],
+        prevent_thread_lock=True,
+    )
+    # The page is up; import the heavy libraries now so the first Run does not wait for them.
+    threading.Thread(target=preload_libraries, daemon=True).start()
+    demo.block_thread()
+    return 0
+
+
+def preload_libraries() -> None:
+    import supervision  # noqa: F401
+    import torch  # noqa: F401
+
+
+if __name__ == "__main__":
+    sys.exit(main())

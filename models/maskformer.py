@@ -1,0 +1,223 @@
+"""MaskFormer (transformers ``MaskFormerForInstanceSegmentation``): segmentation as mask classification.
+
+Each of its 100 queries predicts one binary mask and one class (or "no object"). The same raw
+outputs answer all three tasks, only the post-processing differs:
+
+- semantic: every pixel takes the class with the highest sum over queries of p(class) x p(mask);
+- instance: the best (query, class) pairs, each a scored binary mask (masks may overlap);
+- panoptic: queries above a score threshold claim pixels; stuff of one class is fused.
+
+So the adapter keeps a small LRU of raw outputs keyed by image content: switching task (or a
+post-processing threshold) on the same image runs no second forward pass.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import MaskFormerConfig, MaskFormerForInstanceSegmentation, MaskFormerImageProcessor, SwinConfig
+from transformers.models.maskformer.modeling_maskformer import MaskFormerForInstanceSegmentationOutput
+
+from models.base import SCORE_FLOOR, Adapter
+from models.panoptic import coco_thing_names, masks_to_fields, segments_to_fields, thing_ids_by_name
+from playground.errors import BadPromptError
+from playground.images import image_digest
+from playground.types import Prediction
+from playground.weights import hf_from_pretrained
+
+TINY_SIZE = {"shortest_edge": 64, "longest_edge": 96}
+"""Image size (pixels) of the tiny test build; the real processor uses 800 / 1333."""
+PANOPTIC_THRESHOLD = 0.8
+"""Query score a panoptic segment needs (MaskFormer's COCO panoptic test setting,
+``OBJECT_MASK_THRESHOLD``). Panoptic output is a partition, so this shapes the segments
+themselves rather than filtering them; changing it re-runs only the post-processing."""
+OVERLAP_THRESHOLD = 0.8
+"""Fraction of a query's mask it must keep after overlaps to stay a segment (``OVERLAP_THRESHOLD``)."""
+RAW_OUTPUTS_KEPT = 4
+"""Images whose raw outputs the adapter keeps (about 25 MB each at 800 x 1066)."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Preprocessed inputs, or the raw outputs already computed for this image."""
+
+    digest: str
+    inputs: dict[str, torch.Tensor] | None
+    cached: MaskFormerForInstanceSegmentationOutput | None
+
+
+@dataclass(frozen=True)
+class _Raw:
+    outputs: MaskFormerForInstanceSegmentationOutput
+    reused: bool
+
+
+class RawOutputCache:
+    """A thread-safe LRU: image digest -> raw model outputs, at most ``capacity`` entries."""
+
+    def __init__(self, capacity: int = RAW_OUTPUTS_KEPT) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class MaskFormerAdapter(Adapter):
+    """``facebook/maskformer-swin-base-coco`` (COCO panoptic, 133 classes) for three tasks.
+
+    Things vs stuff: the checkpoint's config carries only ``id2label`` (no thing/stuff flags), so
+    a class is a thing when its name is one of COCO's 80 object categories (torchvision's weights
+    metadata); COCO panoptic lists those 80 first (ids 0-79), then 53 stuff classes.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.raw_outputs = RawOutputCache()
+
+    def build(self) -> torch.nn.Module:
+        self.raw_outputs.clear()
+        if self.weights == "pretrained":
+            load = {"local_path": self.checkpoint}
+            self.processor = hf_from_pretrained(self.spec, MaskFormerImageProcessor.from_pretrained, **load)
+            model = hf_from_pretrained(self.spec, MaskFormerForInstanceSegmentation.from_pretrained, **load)
+        else:
+            labels = coco_panoptic_placeholder_labels()
+            if self.weights == "tiny":
+                self.processor = MaskFormerImageProcessor(size=TINY_SIZE)
+                config = tiny_maskformer_config(labels)
+            else:  # the default config is the Swin-B layout of the checkpoint
+                self.processor = MaskFormerImageProcessor()
+                config = MaskFormerConfig(id2label=labels)
+            model = MaskFormerForInstanceSegmentation(config)
+        self.label_names = {int(k): v for k, v in model.config.id2label.items()}
+        self.thing_ids = thing_ids_by_name(self.label_names)
+        self.stuff_ids = frozenset(self.label_names) - self.thing_ids
+        return model
+
+    def unload(self) -> None:
+        super().unload()
+        self.raw_outputs.clear()
+
+    def preprocess(self, image: np.ndarray, **params: Any) -> _Prepared:
+        """(H, W, 3) uint8 -> ``pixel_values`` (1, 3, h, w) and ``pixel_mask`` (1, h, w), unless cached."""
+        digest = image_digest(image)
+        cached = self.raw_outputs.get(digest)
+        if cached is not None:
+            return _Prepared(digest, None, cached)
+        inputs = self.processor(images=image, return_tensors="pt")
+        return _Prepared(digest, {name: t.to(self.device) for name, t in inputs.items()}, None)
+
+    def forward(self, prepared: _Prepared) -> _Raw:
+        """-> class_queries_logits (1, Q, classes + 1) and masks_queries_logits (1, Q, h/4, w/4)."""
+        if prepared.cached is not None:
+            return _Raw(prepared.cached, reused=True)
+        out = self.model(**prepared.inputs)
+        raw = MaskFormerForInstanceSegmentationOutput(
+            class_queries_logits=out.class_queries_logits, masks_queries_logits=out.masks_queries_logits
+        )
+        self.raw_outputs.put(prepared.digest, raw)
+        return _Raw(raw, reused=False)
+
+    def postprocess(
+        self,
+        raw: _Raw,
+        image: np.ndarray,
+        task: str = "panoptic",
+        score_floor: float = SCORE_FLOOR,
+        threshold: float = PANOPTIC_THRESHOLD,
+        **params: Any,
+    ) -> Prediction:
+        """The processor's ``post_process_{task}_segmentation`` at the image's size.
+
+        ``score_floor`` keeps instance-task masks; ``threshold`` forms panoptic segments.
+        """
+        outputs, size = raw.outputs, [image.shape[:2]]
+        if task == "semantic":
+            label_map = self.processor.post_process_semantic_segmentation(outputs, target_sizes=size)[0]
+            fields: dict[str, Any] = {"semantic_map": label_map.to(torch.int32).cpu().numpy()}
+        elif task == "instance":
+            result = self.processor.post_process_instance_segmentation(
+                outputs, threshold=score_floor, target_sizes=size, return_binary_maps=True
+            )[0]
+            segments = result["segments_info"]
+            masks = result["segmentation"].bool().cpu().numpy() if segments else np.zeros((0, *size[0]), bool)
+            fields = masks_to_fields(masks, segments)
+        elif task == "panoptic":
+            result = self.processor.post_process_panoptic_segmentation(
+                outputs,
+                threshold=threshold,
+                overlap_mask_area_threshold=OVERLAP_THRESHOLD,
+                label_ids_to_fuse=set(self.stuff_ids),
+                target_sizes=size,
+            )[0]
+            fields = segments_to_fields(result["segmentation"], result["segments_info"], self.thing_ids)
+        else:
+            raise BadPromptError(f"MaskFormer does task semantic, instance or panoptic, not {task!r}.")
+        prediction = self.new_prediction(image, task, **fields)
+        prediction.meta["raw_outputs_reused"] = raw.reused
+        return prediction
+
+
+def coco_panoptic_placeholder_labels() -> dict[int, str]:
+    """Label names for random builds, laid out like the checkpoint's 133 COCO panoptic classes.
+
+    Ids 0-79 are COCO's things, named from torchvision's metadata in COCO id order; no installed
+    library lists the 53 stuff names, so ids 80-132 are named "stuff 80" ... "stuff 132".
+    """
+    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_V2_Weights
+
+    things = coco_thing_names()
+    categories = FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1.meta["categories"]
+    names = [name for name in categories if name in things]
+    names += [f"stuff {i}" for i in range(len(names), 133)]
+    return dict(enumerate(names))
+
+
+def tiny_maskformer_config(id2label: dict[int, str]) -> MaskFormerConfig:
+    """A MaskFormer small enough for tests: 4 one-block Swin stages (dim 16), 1 decoder layer, 10 queries."""
+    backbone = SwinConfig(
+        embed_dim=16,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 1, 2, 2],
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    decoder = {
+        "model_type": "detr",
+        "d_model": 32,
+        "decoder_layers": 1,
+        "decoder_attention_heads": 2,
+        "decoder_ffn_dim": 32,
+        "num_queries": 10,
+    }
+    return MaskFormerConfig(
+        backbone_config=backbone,
+        decoder_config=decoder,
+        fpn_feature_size=32,
+        mask_feature_size=32,
+        id2label=id2label,
+    )

@@ -1,0 +1,71 @@
+"""Helpers shared by the panoptic adapters (MaskFormer, DETR): things vs stuff, segments -> instances.
+
+A panoptic result gives every pixel one segment. Countable "things" (person, car) get one segment
+per object; amorphous "stuff" (sky, road) gets one segment per class. transformers'
+``post_process_panoptic_segmentation`` returns a segment-id map and a list of segment dicts
+(``id``, ``label_id``, ``score``, ``was_fused``); `segments_to_fields` turns them into
+`Prediction` instances with one (H, W) mask each.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@cache
+def coco_thing_names() -> frozenset[str]:
+    """The 80 COCO object ("thing") category names, from torchvision's weights metadata.
+
+    COCO panoptic's things are exactly COCO detection's 80 categories with the same names; its
+    53 stuff classes ("sky-other-merged", "wall-brick", ...) come on top.
+    """
+    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_V2_Weights
+
+    categories = FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1.meta["categories"]
+    return frozenset(name for name in categories if name not in ("__background__", "N/A"))
+
+
+def thing_ids_by_name(id2label: dict[int, str]) -> frozenset[int]:
+    """Class ids whose label name is a COCO thing category (for configs with only ``id2label``)."""
+    things = coco_thing_names()
+    return frozenset(i for i, name in id2label.items() if name in things)
+
+
+def segments_to_fields(
+    segmentation: torch.Tensor, segments: list[dict[str, Any]], thing_ids: frozenset[int]
+) -> dict[str, np.ndarray]:
+    """A segment-id map (H, W) and its segment dicts -> `Prediction` fields, one instance a segment.
+
+    Returns `masks_to_fields`' fields plus ``is_thing`` (N,) bool.
+    """
+    seg_map = segmentation.to(torch.int64).cpu().numpy()
+    masks = np.stack([seg_map == s["id"] for s in segments]) if segments else np.zeros((0, *seg_map.shape), bool)
+    fields = masks_to_fields(masks, segments)
+    fields["is_thing"] = np.array([int(c) in thing_ids for c in fields["class_ids"]], bool)
+    return fields
+
+
+def masks_to_fields(masks: np.ndarray, segments: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Masks (N, H, W) bool and their segment dicts -> ``masks``, ``class_ids`` (N,), ``scores`` (N,)
+    and ``boxes`` (N, 4): the tight XYXY pixel box of each mask (right and bottom edges exclusive).
+    """
+    return {
+        "masks": masks,
+        "class_ids": np.array([s["label_id"] for s in segments], np.int64),
+        "scores": np.array([s["score"] for s in segments], np.float32),
+        "boxes": boxes_from_masks(masks),
+    }
+
+
+def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool -> (N, 4) float32 XYXY boxes enclosing each mask's pixels (zeros if empty)."""
+    boxes = np.zeros((len(masks), 4), np.float32)
+    for i, mask in enumerate(masks):
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if len(rows):
+            boxes[i] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
+    return boxes

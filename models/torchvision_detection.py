@@ -1,0 +1,187 @@
+"""torchvision's COCO detectors: RetinaNet, Faster R-CNN and Mask R-CNN (ResNet-50 FPN, v2 weights).
+
+- RetinaNet is one-stage: a dense head classifies every anchor of every FPN level at once,
+  trained with focal loss so the easy background anchors do not drown the rest.
+- Faster R-CNN is two-stage: a region proposal network proposes boxes, then RoIAlign features of
+  each proposal are classified and refined.
+- Mask R-CNN adds a small FCN head on the same RoI features that predicts a 28x28 soft mask
+  per detection.
+
+All three return torchvision's uniform dict (``boxes`` XYXY in image pixels, ``labels``,
+``scores``, and for Mask R-CNN ``masks`` (N, 1, H, W) in [0, 1]). Resizing, normalisation and
+NMS happen inside the model; the weights' ``transforms()`` only converts uint8 to float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.models import resnet
+from torchvision.models.detection import (
+    FasterRCNN,
+    MaskRCNN,
+    RetinaNet,
+    fasterrcnn_resnet50_fpn_v2,
+    maskrcnn_resnet50_fpn_v2,
+    retinanet_resnet50_fpn_v2,
+)
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor, RPNHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.detection.retinanet import RetinaNetHead
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
+
+from models.base import SCORE_FLOOR, Adapter
+from playground.types import Prediction
+from playground.weights import torchvision_state_dict, torchvision_weights
+
+TINY_SIZE = {"min_size": 64, "max_size": 96}
+"""Shorter / longer side (pixels) the tiny test builds resize to; the real weights use 800 / 1333."""
+TINY_CHANNELS = 32
+"""FPN and head channels of the tiny builds (the real ones have 256)."""
+TINY_ANCHORS = (8, 16, 32, 64, 128)
+"""Anchor sizes (pixels) of the tiny builds, one per FPN level, for their small inputs."""
+
+
+class TorchvisionDetectionAdapter(Adapter):
+    """Shared by the three detectors: the weights enum, its transform, and the uniform output dict.
+
+    Subclasses name the torchvision builder, the builder's score-threshold keyword and a tiny
+    build of the same classes.
+    """
+
+    task: ClassVar[str] = "detection"
+    builder: ClassVar[Callable[..., nn.Module]]
+    score_thresh_kwarg: ClassVar[str] = "box_score_thresh"
+
+    def build(self) -> nn.Module:
+        weights = torchvision_weights(self.spec)
+        categories = weights.meta["categories"]
+        self.label_names = dict(enumerate(categories))
+        self.transform = weights.transforms()
+        options = {self.score_thresh_kwarg: SCORE_FLOOR}
+        if self.weights == "tiny":
+            return self.tiny_model(len(categories), **options)
+        model = type(self).builder(weights=None, weights_backbone=None, num_classes=len(categories), **options)
+        if self.weights == "pretrained":
+            model.load_state_dict(torchvision_state_dict(self.spec, self.checkpoint))
+        return model
+
+    def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:
+        raise NotImplementedError
+
+    def preprocess(self, image: np.ndarray, **params: Any) -> list[torch.Tensor]:
+        """(H, W, 3) uint8 -> [(3, H, W) float in [0, 1]]; the model resizes and normalises."""
+        tensor = torch.from_numpy(image).permute(2, 0, 1)
+        return [self.transform(tensor).to(self.device)]
+
+    def forward(self, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """-> boxes (N, 4) XYXY pixels, labels (N,), scores (N,) [, masks (N, 1, H, W)], NMS applied."""
+        return self.model(inputs)[0]
+
+    def postprocess(
+        self, outputs: dict[str, torch.Tensor], image: np.ndarray, score_floor: float = SCORE_FLOOR, **params: Any
+    ) -> Prediction:
+        """The model's own output as numpy, instances scoring at least ``score_floor``.
+
+        The model already drops scores below `SCORE_FLOOR`, so a lower ``score_floor`` changes nothing.
+        Soft masks become ``mask_probs`` (uint8, round(p * 255)) and ``masks`` (p >= 0.5).
+        """
+        keep = outputs["scores"] >= score_floor
+        fields: dict[str, Any] = {
+            "boxes": outputs["boxes"][keep].float().cpu().numpy(),
+            "scores": outputs["scores"][keep].float().cpu().numpy(),
+            "class_ids": outputs["labels"][keep].cpu().numpy(),
+        }
+        if "masks" in outputs:
+            probs = outputs["masks"][keep][:, 0]  # (N, H, W) in [0, 1]
+            fields["mask_probs"] = (probs * 255).round().to(torch.uint8).cpu().numpy()
+            fields["masks"] = (probs >= 0.5).cpu().numpy()
+        return self.new_prediction(image, self.task, **fields)
+
+
+class RetinaNetAdapter(TorchvisionDetectionAdapter):
+    """``retinanet_resnet50_fpn_v2`` (COCO): one-stage, focal loss, GroupNorm heads."""
+
+    builder = staticmethod(retinanet_resnet50_fpn_v2)
+    score_thresh_kwarg = "score_thresh"
+
+    def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:
+        """The v2 layout (C3-C5 + P6/P7 from C5, GroupNorm heads) with few channels."""
+        backbone = tiny_fpn_backbone(["layer2", "layer3", "layer4"], LastLevelP6P7(2048, TINY_CHANNELS))
+        anchors = tiny_anchor_generator(scales_per_octave=3)
+        head = RetinaNetHead(
+            TINY_CHANNELS, anchors.num_anchors_per_location()[0], num_classes, norm_layer=partial(nn.GroupNorm, 8)
+        )
+        head.regression_head._loss_type = "giou"  # as in the v2 builder (training only)
+        return RetinaNet(backbone, num_classes, anchor_generator=anchors, head=head, **TINY_SIZE, **options)
+
+
+class FasterRCNNAdapter(TorchvisionDetectionAdapter):
+    """``fasterrcnn_resnet50_fpn_v2`` (COCO): region proposals, then RoI classification."""
+
+    builder = staticmethod(fasterrcnn_resnet50_fpn_v2)
+
+    def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:
+        return FasterRCNN(**tiny_two_stage_parts(num_classes), **TINY_SIZE, **options)
+
+
+class MaskRCNNAdapter(TorchvisionDetectionAdapter):
+    """``maskrcnn_resnet50_fpn_v2`` (COCO): Faster R-CNN plus a mask head on RoIAlign features."""
+
+    task = "instance"
+    builder = staticmethod(maskrcnn_resnet50_fpn_v2)
+
+    def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:
+        c = TINY_CHANNELS
+        mask_head = MaskRCNNHeads(c, [c], 1, norm_layer=nn.BatchNorm2d)
+        mask_predictor = MaskRCNNPredictor(c, c, num_classes)
+        parts = tiny_two_stage_parts(num_classes)
+        return MaskRCNN(**parts, mask_head=mask_head, mask_predictor=mask_predictor, **TINY_SIZE, **options)
+
+
+# ---- tiny builds: the same model classes with a small ResNet, FPN and heads ---------------------
+
+
+def tiny_fpn_backbone(
+    layers: list[str], extra_blocks: nn.Module, norm_layer: Callable | None = None
+) -> BackboneWithFPN:
+    """A one-block-per-stage Bottleneck ResNet (inner width 16) under a ``TINY_CHANNELS`` FPN."""
+    body = resnet.ResNet(resnet.Bottleneck, [1, 1, 1, 1], width_per_group=16)
+    stage_channels = {"layer1": 256, "layer2": 512, "layer3": 1024, "layer4": 2048}
+    return BackboneWithFPN(
+        body,
+        return_layers={name: str(i) for i, name in enumerate(layers)},
+        in_channels_list=[stage_channels[name] for name in layers],
+        out_channels=TINY_CHANNELS,
+        extra_blocks=extra_blocks,
+        norm_layer=norm_layer,
+    )
+
+
+def tiny_anchor_generator(scales_per_octave: int = 1) -> AnchorGenerator:
+    """Anchors of `TINY_ANCHORS` sizes (x ``scales_per_octave`` scales), aspect ratios 0.5, 1, 2."""
+    sizes = tuple(tuple(int(s * 2 ** (i / scales_per_octave)) for i in range(scales_per_octave)) for s in TINY_ANCHORS)
+    return AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
+
+
+def tiny_two_stage_parts(num_classes: int) -> dict[str, Any]:
+    """Backbone, RPN and box head of the v2 two-stage layout (BatchNorm FPN and conv heads), small."""
+    c = TINY_CHANNELS
+    anchors = tiny_anchor_generator()
+    return {
+        "backbone": tiny_fpn_backbone(["layer1", "layer2", "layer3", "layer4"], LastLevelMaxPool(), nn.BatchNorm2d),
+        "num_classes": None,  # given by box_predictor
+        "rpn_anchor_generator": anchors,
+        "rpn_head": RPNHead(c, anchors.num_anchors_per_location()[0], conv_depth=2),
+        "rpn_pre_nms_top_n_test": 200,
+        "rpn_post_nms_top_n_test": 100,
+        "box_head": FastRCNNConvFCHead((c, 7, 7), [c], [64], norm_layer=nn.BatchNorm2d),
+        "box_predictor": FastRCNNPredictor(64, num_classes),
+    }

@@ -1,0 +1,1 @@
+"""Vision Playground: upload an image and compare landmark vision models side by side."""

@@ -1,0 +1,192 @@
+"""The command line: ``python -m playground models | predict | download | bench``.
+
+Runs the same `Playground` as the app. Errors a user can fix exit with status 2 and one line on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from playground.errors import BadPromptError, PlaygroundError
+from playground.types import WEIGHT_MODES
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except PlaygroundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from playground.weights import weights_mode_from_env
+
+    parser = argparse.ArgumentParser(prog="python -m playground", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    models = commands.add_parser("models", help="list every model: key, tasks, checkpoint, cached or not")
+    models.set_defaults(run=run_models)
+
+    predict = commands.add_parser("predict", help="run one model on one image; write an overlay and JSON")
+    predict.add_argument("key", help="registry key, e.g. detr (see `models`)")
+    predict.add_argument("image", type=Path, help="an image file")
+    add_model_arguments(predict, weights_mode_from_env())
+    predict.add_argument("--task", help="for models that serve several tasks, e.g. maskformer: panoptic")
+    predict.add_argument("--threshold", type=float, default=0.5, help="minimum score kept in the output (0..1)")
+    predict.add_argument("--points", help='SAM points "x,y,label;x,y,label" (label 1 foreground, 0 background)')
+    predict.add_argument("--box", help="SAM box x1,y1,x2,y2 in pixels")
+    predict.add_argument("--text", help='Grounded-SAM classes, e.g. "cat, dog"')
+    predict.add_argument("--out", type=Path, help="write the overlay PNG here")
+    predict.add_argument("--json", type=Path, help="write the result JSON here (default: print it)")
+    predict.set_defaults(run=run_predict)
+
+    download = commands.add_parser("download", help="fetch pretrained checkpoints into the local cache")
+    download.add_argument("keys", nargs="+", metavar="KEY")
+    download.set_defaults(run=run_download)
+    return parser
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, default_weights: str) -> None:
+    """--weights, --device, --memory-budget and --checkpoint, shared by the CLI and the app."""
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHT_MODES,
+        default=default_weights,
+        help="pretrained checkpoints, or random weights: full size (random) or small (tiny) "
+        "[default: $PLAYGROUND_WEIGHTS or pretrained]",
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--memory-budget", type=float, metavar="MB", help="most MB of loaded model weights")
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="KEY=PATH",
+        help="use a local checkpoint file or folder for KEY (repeatable)",
+    )
+
+
+def manager_from_args(args: argparse.Namespace):  # -> ModelManager
+    """A `ModelManager` configured by `add_model_arguments`' flags."""
+    from playground.manager import MB, ModelManager
+
+    checkpoints = {}
+    for item in args.checkpoint:
+        key, sep, path = item.partition("=")
+        if not sep or not key or not path:
+            raise BadPromptError(f"--checkpoint {item!r}: expected KEY=PATH.")
+        checkpoints[key] = path
+    budget = int(args.memory_budget * MB) if args.memory_budget else None
+    return ModelManager(weights=args.weights, device=args.device, budget_bytes=budget, checkpoints=checkpoints)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from playground.registry import REGISTRY
+    from playground.weights import is_cached
+
+    rows = [("KEY", "TASKS", "CHECKPOINT", "SIZE", "LOCAL WEIGHTS")]
+    for spec in REGISTRY.values():
+        local = ("yes" if is_cached(spec) else "no") if spec.built else "not built yet"
+        rows.append((spec.key, ",".join(spec.tasks), spec.checkpoint, f"{spec.size_mb:.0f} MB", local))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from playground.images import load_image
+    from playground.registry import get_spec
+
+    spec = get_spec(args.key)
+    if not spec.built:
+        raise PlaygroundError(f"{spec.title} ({spec.key}) is not built yet.")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise BadPromptError(f"--threshold {args.threshold}: expected a number in 0..1.")
+    loaded = load_image(args.image)
+    params = prompt_params(args)
+
+    from playground.export import to_json
+    from playground.overlay import render
+    from playground.service import Playground
+
+    playground = Playground(manager_from_args(args))
+    prediction = playground.predict(args.key, loaded.pixels, task=args.task, **params)
+    shown = prediction.filtered(args.threshold)
+    result = to_json(shown)
+    if loaded.notice:
+        result["notice"] = loaded.notice
+    if args.out:
+        from PIL import Image
+
+        Image.fromarray(render(loaded.pixels, shown)).save(args.out)
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n")
+        print(f"{spec.key}: {len(shown)} instances, {sum(shown.timings_ms.values()):.0f} ms -> {args.json}")
+    else:
+        print(text)
+    return 0
+
+
+def prompt_params(args: argparse.Namespace) -> dict[str, object]:
+    """Prompt flags as the hashable params the adapters take."""
+    params: dict[str, object] = {}
+    if args.points:
+        params["points"] = parse_points(args.points)
+    if args.box:
+        params["box"] = parse_box(args.box)
+    if args.text is not None:
+        params["text"] = args.text
+    return params
+
+
+def parse_points(text: str) -> tuple[tuple[float, float, int], ...]:
+    """``"x,y,1;x,y,0"`` -> ((x, y, 1), (x, y, 0)); the label defaults to 1 (foreground)."""
+    points = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        values = item.split(",")
+        try:
+            if len(values) not in (2, 3):
+                raise ValueError
+            x, y = float(values[0]), float(values[1])
+            label = int(values[2]) if len(values) == 3 else 1
+        except ValueError:
+            raise BadPromptError(f"--points {text!r}: expected x,y or x,y,label separated by ';'.") from None
+        if label not in (0, 1):
+            raise BadPromptError(f"--points: label {label} must be 1 (foreground) or 0 (background).")
+        points.append((x, y, label))
+    if not points:
+        raise BadPromptError("--points is empty: give at least one x,y.")
+    return tuple(points)
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``"x1,y1,x2,y2"`` -> (x1, y1, x2, y2) with x1 < x2 and y1 < y2."""
+    try:
+        x1, y1, x2, y2 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise BadPromptError(f"--box {text!r}: expected four numbers x1,y1,x2,y2.") from None
+    if x1 >= x2 or y1 >= y2:
+        raise BadPromptError(f"--box {text!r}: x1 < x2 and y1 < y2 are needed.")
+    return (x1, y1, x2, y2)
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from playground.registry import get_spec
+    from playground.weights import download
+
+    for key in args.keys:
+        spec = get_spec(key)
+        print(f"{spec.key}: {download(spec)}")
+    return 0

@@ -1,0 +1,58 @@
+"""`build_demo`: the whole Gradio app, one tab per task, all calling one `Playground`."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from playground.export import RANDOM_WEIGHTS_NOTE
+from playground.registry import TASKS, models_for_task
+from playground.service import Playground
+from playground.ui.closed_set_tab import create_tab
+
+CLOSED_SET_TASKS = ("semantic", "detection", "instance", "panoptic")
+
+INTRO = """# Vision Playground
+Upload an image and compare the landmark vision models side by side: FCN and U-Net, RetinaNet and DETR,
+Mask R-CNN, MaskFormer, SAM and Grounded-SAM. Sliders and class toggles re-draw stored results without
+running a model again."""
+
+
+def build_demo(playground: Playground) -> gr.Blocks:
+    """The app for ``playground``; launch it with `gr.Blocks.launch` (see app.py)."""
+    with gr.Blocks(title="Vision Playground", analytics_enabled=False) as demo:
+        gr.Markdown(INTRO)
+        weights = playground.manager.weights
+        if weights != "pretrained":
+            gr.Markdown(
+                f"⚠️ **Running with `{weights}` weights** — {RANDOM_WEIGHTS_NOTE}. "
+                "Start with `--weights pretrained` for real predictions.",
+                elem_id="weights-banner",
+            )
+        with gr.Tabs():
+            for task in TASKS:
+                if task in CLOSED_SET_TASKS:
+                    create_tab(task, playground)
+                else:
+                    coming_tab(task)
+        with gr.Accordion("Models in memory", open=False):
+            memory = gr.Markdown()
+            gr.Button("Refresh", size="sm").click(lambda: memory_report(playground), outputs=memory, api_name=False)
+    return demo
+
+
+def coming_tab(task: str) -> None:
+    """A tab whose models are not built yet: says which are coming."""
+    with gr.Tab(TASKS[task], id=task):
+        titles = ", ".join(spec.title for spec in models_for_task(task))
+        gr.Markdown(f"**Coming soon:** {titles}.")
+
+
+def memory_report(playground: Playground) -> str:
+    manager = playground.manager
+    rows = [f"| {m.key} | {m.weights} | {m.megabytes:.0f} MB | {m.runs} |" for m in manager.loaded]
+    header = (
+        f"Device **{manager.device}**, budget {manager.budget_bytes / 2**20:.0f} MB, "
+        f"used {manager.used_bytes / 2**20:.0f} MB, evictions {manager.evictions}.\n\n"
+        "| model | weights | size | runs |\n|---|---|---|---|\n"
+    )
+    return header + ("\n".join(rows) if rows else "| (none loaded) | | | |")

@@ -1,0 +1,29 @@
+"""Pieces every tab shares: example images, progress text, event settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import gradio as gr
+
+from playground.registry import get_spec
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+
+MODEL_EVENTS = {"concurrency_id": "models", "concurrency_limit": 2}
+"""Events that run models share one queue slot group, so a hosted GPU is never oversubscribed."""
+
+
+def example_paths() -> list[str]:
+    """The bundled example photos (see examples/LICENSES.md), as paths Gradio may serve."""
+    return [str(path) for path in sorted(EXAMPLES_DIR.glob("*.jpg"))]
+
+
+def run_progress(progress: gr.Progress, keys: Sequence[str]) -> Callable[[int, str], None]:
+    """An ``on_start(index, key)`` callback that shows "running DETR ResNet-50 (2/3)…"."""
+
+    def on_start(index: int, key: str) -> None:
+        progress((index, len(keys)), desc=f"running {get_spec(key).title} ({index + 1}/{len(keys)})…")
+
+    return on_start

@@ -1,0 +1,101 @@
+"""What a panel shows for one model's outcome: overlay, caption and table rows.
+
+Pure functions of stored outcomes and view options, so every slider, toggle and tab re-renders
+from here without a forward pass. Nothing here imports gradio or torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from playground.export import to_json
+from playground.registry import get_spec
+from playground.service import Outcome
+from playground.types import Prediction
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """How to show stored predictions: none of these needs the model again.
+
+    Attributes:
+        score_threshold: minimum instance score in [0, 1].
+        mask_threshold: probability in [0, 1] at which soft masks become masks.
+        opacity: mask opacity in [0, 1].
+        hidden_labels: class names not drawn.
+    """
+
+    score_threshold: float = 0.5
+    mask_threshold: float = 0.5
+    opacity: float = 0.5
+    hidden_labels: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One model's panel: an (H', W, 3) uint8 overlay, its caption, and the JSON of what it shows."""
+
+    key: str
+    overlay: np.ndarray
+    caption: str
+    result: dict
+
+
+def shown_prediction(prediction: Prediction, options: ViewOptions) -> Prediction:
+    """The instances that pass the view's mask and score thresholds."""
+    return prediction.with_mask_threshold(options.mask_threshold).filtered(options.score_threshold)
+
+
+def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions) -> Panel:
+    """The panel for ``outcome``: its overlay, or the image greyed out with the error as caption."""
+    title = get_spec(outcome.key).title
+    if outcome.prediction is None:
+        grey = image.mean(axis=2, keepdims=True).astype(np.uint8)
+        dimmed = (np.repeat(grey, 3, axis=2) * 0.5 + 64).astype(np.uint8)
+        return Panel(outcome.key, dimmed, f"{title}: {outcome.error}", {"model": outcome.key, "error": outcome.error})
+    from playground.overlay import render  # supervision takes seconds to import: not at app start
+
+    shown = shown_prediction(outcome.prediction, options)
+    overlay = render(image, shown, opacity=options.opacity, hidden_labels=options.hidden_labels)
+    return Panel(outcome.key, overlay, caption(title, outcome.prediction), to_json(shown))
+
+
+def caption(title: str, prediction: Prediction) -> str:
+    """``"DETR ResNet-50 · random weights · cold · load 700 · forward 120 · post 3 ms"``."""
+    timings = prediction.timings_ms
+    state = "cached" if prediction.meta.get("cached") else ("cold" if prediction.meta.get("cold") else "warm")
+    parts = [title]
+    if prediction.weights != "pretrained":
+        parts.append(f"{prediction.weights} weights")
+    parts.append(state)
+    if prediction.meta.get("cold"):
+        parts.append(f"load {timings.get('load', 0):.0f}")
+    parts.append(f"forward {timings.get('forward', 0):.0f}")
+    parts.append(f"post {timings.get('postprocess', 0):.0f} ms")
+    return " · ".join(parts)
+
+
+def found_labels(outcomes: list[Outcome]) -> list[str]:
+    """Every class name the outcomes found (instances and semantic classes), sorted."""
+    names: set[str] = set()
+    for outcome in outcomes:
+        if outcome.prediction is not None:
+            names.update(outcome.prediction.labels)
+            names.update(outcome.prediction.semantic_areas())
+    return sorted(names)
+
+
+def table_rows(panels: list[Panel]) -> list[list[object]]:
+    """Rows of (model, label, score, box or area %) for what the panels show."""
+    rows: list[list[object]] = []
+    for panel in panels:
+        for instance in panel.result.get("instances", []):
+            box = ", ".join(f"{v:.0f}" for v in instance["box"])
+            rows.append([panel.key, instance["label"], round(instance["score"], 3), box])
+        for label, area in panel.result.get("semantic", {}).items():
+            rows.append([panel.key, label, None, f"{100 * area:.1f}% of image"])
+        if "error" in panel.result:
+            rows.append([panel.key, "error", None, panel.result["error"]])
+    return rows

@@ -1,0 +1,54 @@
+"""Playwright steps shared by the browser tests."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+RUN_TIMEOUT_MS = 120_000
+
+
+def open_tab(page, title: str) -> None:
+    page.get_by_role("tab", name=title).click()
+
+
+def pick_example(page, task: str, index: int = 0) -> None:
+    """Click the ``index``-th example thumbnail of ``task``'s tab and wait for the image input."""
+    page.locator(f"#{task}-examples button.gallery-item").nth(index).click()
+    page.locator(f"#{task}-image img").first.wait_for(timeout=30_000)
+
+
+def select_models(page, task: str, titles: list[str]) -> None:
+    """Tick exactly ``titles`` in the tab's model checkbox group."""
+    group = page.locator(f"#{task}-models")
+    for box in group.locator("label").all():
+        wanted = box.inner_text().strip() in titles
+        checkbox = box.locator("input[type=checkbox]")
+        if checkbox.is_checked() != wanted:
+            checkbox.click()
+
+
+def run_and_wait(page, task: str, expected_panels: int) -> list[str]:
+    """Click Run and wait until the gallery shows ``expected_panels`` images; returns their URLs."""
+    page.locator(f"#{task}-run").click()
+    images = page.locator(f"#{task}-gallery img")
+    page.wait_for_function(
+        "([selector, n]) => document.querySelectorAll(selector).length >= n",
+        arg=[f"#{task}-gallery img", expected_panels],
+        timeout=RUN_TIMEOUT_MS,
+    )
+    return [images.nth(i).get_attribute("src") for i in range(images.count())]
+
+
+def fetch_image(page, url: str) -> np.ndarray:
+    """Download an image the page shows, as (H, W, 3) uint8."""
+    response = page.request.get(url)
+    assert response.ok, f"{url}: HTTP {response.status}"
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+
+
+def assert_not_blank(pixels: np.ndarray) -> None:
+    assert pixels.shape[0] > 16 and pixels.shape[1] > 16, pixels.shape
+    assert pixels.std() > 10, "the rendered overlay is blank"

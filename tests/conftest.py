@@ -1,0 +1,131 @@
+"""Shared fixtures: tiny random-weight models, example images, a live app and a headless browser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """(512, 512, 3) uint8 RGB, public domain (see examples/LICENSES.md)."""
+    from playground.images import load_image
+
+    return load_image(EXAMPLES / "astronaut.jpg").pixels
+
+
+@pytest.fixture
+def tiny_playground():
+    """A fresh `Playground` on tiny random-weight models, on the CPU."""
+    from playground.manager import ModelManager
+    from playground.service import Playground
+
+    return Playground(ModelManager(weights="tiny", device="cpu"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveApp:
+    """A running `app.py` on localhost; ``log`` is its combined stdout and stderr."""
+
+    url: str
+    log: Path
+    process: subprocess.Popen
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_app(tmp_dir: Path, *args: str, timeout: float = 90.0) -> LiveApp:
+    """Start app.py with ``args`` on a free port and wait until its page is served."""
+    port = free_port()
+    log = tmp_dir / f"app-{port}.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app.py exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return LiveApp(url, log, process)
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"app.py did not serve {url} within {timeout} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory) -> Iterator[LiveApp]:
+    """One app with tiny weights for the whole session."""
+    app = start_app(tmp_path_factory.mktemp("app"), "--weights", "tiny", "--memory-budget", "400")
+    yield app
+    app.process.terminate()
+    app.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by playwright (never `playwright install`)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_app):
+    """A fresh browser page on the live app; the test fails on any uncaught page error."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(live_app.url, wait_until="load")
+    page.wait_for_selector("#semantic-run", timeout=30_000)
+    yield page
+    context.close()
+    assert not errors, f"uncaught errors in the browser: {errors}"

@@ -1,0 +1,28 @@
+"""The app in real headless Chromium: upload an example, run FCN and DETR, see two overlays."""
+
+from __future__ import annotations
+
+import pytest
+from browser_helpers import assert_not_blank, fetch_image, open_tab, pick_example, run_and_wait, select_models
+
+pytestmark = pytest.mark.browser
+
+
+def test_fcn_and_detr_overlays_render(page, live_app):
+    pick_example(page, "semantic")
+    select_models(page, "semantic", ["FCN ResNet-50"])
+    [fcn_url] = run_and_wait(page, "semantic", 1)
+
+    open_tab(page, "Object detection")
+    pick_example(page, "detection")
+    select_models(page, "detection", ["DETR ResNet-50"])
+    [detr_url] = run_and_wait(page, "detection", 1)
+
+    fcn, detr = fetch_image(page, fcn_url), fetch_image(page, detr_url)
+    assert_not_blank(fcn)
+    assert_not_blank(detr)
+    assert fcn.shape != detr.shape or (fcn != detr).any(), "the two panels show the same image"
+    captions = page.locator("#detection-gallery").inner_text()
+    assert "tiny weights" in page.locator("#semantic-gallery").inner_text() + captions
+    assert "forward" in captions
+    page.screenshot(path=str(live_app.log.parent / "foundation.png"), full_page=True)
