@@ -115,6 +115,10 @@ def run_predict(args: argparse.Namespace) -> int:
         raise BadPromptError(f"--threshold {args.threshold}: expected a number in 0..1.")
     loaded = load_image(args.image)
     params = prompt_params(args)
+    from models.base import SCORE_FLOOR
+
+    if args.threshold < SCORE_FLOOR:  # adapters drop results under their floor unless asked to keep them
+        params["score_floor"] = args.threshold
 
     from playground.export import to_json
     from playground.overlay import render

@@ -84,7 +84,10 @@ def _open(data: bytes, name: str) -> Image.Image:
     except BadImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadImageError(f"{name} is too large to decode safely (decompression bomb).") from None
+        raise BadImageError(
+            f"{name} is too large to decode safely (a decompression bomb?); the limit is "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels."
+        ) from None
     except UnidentifiedImageError:
         raise BadImageError(f"{name} is not an image format we can read.") from None
     except (OSError, SyntaxError, ValueError) as error:

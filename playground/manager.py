@@ -186,7 +186,8 @@ class ModelManager:
             entry = self._entries.get(key)
             cold = entry is None
             if cold:
-                self._evict_to_fit(int(spec.size_mb * MB))
+                # Make room first, so peak memory stays near the budget; tiny builds are ~free.
+                self._evict_to_fit(0 if self.weights == "tiny" else int(spec.size_mb * MB))
                 adapter = spec.adapter_class()(spec, self.weights, self.device, self.checkpoints.get(key))
                 log.info("loading %s (%s weights) on %s", key, self.weights, self.device)
                 adapter.load()

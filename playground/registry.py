@@ -86,15 +86,19 @@ _SPECS = [
     ),
     ModelSpec(
         key="unet",
-        title="U-Net",
+        title="U-Net (Carvana)",
         tasks=("semantic",),
         source="torchhub",
-        checkpoint="milesial/Pytorch-UNet (Carvana, scale 0.5)",
-        licence="GPL-3.0",
+        checkpoint="https://github.com/milesial/Pytorch-UNet/releases/download/v3.0/unet_carvana_scale0.5_epoch2.pth",
+        licence="GPL-3.0 (milesial/Pytorch-UNet code and weights)",
         size_mb=124.0,
-        adapter=None,
-        summary="Contracting and expanding paths joined by skip concatenations.",
-        labels="background, car",
+        adapter="models.unet:UNetAdapter",
+        summary=(
+            "Contracting and expanding paths joined by skip concatenations. The only public checkpoint "
+            "of the classic U-Net itself (no pretrained encoder): milesial/Pytorch-UNet's torch hub "
+            "release, trained on Kaggle Carvana car masks at input scale 0.5 (images are halved, /255)."
+        ),
+        labels="background, car (2 classes; the checkpoint stores mask_values [0, 1], no names)",
     ),
     ModelSpec(
         key="retinanet",
@@ -104,7 +108,7 @@ _SPECS = [
         checkpoint="RetinaNet_ResNet50_FPN_V2_Weights.COCO_V1",
         licence="BSD-3-Clause (torchvision)",
         size_mb=146.0,
-        adapter=None,
+        adapter="models.torchvision_detection:RetinaNetAdapter",
         summary="One-stage detector trained with focal loss.",
         labels="COCO, from the weights enum's meta['categories']",
     ),
@@ -116,7 +120,7 @@ _SPECS = [
         checkpoint="FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1",
         licence="BSD-3-Clause (torchvision)",
         size_mb=167.0,
-        adapter=None,
+        adapter="models.torchvision_detection:FasterRCNNAdapter",
         summary="Two-stage detector: region proposals, then RoI classification.",
         labels="COCO, from the weights enum's meta['categories']",
     ),
@@ -128,7 +132,7 @@ _SPECS = [
         checkpoint="MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1",
         licence="BSD-3-Clause (torchvision)",
         size_mb=177.0,
-        adapter=None,
+        adapter="models.torchvision_detection:MaskRCNNAdapter",
         summary="Faster R-CNN plus a mask head on RoIAlign features.",
         labels="COCO, from the weights enum's meta['categories']",
     ),
@@ -146,6 +150,21 @@ _SPECS = [
         labels="COCO, from the checkpoint config's id2label",
     ),
     ModelSpec(
+        key="detr-panoptic",
+        title="DETR ResNet-50 (panoptic)",
+        tasks=("panoptic",),
+        source="huggingface",
+        checkpoint="facebook/detr-resnet-50-panoptic",
+        licence="Apache-2.0",
+        size_mb=172.0,
+        adapter="models.detr_panoptic:DETRPanopticAdapter",
+        summary=(
+            "DETR plus a mask head: each object query's attention map becomes a mask. The checkpoint "
+            "has no no_timm revision, so its pretrained weights need timm installed."
+        ),
+        labels="COCO panoptic category ids, from the checkpoint config's id2label; ids <= 90 are things",
+    ),
+    ModelSpec(
         key="maskformer",
         title="MaskFormer Swin-B",
         tasks=("panoptic", "semantic", "instance"),
@@ -153,9 +172,12 @@ _SPECS = [
         checkpoint="facebook/maskformer-swin-base-coco",
         licence="see the model card",
         size_mb=410.0,
-        adapter=None,
+        adapter="models.maskformer:MaskFormerAdapter",
         summary="Mask classification: one model for semantic, instance and panoptic.",
-        labels="COCO panoptic, from the checkpoint config's id2label",
+        labels=(
+            "133 COCO panoptic classes, from the checkpoint config's id2label; things are the names "
+            "among COCO's 80 object categories (the config has no thing/stuff flags)"
+        ),
     ),
     ModelSpec(
         key="sam",
@@ -165,9 +187,21 @@ _SPECS = [
         checkpoint="facebook/sam-vit-base",
         licence="Apache-2.0",
         size_mb=375.0,
-        adapter=None,
+        adapter="models.sam:SAMAdapter",
         summary="Promptable masks: heavy image encoder once, light decoder per prompt.",
         labels="none (class-agnostic masks)",
+    ),
+    ModelSpec(
+        key="grounding-dino",
+        title="Grounding DINO Tiny",
+        tasks=("detection", "text"),
+        source="huggingface",
+        checkpoint="IDEA-Research/grounding-dino-tiny",
+        licence="Apache-2.0",
+        size_mb=690.0,
+        adapter="models.grounding_dino:GroundingDINOAdapter",
+        summary="Open-set detection: text phrases in, boxes out (BERT text fused with a Swin image backbone).",
+        labels="the phrases you type (COCO's 80 names when the detection tab gives no text)",
     ),
     ModelSpec(
         key="grounded-sam",
@@ -177,7 +211,7 @@ _SPECS = [
         checkpoint="IDEA-Research/grounding-dino-tiny + facebook/sam-vit-base",
         licence="Apache-2.0",
         size_mb=690.0 + 375.0,
-        adapter=None,
+        adapter="models.grounded_sam:GroundedSAM",
         summary="Grounding DINO turns text into boxes, SAM turns boxes into masks.",
         labels="the phrases you type",
         components=("grounding-dino", "sam"),

@@ -1,0 +1,117 @@
+"""The CLI: predictions to JSON and PNG, clear one-line errors, fast offline failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from playground.cli import main, parse_box, parse_points
+from playground.errors import BadPromptError
+
+ROOT = Path(__file__).resolve().parents[1]
+ASTRONAUT = ROOT / "examples" / "astronaut.jpg"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "playground", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def check_schema(result: dict, key: str, task: str) -> None:
+    assert result["model"] == key and result["task"] == task and result["weights"] == "tiny"
+    assert result["image_size"] == [512, 512]
+    assert set(result["timings_ms"]) >= {"load", "preprocess", "forward", "postprocess"}
+    assert all(value >= 0 for value in result["timings_ms"].values())
+    assert "random weights" in result["note"]
+    for instance in result["instances"]:
+        assert set(instance) >= {"label", "score", "box"}
+        x1, y1, x2, y2 = instance["box"]
+        assert 0 <= x1 <= x2 <= 512 and 0 <= y1 <= y2 <= 512
+        assert 0 <= instance["score"] <= 1
+
+
+@pytest.mark.parametrize(("key", "task"), [("detr", "detection"), ("fcn", "semantic")])
+def test_predict_writes_json_and_overlay(tmp_path, key, task):
+    out_json, out_png = tmp_path / "out.json", tmp_path / "overlay.png"
+    args = ["predict", key, str(ASTRONAUT), "--weights", "tiny", "--threshold", "0", "--json", str(out_json)]
+    assert main([*args, "--out", str(out_png)]) == 0
+    result = json.loads(out_json.read_text())
+    check_schema(result, key, task)
+    if key == "fcn":
+        assert sum(result["semantic"].values()) == pytest.approx(1.0, abs=1e-3)
+    else:
+        assert len(result["instances"]) == 10  # every query of the tiny DETR, at threshold 0
+    overlay = Image.open(out_png)
+    assert overlay.width == 512 and overlay.height > 512  # the legend strip sits below the image
+
+
+def test_predict_threshold_filters_instances(tmp_path, capsys):
+    out = tmp_path / "out.json"
+    main(["predict", "detr", str(ASTRONAUT), "--weights", "tiny", "--threshold", "0", "--json", str(out)])
+    scores = sorted(i["score"] for i in json.loads(out.read_text())["instances"])
+    cut = scores[len(scores) // 2]
+    main(["predict", "detr", str(ASTRONAUT), "--weights", "tiny", "--threshold", str(cut), "--json", str(out)])
+    assert all(i["score"] >= cut for i in json.loads(out.read_text())["instances"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "detr", "missing.png"], "No such image file"),
+        (["predict", "yolo", str(ASTRONAUT)], "Unknown model 'yolo'"),
+        (["predict", "detr", __file__], "not an image format"),
+        (["predict", "detr", str(ASTRONAUT), "--threshold", "3"], "expected a number in 0..1"),
+        (["predict", "detr", str(ASTRONAUT), "--checkpoint", "nonsense"], "expected KEY=PATH"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, message, capsys):
+    assert main([*args, "--weights", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_offline_without_cache_fails_fast_naming_checkpoint_and_command(tmp_path):
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch")}
+    for key, checkpoint in [("detr", "facebook/detr-resnet-50"), ("fcn", "FCN_ResNet50_Weights")]:
+        start = time.monotonic()
+        done = run_cli("predict", key, str(ASTRONAUT), "--weights", "pretrained", env=env)
+        elapsed = time.monotonic() - start
+        assert done.returncode == 2, done.stderr
+        assert elapsed < 15, f"{key} took {elapsed:.1f} s to fail offline"
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert checkpoint in lines[0] and f"python -m playground download {key}" in lines[0]
+
+
+def test_models_lists_every_key_and_local_state(tmp_path):
+    done = run_cli("models", env={"HF_HOME": str(tmp_path), "TORCH_HOME": str(tmp_path)})
+    assert done.returncode == 0
+    for key in ("fcn", "unet", "retinanet", "faster-rcnn", "mask-rcnn", "detr", "maskformer", "sam", "grounded-sam"):
+        assert f"\n{key} " in "\n" + done.stdout
+    assert "facebook/detr-resnet-50" in done.stdout
+
+
+def test_prompt_flags_parse_and_reject_malformed_input():
+    assert parse_points("10,20,1; 30,40,0") == ((10.0, 20.0, 1), (30.0, 40.0, 0))
+    assert parse_points("5,6") == ((5.0, 6.0, 1),)
+    assert parse_box("1,2,30,40") == (1.0, 2.0, 30.0, 40.0)
+    for bad in ("10", "a,b,1", "1,2,3,4", "1,2,7"):
+        with pytest.raises(BadPromptError):
+            parse_points(bad)
+    for bad in ("1,2,3", "30,2,1,40", "x,1,2,3"):
+        with pytest.raises(BadPromptError):
+            parse_box(bad)
