@@ -30,16 +30,21 @@ def select_models(page, task: str, titles: list[str]) -> None:
             checkbox.click()
 
 
+def panel_urls(page, task: str) -> list[str]:
+    """The image URLs of the tab's visible result panels, in order."""
+    images = page.locator(f"[id^='{task}-panel-'] img")
+    return [images.nth(i).get_attribute("src") for i in range(images.count())]
+
+
 def run_and_wait(page, task: str, expected_panels: int) -> list[str]:
-    """Click Run and wait until the gallery shows ``expected_panels`` images; returns their URLs."""
+    """Click Run and wait until ``expected_panels`` result panels show images; returns their URLs."""
     page.locator(f"#{task}-run").click()
-    images = page.locator(f"#{task}-gallery img")
     page.wait_for_function(
         "([selector, n]) => document.querySelectorAll(selector).length >= n",
-        arg=[f"#{task}-gallery img", expected_panels],
+        arg=[f"[id^='{task}-panel-'] img", expected_panels],
         timeout=RUN_TIMEOUT_MS,
     )
-    return [images.nth(i).get_attribute("src") for i in range(images.count())]
+    return panel_urls(page, task)
 
 
 def fetch_image(page, url: str) -> np.ndarray:

@@ -105,6 +105,13 @@ def live_app(tmp_path_factory) -> Iterator[LiveApp]:
 
 
 @pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory) -> Path:
+    """Where browser tests save screenshots: $PLAYGROUND_SCREENSHOTS (e.g. docs) or a temp folder."""
+    folder = os.environ.get("PLAYGROUND_SCREENSHOTS")
+    return Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="session")
 def browser():
     """Debian's headless Chromium driven by playwright (never `playwright install`)."""
     if not Path(CHROMIUM).exists():

@@ -8,10 +8,11 @@ from browser_helpers import assert_not_blank, fetch_image, open_tab, pick_exampl
 pytestmark = pytest.mark.browser
 
 
-def test_fcn_and_detr_overlays_render(page, live_app):
+def test_fcn_and_detr_overlays_render(page, screenshot_dir):
     pick_example(page, "semantic")
     select_models(page, "semantic", ["FCN ResNet-50"])
     [fcn_url] = run_and_wait(page, "semantic", 1)
+    page.screenshot(path=str(screenshot_dir / "semantic.png"), full_page=True)
 
     open_tab(page, "Object detection")
     pick_example(page, "detection")
@@ -22,7 +23,7 @@ def test_fcn_and_detr_overlays_render(page, live_app):
     assert_not_blank(fcn)
     assert_not_blank(detr)
     assert fcn.shape != detr.shape or (fcn != detr).any(), "the two panels show the same image"
-    captions = page.locator("#detection-gallery").inner_text()
-    assert "tiny weights" in page.locator("#semantic-gallery").inner_text() + captions
-    assert "forward" in captions
-    page.screenshot(path=str(live_app.log.parent / "foundation.png"), full_page=True)
+    summary = page.locator("#detection-summary").inner_text()
+    assert "DETR ResNet-50 · tiny weights · cold · load" in summary
+    assert "forward" in summary
+    page.screenshot(path=str(screenshot_dir / "detection.png"), full_page=True)

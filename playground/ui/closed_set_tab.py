@@ -13,7 +13,7 @@ import numpy as np
 
 from playground.errors import PlaygroundError
 from playground.images import load_image
-from playground.registry import TASKS, get_spec, models_for_task
+from playground.registry import TASKS, models_for_task
 from playground.service import Outcome, Playground
 from playground.ui.common import MODEL_EVENTS, example_paths, run_progress
 from playground.views import ViewOptions, found_labels, make_panel, table_rows
@@ -37,10 +37,15 @@ def create_tab(task: str, playground: Playground) -> None:
     coming = [spec.title for spec in specs if not spec.built]
     with gr.Tab(TASKS[task], id=task):
         with gr.Row():
-            with gr.Column(scale=1, min_width=320):
-                image = gr.Image(
-                    type="filepath", label="Image", sources=["upload", "clipboard"], height=320, elem_id=f"{task}-image"
-                )
+            image = gr.Image(
+                type="filepath",
+                label="Image",
+                sources=["upload", "clipboard"],
+                height=300,
+                elem_id=f"{task}-image",
+                scale=1,
+            )
+            with gr.Column(scale=1):
                 models = gr.CheckboxGroup(
                     choices=built,
                     value=[key for _, key in built[:2]],
@@ -50,40 +55,36 @@ def create_tab(task: str, playground: Playground) -> None:
                 )
                 run = gr.Button("Run", variant="primary", elem_id=f"{task}-run")
                 gr.Examples(example_paths(), inputs=[image], label="Examples", elem_id=f"{task}-examples")
-            with gr.Column(scale=2):
-                gallery = gr.Gallery(
-                    label="Results (side by side)",
-                    columns=2,
-                    height="auto",
-                    object_fit="contain",
-                    preview=False,
-                    elem_id=f"{task}-gallery",
-                )
-                notice = gr.Markdown(elem_id=f"{task}-notice")
-                with gr.Row():
-                    score = gr.Slider(0, 1, value=0.5, step=0.01, label="Score threshold", elem_id=f"{task}-score")
-                    mask = gr.Slider(
-                        0.05,
-                        0.95,
-                        value=0.5,
-                        step=0.05,
-                        label="Mask threshold",
-                        visible=task in MASK_TASKS,
-                        elem_id=f"{task}-mask",
-                    )
-                    opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Mask opacity", elem_id=f"{task}-opacity")
-                classes = gr.CheckboxGroup(label="Classes shown", elem_id=f"{task}-classes")
-                table = gr.Dataframe(
-                    headers=["model", "label", "score", "box (x1, y1, x2, y2) or area"],
-                    label="What each model found",
-                    wrap=True,
-                )
-                with gr.Accordion("JSON (same as the CLI)", open=False):
-                    result_json = gr.JSON(label="Results")
+        with gr.Row(equal_height=True):
+            panels = [
+                gr.Image(visible=False, interactive=False, format="png", height=440, elem_id=f"{task}-panel-{index}")
+                for index in range(len(built))
+            ]
+        summary = gr.Markdown(elem_id=f"{task}-summary")
+        with gr.Row():
+            score = gr.Slider(0, 1, value=0.5, step=0.01, label="Score threshold", elem_id=f"{task}-score")
+            mask = gr.Slider(
+                0.05,
+                0.95,
+                value=0.5,
+                step=0.05,
+                label="Mask threshold",
+                visible=task in MASK_TASKS,
+                elem_id=f"{task}-mask",
+            )
+            opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Mask opacity", elem_id=f"{task}-opacity")
+        classes = gr.CheckboxGroup(label="Classes shown", elem_id=f"{task}-classes")
+        table = gr.Dataframe(
+            headers=["model", "label", "score", "box (x1, y1, x2, y2) or area"],
+            label="What each model found",
+            wrap=True,
+        )
+        with gr.Accordion("JSON (same as the CLI)", open=False):
+            result_json = gr.JSON(label="Results")
         state = gr.State()
 
     view_inputs = [score, mask, opacity, classes]
-    view_outputs = [gallery, table, result_json, notice]
+    view_outputs = [*panels, summary, table, result_json]
 
     def run_models(image_path, keys, score_value, mask_value, opacity_value, shown_classes, progress=gr.Progress()):
         if not image_path:
@@ -98,13 +99,14 @@ def create_tab(task: str, playground: Playground) -> None:
         result = TabResult(loaded.pixels, outcomes, loaded.notice)
         labels = found_labels(outcomes)
         options = view_options(score_value, mask_value, opacity_value, labels, labels)
-        return (*render_result(result, options), gr.CheckboxGroup(choices=labels, value=labels), result)
+        rendered = render_result(result, options, len(panels))
+        return (*rendered, gr.CheckboxGroup(choices=labels, value=labels), result)
 
     def rerender(result, score_value, mask_value, opacity_value, shown_classes):
         if result is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return tuple(gr.skip() for _ in view_outputs)
         options = view_options(score_value, mask_value, opacity_value, found_labels(result.outcomes), shown_classes)
-        return render_result(result, options)
+        return render_result(result, options, len(panels))
 
     run.click(
         run_models,
@@ -125,11 +127,12 @@ def view_options(
     return ViewOptions(score_threshold=score, mask_threshold=mask, opacity=opacity, hidden_labels=hidden)
 
 
-def render_result(result: TabResult, options: ViewOptions) -> tuple:
-    """(gallery items, table rows, JSON, notice markdown) for the stored result."""
+def render_result(result: TabResult, options: ViewOptions, slots: int) -> tuple:
+    """(each panel slot, summary markdown, table rows, JSON) for the stored result."""
     panels = [make_panel(result.image, outcome, options) for outcome in result.outcomes]
-    items = [(panel.overlay, panel.caption) for panel in panels]
-    gallery = gr.Gallery(value=items, columns=max(1, min(len(items), 3)))
-    errors = [f"**{get_spec(o.key).title}**: {o.error}" for o in result.outcomes if o.error]
-    notice = "\n\n".join(filter(None, [result.notice, *errors]))
-    return gallery, table_rows(panels), [panel.result for panel in panels], notice
+    images = [gr.Image(value=panel.overlay, label=panel.caption, visible=True) for panel in panels]
+    images += [gr.Image(value=None, visible=False)] * (slots - len(panels))
+    summary = "\n".join(f"- {panel.caption}" for panel in panels)
+    if result.notice:
+        summary = f"{result.notice}\n\n{summary}"
+    return (*images, summary, table_rows(panels), [panel.result for panel in panels])
