@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text", help='Grounded-SAM classes, e.g. "cat, dog"')
     predict.add_argument("--out", type=Path, help="write the overlay PNG here")
     predict.add_argument("--json", type=Path, help="write the result JSON here (default: print it)")
+    predict.add_argument("--coco", type=Path, help="write COCO results JSON here (bbox XYWH, RLE masks)")
     predict.set_defaults(run=run_predict)
 
     download = commands.add_parser("download", help="fetch pretrained checkpoints into the local cache")
@@ -120,7 +121,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.threshold < SCORE_FLOOR:  # adapters drop results under their floor unless asked to keep them
         params["score_floor"] = args.threshold
 
-    from playground.export import to_json
+    from playground.export import to_coco, to_json
     from playground.overlay import render
     from playground.service import Playground
 
@@ -134,6 +135,8 @@ def run_predict(args: argparse.Namespace) -> int:
         from PIL import Image
 
         Image.fromarray(render(loaded.pixels, shown)).save(args.out)
+    if args.coco:
+        args.coco.write_text(json.dumps(to_coco(shown)) + "\n")
     text = json.dumps(result, indent=2)
     if args.json:
         args.json.write_text(text + "\n")
