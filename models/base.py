@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from playground.registry import ModelSpec
-from playground.types import Prediction, WeightsMode
+from playground.types import SCORE_FLOOR, Prediction, WeightsMode
 
-SCORE_FLOOR = 0.05
-"""Detections scoring below this are dropped by adapters; the UI threshold filters above it."""
+__all__ = ["SCORE_FLOOR", "Adapter"]
 
 
 class Adapter(ABC):

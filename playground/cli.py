@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from playground.errors import BadPromptError, PlaygroundError
-from playground.types import WEIGHT_MODES
+from playground.types import SCORE_FLOOR, WEIGHT_MODES
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="fetch pretrained checkpoints into the local cache")
     download.add_argument("keys", nargs="+", metavar="KEY")
     download.set_defaults(run=run_download)
+
+    from playground import bench
+
+    bench.add_arguments(commands.add_parser("bench", help="time models, overlay, start-up and memory; write JSON"))
     return parser
 
 
@@ -116,13 +120,10 @@ def run_predict(args: argparse.Namespace) -> int:
         raise BadPromptError(f"--threshold {args.threshold}: expected a number in 0..1.")
     loaded = load_image(args.image)
     params = prompt_params(args)
-    from models.base import SCORE_FLOOR
-
     if args.threshold < SCORE_FLOOR:  # adapters drop results under their floor unless asked to keep them
         params["score_floor"] = args.threshold
 
     from playground.export import to_coco, to_json
-    from playground.overlay import render
     from playground.service import Playground
 
     playground = Playground(manager_from_args(args))
@@ -133,6 +134,8 @@ def run_predict(args: argparse.Namespace) -> int:
         result["notice"] = loaded.notice
     if args.out:
         from PIL import Image
+
+        from playground.overlay import render
 
         Image.fromarray(render(loaded.pixels, shown)).save(args.out)
     if args.coco:

@@ -105,7 +105,7 @@ def _pil_to_rgb(image: Image.Image) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
-    return np.asarray(image.convert("RGB"))
+    return np.array(image.convert("RGB"))  # writable: torch.from_numpy warns on read-only arrays
 
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 from playground.errors import ModelRunError, PlaygroundError
 from playground.registry import get_spec
 from playground.types import Prediction, WeightsMode
+from playground.weights import ensure_available
 
 if TYPE_CHECKING:
     import torch
@@ -186,6 +187,8 @@ class ModelManager:
             entry = self._entries.get(key)
             cold = entry is None
             if cold:
+                if self.weights == "pretrained":
+                    ensure_available(spec, self.checkpoints.get(key))
                 # Make room first, so peak memory stays near the budget; tiny builds are ~free.
                 self._evict_to_fit(0 if self.weights == "tiny" else int(spec.size_mb * MB))
                 adapter = spec.adapter_class()(spec, self.weights, self.device, self.checkpoints.get(key))

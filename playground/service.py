@@ -70,18 +70,20 @@ class Playground:
         image: np.ndarray,
         task: str | None = None,
         on_start: Callable[[int, str], None] | None = None,
-        **forward_params: object,
+        params_for: Callable[[str], dict[str, object]] | None = None,
     ) -> list[Outcome]:
         """Each model in order; a failing model becomes an error `Outcome`, the others still run.
 
-        ``on_start(index, key)`` is called before each model (for progress bars).
+        ``task`` None runs each model's own first task. ``on_start(index, key)`` is called before
+        each model (for progress bars); ``params_for(key)`` gives that model's forward params.
         """
         outcomes = []
         for index, key in enumerate(keys):
             if on_start is not None:
                 on_start(index, key)
+            params = params_for(key) if params_for else {}
             try:
-                outcomes.append(Outcome(key, prediction=self.predict(key, image, task=task, **forward_params)))
+                outcomes.append(Outcome(key, prediction=self.predict(key, image, task=task, **params)))
             except PlaygroundError as error:
                 outcomes.append(Outcome(key, error=str(error)))
         return outcomes

@@ -21,6 +21,8 @@ import numpy as np
 WeightsMode = Literal["pretrained", "random", "tiny"]
 WEIGHT_MODES: tuple[WeightsMode, ...] = ("pretrained", "random", "tiny")
 TIMING_STAGES = ("load", "preprocess", "forward", "postprocess")
+SCORE_FLOOR = 0.05
+"""Adapters drop detections scoring below this; the UI's thresholds filter above it."""
 
 
 @dataclass

@@ -99,3 +99,15 @@ def table_rows(panels: list[Panel]) -> list[list[object]]:
         if "error" in panel.result:
             rows.append([panel.key, "error", None, panel.result["error"]])
     return rows
+
+
+def side_by_side(images: list[np.ndarray], gap: int = 8) -> np.ndarray:
+    """Panels (H_i, W_i, 3) uint8 in one row, top-aligned on white, ``gap`` pixels apart."""
+    height = max(image.shape[0] for image in images)
+    width = sum(image.shape[1] for image in images) + gap * (len(images) - 1)
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    x = 0
+    for image in images:
+        canvas[: image.shape[0], x : x + image.shape[1]] = image
+        x += image.shape[1] + gap
+    return canvas

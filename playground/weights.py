@@ -16,8 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import torch
-
 from playground.errors import MissingWeightsError
 from playground.registry import ModelSpec
 from playground.types import WEIGHT_MODES, WeightsMode
@@ -59,10 +57,16 @@ def torchvision_weights(spec: ModelSpec):  # -> torchvision.models.WeightsEnum m
     return get_weight(spec.checkpoint)
 
 
+def hub_checkpoints_dir() -> Path:
+    """``$TORCH_HOME/hub/checkpoints``, where torch hub keeps downloaded state dicts."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
 def torchvision_cache_path(spec: ModelSpec) -> Path:
-    """Where torch hub keeps (or would keep) this checkpoint: ``$TORCH_HOME/hub/checkpoints``."""
-    url = torchvision_weights(spec).url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    """Where torch hub keeps (or would keep) this torchvision checkpoint."""
+    return hub_checkpoints_dir() / os.path.basename(torchvision_weights(spec).url)
 
 
 def torchvision_state_dict(spec: ModelSpec, local_path: str | None = None) -> dict:
@@ -80,6 +84,11 @@ def torchvision_state_dict(spec: ModelSpec, local_path: str | None = None) -> di
         raise missing(spec, f"the download failed ({_first_line(error)})") from None
 
 
+def torchhub_cache_path(spec: ModelSpec) -> Path:
+    """Where torch hub keeps (or would keep) the file at the URL ``spec.checkpoint``."""
+    return hub_checkpoints_dir() / os.path.basename(spec.checkpoint)
+
+
 def torchhub_state_dict(spec: ModelSpec, local_path: str | None = None) -> dict:
     """The state dict at the URL ``spec.checkpoint`` (a torch hub release file).
 
@@ -88,10 +97,12 @@ def torchhub_state_dict(spec: ModelSpec, local_path: str | None = None) -> dict:
     """
     if local_path:
         return read_state_dict(spec, Path(local_path))
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(spec.checkpoint)
+    cached = torchhub_cache_path(spec)
     if not cached.is_file():
         if hub_offline():
             raise missing(spec, f"not in the torch hub cache ({cached.parent}) and HF_HUB_OFFLINE=1")
+        import torch
+
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(spec.checkpoint, str(cached), progress=True)
@@ -104,6 +115,8 @@ def read_state_dict(spec: ModelSpec, path: Path) -> dict:
     """Read a ``.safetensors`` or ``.pth`` file without executing pickled code."""
     if not path.is_file():
         raise missing(spec, f"no file at {path}")
+    import torch
+
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -133,9 +146,21 @@ def is_cached(spec: ModelSpec) -> bool:
         return all(is_cached(get_spec(key)) for key in spec.components)
     if spec.source == "torchvision":
         return torchvision_cache_path(spec).is_file()
+    if spec.source == "torchhub":
+        return torchhub_cache_path(spec).is_file()
     if spec.source == "huggingface":
         return hf_is_cached(spec)
     return False
+
+
+def ensure_available(spec: ModelSpec, local_path: str | None = None) -> None:
+    """Raise `MissingWeightsError` at once when offline with nothing local, before any model code
+    (transformers takes seconds to import) is loaded."""
+    if local_path:
+        if not Path(local_path).exists():
+            raise missing(spec, f"no checkpoint at {local_path}")
+    elif hub_offline() and not is_cached(spec):
+        raise missing(spec, "not in the local cache and HF_HUB_OFFLINE=1")
 
 
 def hf_from_pretrained(
@@ -184,7 +209,7 @@ def download(spec: ModelSpec) -> str:
         return str(torchvision_cache_path(spec))
     if spec.source == "torchhub":
         torchhub_state_dict(spec)
-        return str(Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(spec.checkpoint))
+        return str(torchhub_cache_path(spec))
     if spec.source == "huggingface":
         from huggingface_hub import snapshot_download
 

@@ -7,7 +7,10 @@ import gradio as gr
 from playground.export import RANDOM_WEIGHTS_NOTE
 from playground.registry import TASKS, models_for_task
 from playground.service import Playground
+from playground.ui.api import register_api
 from playground.ui.closed_set_tab import create_tab
+from playground.ui.compare_tab import create_compare_tab
+from playground.ui.deep_links import wire_deep_links
 
 CLOSED_SET_TASKS = ("semantic", "detection", "instance", "panoptic")
 
@@ -28,15 +31,20 @@ def build_demo(playground: Playground) -> gr.Blocks:
                 "Start with `--weights pretrained` for real predictions.",
                 elem_id="weights-banner",
             )
-        with gr.Tabs():
+        controls = []
+        with gr.Tabs() as tabs:
             for task in TASKS:
                 if task in CLOSED_SET_TASKS:
-                    create_tab(task, playground)
+                    controls.append(create_tab(task, playground))
                 else:
                     coming_tab(task)
+            controls.append(create_compare_tab(playground))
         with gr.Accordion("Models in memory", open=False):
             memory = gr.Markdown()
-            gr.Button("Refresh", size="sm").click(lambda: memory_report(playground), outputs=memory, api_name=False)
+            refresh = gr.Button("Refresh", size="sm")
+            refresh.click(lambda: memory_report(playground), outputs=memory, api_visibility="private")
+        register_api(playground)
+        wire_deep_links(demo, tabs, controls)
     return demo
 
 

@@ -16,6 +16,7 @@ from playground.images import load_image
 from playground.registry import TASKS, models_for_task
 from playground.service import Outcome, Playground
 from playground.ui.common import MODEL_EVENTS, example_paths, run_progress
+from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import ViewOptions, found_labels, make_panel, table_rows
 
 MASK_TASKS = ("instance", "panoptic")
@@ -30,8 +31,8 @@ class TabResult:
     notice: str = ""
 
 
-def create_tab(task: str, playground: Playground) -> None:
-    """Lay out ``task``'s tab inside the current `gr.Blocks` and wire its events."""
+def create_tab(task: str, playground: Playground) -> TabControls:
+    """Lay out ``task``'s tab inside the current `gr.Blocks`, wire its events, return its controls."""
     specs = models_for_task(task)
     built = [(spec.title, spec.key) for spec in specs if spec.built]
     coming = [spec.title for spec in specs if not spec.built]
@@ -81,12 +82,16 @@ def create_tab(task: str, playground: Playground) -> None:
         )
         with gr.Accordion("JSON (same as the CLI)", open=False):
             result_json = gr.JSON(label="Results")
+        controls = TabControls(task, image, models, {"score": score, "mask": mask, "opacity": opacity})
+        add_link_button(controls)
         state = gr.State()
 
     view_inputs = [score, mask, opacity, classes]
     view_outputs = [*panels, summary, table, result_json]
 
-    def run_models(image_path, keys, score_value, mask_value, opacity_value, shown_classes, progress=gr.Progress()):
+    def run_models(
+        image_path, keys, score_value, mask_value, opacity_value, shown_classes, progress=gr.Progress(track_tqdm=True)
+    ):
         if not image_path:
             raise gr.Error("Upload an image or pick an example first.")
         if not keys:
@@ -95,7 +100,9 @@ def create_tab(task: str, playground: Playground) -> None:
             loaded = load_image(image_path)
         except PlaygroundError as error:
             raise gr.Error(str(error)) from None
-        outcomes = playground.predict_many(list(keys), loaded.pixels, task=task, on_start=run_progress(progress, keys))
+        outcomes = playground.predict_many(
+            list(keys), loaded.pixels, task=task, on_start=run_progress(progress, keys, playground)
+        )
         result = TabResult(loaded.pixels, outcomes, loaded.notice)
         labels = found_labels(outcomes)
         options = view_options(score_value, mask_value, opacity_value, labels, labels)
@@ -112,12 +119,13 @@ def create_tab(task: str, playground: Playground) -> None:
         run_models,
         inputs=[image, models, *view_inputs],
         outputs=[*view_outputs, classes, state],
-        api_name=task,
+        api_visibility="private",  # the public API is playground.ui.api's typed endpoint of the same name
         **MODEL_EVENTS,
     )
     for control in (score, mask, opacity):
-        control.change(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_name=False)
-    classes.input(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_name=False)
+        control.change(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
+    classes.input(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
+    return controls
 
 
 def view_options(

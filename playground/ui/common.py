@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from playground.registry import get_spec
+from playground.service import Playground
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
@@ -20,10 +21,11 @@ def example_paths() -> list[str]:
     return [str(path) for path in sorted(EXAMPLES_DIR.glob("*.jpg"))]
 
 
-def run_progress(progress: gr.Progress, keys: Sequence[str]) -> Callable[[int, str], None]:
-    """An ``on_start(index, key)`` callback that shows "running DETR ResNet-50 (2/3)…"."""
+def run_progress(progress: gr.Progress, keys: Sequence[str], playground: Playground) -> Callable[[int, str], None]:
+    """An ``on_start(index, key)`` callback that shows "loading Mask R-CNN (2/5)…" or "running …"."""
 
     def on_start(index: int, key: str) -> None:
-        progress((index, len(keys)), desc=f"running {get_spec(key).title} ({index + 1}/{len(keys)})…")
+        verb = "running" if playground.manager.is_loaded(key) else "loading"
+        progress((index, len(keys)), desc=f"{verb} {get_spec(key).title} ({index + 1}/{len(keys)})…")
 
     return on_start

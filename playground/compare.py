@@ -1,0 +1,101 @@
+"""Compare models on one image: a summary row per model, and what only A, only B, or both found.
+
+Pixel-level differences are drawn with supervision's `ComparisonAnnotator` (masks when both
+models give masks, else boxes). Object-level agreement matches instances of the same label
+greedily by box IoU, highest scores first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+
+from playground.overlay import BACKGROUND_LABELS
+from playground.registry import get_spec
+from playground.types import Prediction
+
+ONLY_A, ONLY_B, BOTH = sv.Color(r=230, g=60, b=60), sv.Color(r=40, g=120, b=240), sv.Color(r=40, g=200, b=90)
+SUMMARY_HEADERS = ["model", "task", "weights", "objects", "mean score", "found", "latency ms", "state"]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Instances matched between two models (same label, IoU >= the threshold), and the rest."""
+
+    both: int
+    only_a: int
+    only_b: int
+
+
+def summary_row(prediction: Prediction) -> list[object]:
+    """One row of the compare table for an already filtered prediction."""
+    counts = Counter(prediction.labels)
+    if prediction.semantic_map is not None:
+        counts.update({label: 1 for label, area in prediction.semantic_areas().items() if area >= 0.01})
+    found = ", ".join(f"{label} x{n}" for label, n in counts.most_common(6)) or "nothing"
+    mean_score = round(float(prediction.scores.mean()), 3) if len(prediction) else None
+    state = "cached" if prediction.meta.get("cached") else ("cold" if prediction.meta.get("cold") else "warm")
+    return [
+        get_spec(prediction.model).title,
+        prediction.task,
+        prediction.weights,
+        len(prediction),
+        mean_score,
+        found,
+        round(sum(prediction.timings_ms.values())),
+        state,
+    ]
+
+
+def detections_of(prediction: Prediction) -> sv.Detections:
+    """Instances, or else the semantic map's non-background classes, as supervision detections."""
+    if len(prediction):
+        return sv.Detections(
+            xyxy=prediction.boxes, mask=prediction.masks, confidence=prediction.scores, class_id=prediction.class_ids
+        )
+    if prediction.semantic_map is None:
+        return sv.Detections.empty()
+    ids = [c for c in np.unique(prediction.semantic_map).tolist() if prediction.label_name(c) not in BACKGROUND_LABELS]
+    if not ids:
+        return sv.Detections.empty()
+    masks = np.stack([prediction.semantic_map == c for c in ids])
+    return sv.Detections(xyxy=sv.mask_to_xyxy(masks).astype(np.float32), mask=masks, class_id=np.array(ids))
+
+
+def difference_overlay(image: np.ndarray, a: Prediction, b: Prediction) -> np.ndarray:
+    """(H, W, 3) uint8: red where only A found something, blue only B, green both."""
+    annotator = sv.ComparisonAnnotator(
+        color_1=ONLY_A,
+        color_2=ONLY_B,
+        color_overlap=BOTH,
+        opacity=0.55,
+        label_1=f"only {get_spec(a.model).title}",
+        label_2=f"only {get_spec(b.model).title}",
+        label_overlap="both",
+        label_scale=0.6,
+    )
+    detections_a, detections_b = detections_of(a), detections_of(b)
+    if (detections_a.mask is None) != (detections_b.mask is None):  # compare like with like: boxes
+        detections_a.mask = detections_b.mask = None
+    scene = np.ascontiguousarray(image[..., ::-1])
+    return np.ascontiguousarray(annotator.annotate(scene, detections_a, detections_b)[..., ::-1])
+
+
+def agreement(a: Prediction, b: Prediction, iou_threshold: float = 0.5) -> Agreement:
+    """Greedy one-to-one matching of same-label instances by box IoU, best scores first."""
+    if not len(a) or not len(b):
+        return Agreement(0, len(a), len(b))
+    iou = sv.box_iou_batch(a.boxes, b.boxes)
+    same_label = np.array(a.labels)[:, None] == np.array(b.labels)[None, :]
+    iou = np.where(same_label, iou, 0.0)
+    matched_b: set[int] = set()
+    both = 0
+    for i in np.argsort(-a.scores):
+        candidates = [j for j in np.argsort(-iou[i]) if iou[i, j] >= iou_threshold and j not in matched_b]
+        if candidates:
+            matched_b.add(int(candidates[0]))
+            both += 1
+    return Agreement(both, len(a) - both, len(b) - both)
