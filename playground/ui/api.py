@@ -26,7 +26,8 @@ from playground.ui.compare_tab import comparable_keys, needs_text
 from playground.views import ViewOptions, make_panel, side_by_side
 
 CLOSED_SET_TASKS = ("semantic", "detection", "instance", "panoptic")
-OUTPUT_DIR = Path(tempfile.gettempdir()) / "vision-playground-outputs"
+OUTPUT_DIR = Path(get_upload_folder()) / "playground-outputs"
+"""Inside Gradio's cache, the one folder besides the examples from which the app serves files."""
 OUTPUT_MAX_AGE_S = 3600
 
 

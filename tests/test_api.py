@@ -1,0 +1,72 @@
+"""Every named endpoint answers through gradio_client against a live app on localhost."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from conftest import EXAMPLES
+
+ASTRONAUT = str(EXAMPLES / "astronaut.jpg")
+
+CLOSED_SET = [
+    ("semantic", ["fcn"]),
+    ("detection", ["detr", "retinanet"]),
+    ("instance", ["mask-rcnn"]),
+    ("panoptic", ["maskformer", "detr-panoptic"]),
+]
+
+
+@pytest.fixture(scope="module")
+def client(live_app) -> Client:
+    return Client(live_app.url, verbose=False)
+
+
+def test_named_endpoints_are_listed(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for name in ("/semantic", "/detection", "/instance", "/panoptic", "/compare"):
+        assert name in endpoints
+    parameters = [p["parameter_name"] for p in endpoints["/detection"]["parameters"]]
+    assert parameters == ["image", "models", "score_threshold", "mask_threshold"]
+
+
+@pytest.mark.parametrize(("task", "models"), CLOSED_SET)
+def test_task_endpoint_returns_overlay_and_cli_json(client, task, models):
+    overlay_path, results = client.predict(handle_file(ASTRONAUT), models, 0.0, 0.5, api_name=f"/{task}")
+    overlay = np.asarray(Image.open(overlay_path))
+    assert overlay.shape[1] >= 512 * len(models)  # the panels side by side
+    assert [r["model"] for r in results] == models
+    for result in results:
+        assert result["task"] == task and result["weights"] == "tiny" and result["image_size"] == [512, 512]
+        assert {"instances", "timings_ms"} <= set(result)
+
+
+def test_compare_endpoint_runs_models_across_tasks(client):
+    models = ["fcn", "detr", "mask-rcnn"]
+    overlay_path, results = client.predict(handle_file(ASTRONAUT), models, "person", 0.5, api_name="/compare")
+    assert [r["task"] for r in results] == ["semantic", "detection", "instance"]
+    assert Image.open(overlay_path).width >= 3 * 512
+
+
+def test_a_model_from_another_task_is_a_clear_error(client):
+    with pytest.raises(Exception, match="'fcn' is not a detection model here"):
+        client.predict(handle_file(ASTRONAUT), ["fcn"], 0.5, 0.5, api_name="/detection")
+
+
+def test_endpoint_refuses_a_path_that_was_not_uploaded(live_app):
+    payload = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}, "orig_name": "passwd"}
+    body = json.dumps({"data": [payload, ["detr"], 0.5, 0.5]}).encode()
+    request = urllib.request.Request(
+        live_app.url + "gradio_api/call/detection", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{live_app.url}gradio_api/call/detection/{event_id}", timeout=60) as response:
+        stream = response.read().decode()
+    assert "event: error" in stream
+    assert "root:" not in stream
