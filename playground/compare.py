@@ -1,5 +1,8 @@
 """Compare models on one image: a summary row per model, and what only A, only B, or both found.
 
+supervision is imported where it is used: it takes over a second to import, and the app imports
+this module before it serves its first page.
+
 Pixel-level differences are drawn with supervision's `ComparisonAnnotator` (masks when both
 models give masks, else boxes). Object-level agreement matches instances of the same label
 greedily by box IoU, highest scores first.
@@ -9,15 +12,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import supervision as sv
 
-from playground.overlay import BACKGROUND_LABELS
 from playground.registry import get_spec
-from playground.types import Prediction
+from playground.types import BACKGROUND_LABELS, Prediction
 
-ONLY_A, ONLY_B, BOTH = sv.Color(r=230, g=60, b=60), sv.Color(r=40, g=120, b=240), sv.Color(r=40, g=200, b=90)
+if TYPE_CHECKING:
+    import supervision as sv
+
+ONLY_A, ONLY_B, BOTH = "#e63c3c", "#2878f0", "#28c85a"
 SUMMARY_HEADERS = ["model", "task", "weights", "objects", "mean score", "found", "latency ms", "state"]
 
 
@@ -52,6 +57,8 @@ def summary_row(prediction: Prediction) -> list[object]:
 
 def detections_of(prediction: Prediction) -> sv.Detections:
     """Instances, or else the semantic map's non-background classes, as supervision detections."""
+    import supervision as sv
+
     if len(prediction):
         return sv.Detections(
             xyxy=prediction.boxes, mask=prediction.masks, confidence=prediction.scores, class_id=prediction.class_ids
@@ -67,10 +74,12 @@ def detections_of(prediction: Prediction) -> sv.Detections:
 
 def difference_overlay(image: np.ndarray, a: Prediction, b: Prediction) -> np.ndarray:
     """(H, W, 3) uint8: red where only A found something, blue only B, green both."""
+    import supervision as sv
+
     annotator = sv.ComparisonAnnotator(
-        color_1=ONLY_A,
-        color_2=ONLY_B,
-        color_overlap=BOTH,
+        color_1=sv.Color.from_hex(ONLY_A),
+        color_2=sv.Color.from_hex(ONLY_B),
+        color_overlap=sv.Color.from_hex(BOTH),
         opacity=0.55,
         label_1=f"only {get_spec(a.model).title}",
         label_2=f"only {get_spec(b.model).title}",
@@ -86,6 +95,8 @@ def difference_overlay(image: np.ndarray, a: Prediction, b: Prediction) -> np.nd
 
 def agreement(a: Prediction, b: Prediction, iou_threshold: float = 0.5) -> Agreement:
     """Greedy one-to-one matching of same-label instances by box IoU, best scores first."""
+    import supervision as sv
+
     if not len(a) or not len(b):
         return Agreement(0, len(a), len(b))
     iou = sv.box_iou_batch(a.boxes, b.boxes)

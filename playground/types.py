@@ -21,6 +21,8 @@ import numpy as np
 WeightsMode = Literal["pretrained", "random", "tiny"]
 WEIGHT_MODES: tuple[WeightsMode, ...] = ("pretrained", "random", "tiny")
 TIMING_STAGES = ("load", "preprocess", "forward", "postprocess")
+BACKGROUND_LABELS = frozenset({"__background__", "background", "N/A"})
+"""Class names that mean "nothing here": left undrawn and out of comparisons."""
 SCORE_FLOOR = 0.05
 """Adapters drop detections scoring below this; the UI's thresholds filter above it."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from playground.export import to_json
+from playground.prompts import PromptHistory
 from playground.registry import get_spec
 from playground.service import Outcome
 from playground.types import Prediction
@@ -55,11 +56,23 @@ def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions) -> Pan
         grey = image.mean(axis=2, keepdims=True).astype(np.uint8)
         dimmed = (np.repeat(grey, 3, axis=2) * 0.5 + 64).astype(np.uint8)
         return Panel(outcome.key, dimmed, f"{title}: {outcome.error}", {"model": outcome.key, "error": outcome.error})
-    from playground.overlay import render  # supervision takes seconds to import: not at app start
-
     shown = shown_prediction(outcome.prediction, options)
-    overlay = render(image, shown, opacity=options.opacity, hidden_labels=options.hidden_labels)
+    overlay = draw(image, shown, opacity=options.opacity, hidden_labels=options.hidden_labels)
     return Panel(outcome.key, overlay, caption(title, outcome.prediction), to_json(shown))
+
+
+def draw(
+    image: np.ndarray,
+    prediction: Prediction,
+    opacity: float = 0.5,
+    hidden_labels: frozenset[str] = frozenset(),
+    legend: bool = True,
+) -> np.ndarray:
+    """`playground.overlay.render`, imported on first use: supervision takes over a second to
+    import, and the app imports this module before it serves its first page."""
+    from playground.overlay import render
+
+    return render(image, prediction, opacity=opacity, hidden_labels=hidden_labels, legend=legend)
 
 
 def caption(title: str, prediction: Prediction) -> str:
@@ -111,3 +124,22 @@ def side_by_side(images: list[np.ndarray], gap: int = 8) -> np.ndarray:
         canvas[: image.shape[0], x : x + image.shape[1]] = image
         x += image.shape[1] + gap
     return canvas
+
+
+def draw_prompts(image: np.ndarray, history: PromptHistory) -> np.ndarray:
+    """(H, W, 3) uint8 with the clicks drawn: green foreground and red background dots, the box,
+    and a pending box corner as a hollow yellow ring."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.fromarray(image)
+    draw = ImageDraw.Draw(canvas)
+    radius = max(4, min(image.shape[:2]) // 80)
+    if history.box is not None:
+        draw.rectangle(history.box, outline=(255, 215, 0), width=max(2, radius // 2))
+    for x, y, label in history.points:
+        colour = (40, 220, 80) if label else (235, 50, 50)
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour, outline=(255, 255, 255), width=2)
+    if history.pending_corner is not None:
+        x, y = history.pending_corner
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=(255, 215, 0), width=3)
+    return np.asarray(canvas)

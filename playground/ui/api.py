@@ -19,13 +19,12 @@ from PIL import Image
 
 from playground.errors import PlaygroundError
 from playground.images import LoadedImage, load_image
-from playground.registry import REGISTRY, models_for_task
+from playground.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
 from playground.service import Outcome, Playground
 from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS
 from playground.ui.compare_tab import comparable_keys, needs_text
 from playground.views import ViewOptions, make_panel, side_by_side
 
-CLOSED_SET_TASKS = ("semantic", "detection", "instance", "panoptic")
 OUTPUT_DIR = Path(get_upload_folder()) / "playground-outputs"
 """Inside Gradio's cache, the one folder besides the examples from which the app serves files."""
 OUTPUT_MAX_AGE_S = 3600

@@ -5,14 +5,14 @@ from __future__ import annotations
 import gradio as gr
 
 from playground.export import RANDOM_WEIGHTS_NOTE
-from playground.registry import TASKS, models_for_task
+from playground.registry import CLOSED_SET_TASKS
 from playground.service import Playground
 from playground.ui.api import register_api
 from playground.ui.closed_set_tab import create_tab
 from playground.ui.compare_tab import create_compare_tab
 from playground.ui.deep_links import wire_deep_links
-
-CLOSED_SET_TASKS = ("semantic", "detection", "instance", "panoptic")
+from playground.ui.prompt_tab import create_prompt_tab
+from playground.ui.text_tab import create_text_tab
 
 INTRO = """# Vision Playground
 Upload an image and compare the landmark vision models side by side: FCN and U-Net, RetinaNet and DETR,
@@ -33,11 +33,9 @@ def build_demo(playground: Playground) -> gr.Blocks:
             )
         controls = []
         with gr.Tabs() as tabs:
-            for task in TASKS:
-                if task in CLOSED_SET_TASKS:
-                    controls.append(create_tab(task, playground))
-                else:
-                    coming_tab(task)
+            controls += [create_tab(task, playground) for task in CLOSED_SET_TASKS]
+            controls.append(create_prompt_tab(playground))
+            controls.append(create_text_tab(playground))
             controls.append(create_compare_tab(playground))
         with gr.Accordion("Models in memory", open=False):
             memory = gr.Markdown()
@@ -46,13 +44,6 @@ def build_demo(playground: Playground) -> gr.Blocks:
         register_api(playground)
         wire_deep_links(demo, tabs, controls)
     return demo
-
-
-def coming_tab(task: str) -> None:
-    """A tab whose models are not built yet: says which are coming."""
-    with gr.Tab(TASKS[task], id=task):
-        titles = ", ".join(spec.title for spec in models_for_task(task))
-        gr.Markdown(f"**Coming soon:** {titles}.")
 
 
 def memory_report(playground: Playground) -> str:

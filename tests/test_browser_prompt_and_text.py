@@ -1,0 +1,49 @@
+"""The prompt and text tabs in the browser: clicks give a mask, text gives a labelled overlay."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from browser_helpers import assert_not_blank, fetch_image, open_tab, pick_example
+
+pytestmark = pytest.mark.browser
+
+
+def click_canvas(page, x_fraction: float, y_fraction: float) -> None:
+    canvas = page.locator("#prompt-canvas img").first
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * x_fraction, box["y"] + box["height"] * y_fraction)
+
+
+def test_two_clicks_on_the_prompt_tab_show_a_mask(page, screenshot_dir):
+    open_tab(page, "Prompt segmentation (points, box)")
+    pick_example(page, "prompt")
+    page.locator("#prompt-canvas img").first.wait_for(timeout=30_000)
+    before = page.locator("#prompt-canvas img").first.get_attribute("src")
+    click_canvas(page, 0.5, 0.4)
+    status = page.locator("#prompt-status")
+    status.get_by_text("image encoded in").wait_for(timeout=120_000)
+    click_canvas(page, 0.3, 0.7)
+    page.wait_for_function(
+        "() => document.querySelector('#prompt-status')?.innerText.includes('cached')", timeout=60_000
+    )
+    after = page.locator("#prompt-canvas img").first.get_attribute("src")
+    assert after != before
+    assert_not_blank(fetch_image(page, after))
+    choices = page.locator("#prompt-candidate label").all_inner_texts()
+    assert len(choices) == 3 and all(re.search(r"IoU \d\.\d{3}", choice) for choice in choices)
+    page.screenshot(path=str(screenshot_dir / "prompt.png"), full_page=True)
+
+
+def test_typing_cat_in_the_text_tab_shows_a_labelled_overlay(page, screenshot_dir):
+    open_tab(page, "Text to segment (open vocabulary)")
+    pick_example(page, "text", index=2)  # chelsea
+    page.locator("#text-prompt textarea").fill("cat")
+    page.locator("#text-box-threshold input[type=number]").fill("0.05")
+    page.locator("#text-box-threshold input[type=number]").press("Enter")
+    page.locator("#text-run").click()
+    page.locator("#text-panel-0 img").first.wait_for(timeout=120_000)
+    assert_not_blank(fetch_image(page, page.locator("#text-panel-0 img").first.get_attribute("src")))
+    assert "Grounded-SAM" in page.locator("#text-status").inner_text()
+    page.screenshot(path=str(screenshot_dir / "text.png"), full_page=True)
