@@ -29,7 +29,7 @@ def client(live_app) -> Client:
 
 def test_named_endpoints_are_listed(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    for name in ("/semantic", "/detection", "/instance", "/panoptic", "/compare"):
+    for name in ("/semantic", "/detection", "/instance", "/panoptic", "/prompt", "/text", "/compare"):
         assert name in endpoints
     parameters = [p["parameter_name"] for p in endpoints["/detection"]["parameters"]]
     assert parameters == ["image", "models", "score_threshold", "mask_threshold"]
@@ -51,6 +51,29 @@ def test_compare_endpoint_runs_models_across_tasks(client):
     overlay_path, results = client.predict(handle_file(ASTRONAUT), models, "person", 0.5, api_name="/compare")
     assert [r["task"] for r in results] == ["semantic", "detection", "instance"]
     assert Image.open(overlay_path).width >= 3 * 512
+
+
+def test_prompt_endpoint_gives_sam_candidates(client):
+    overlay_path, [result] = client.predict(
+        handle_file(ASTRONAUT), [[256, 200, 1], [100, 400, 0]], [150, 100, 400, 450], api_name="/prompt"
+    )
+    assert result["model"] == "sam" and len(result["instances"]) == 3
+    scores = [i["score"] for i in result["instances"]]
+    assert scores == sorted(scores, reverse=True)  # best candidate first
+    assert all(0 <= i["mask_area"] <= 512 * 512 for i in result["instances"])
+    assert Image.open(overlay_path).width == 512
+
+
+def test_prompt_outside_the_image_is_a_clear_error(client):
+    with pytest.raises(Exception, match="outside"):
+        client.predict(handle_file(ASTRONAUT), [[900, 10, 1]], None, api_name="/prompt")
+
+
+def test_text_endpoint_labels_instances_with_the_users_words(client):
+    overlay_path, [result] = client.predict(handle_file(ASTRONAUT), "person, flag", 0.05, 0.05, api_name="/text")
+    assert result["model"] == "grounded-sam" and result["task"] == "text"
+    assert {i["label"] for i in result["instances"]} <= {"person", "flag"}
+    assert Image.open(overlay_path).width == 512
 
 
 def test_a_model_from_another_task_is_a_clear_error(client):

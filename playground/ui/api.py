@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -17,10 +18,11 @@ from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder, is_in_or_equal
 from PIL import Image
 
-from playground.errors import PlaygroundError
+from playground.errors import BadPromptError, PlaygroundError
 from playground.images import LoadedImage, load_image
 from playground.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
 from playground.service import Outcome, Playground
+from playground.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS
 from playground.ui.compare_tab import comparable_keys, needs_text
 from playground.views import ViewOptions, make_panel, side_by_side
@@ -34,6 +36,8 @@ def register_api(playground: Playground) -> None:
     """Add the endpoints to the `gr.Blocks` being built."""
     for task in CLOSED_SET_TASKS:
         gr.api(task_endpoint(playground, task), api_name=task, **MODEL_EVENTS)
+    gr.api(prompt_endpoint(playground), api_name="prompt", **MODEL_EVENTS)
+    gr.api(text_endpoint(playground), api_name="text", **MODEL_EVENTS)
     gr.api(compare_endpoint(playground), api_name="compare", **MODEL_EVENTS)
 
 
@@ -53,6 +57,57 @@ def task_endpoint(playground: Playground, task: str):
         "returns the overlays side by side (PNG) and one JSON result per model."
     )
     return endpoint
+
+
+def prompt_endpoint(playground: Playground):
+    def prompt(
+        image: FileData, points: list[list[float]] | None = None, box: list[float] | None = None
+    ) -> tuple[FileData, list[dict]]:
+        """Prompt: SAM on `image` with `points` [[x, y, label], ...] (label 1 foreground, 0 background)
+        and/or a `box` [x1, y1, x2, y2], in pixels. Returns the best mask's overlay (PNG) and the JSON of
+        all three candidates (area, box, predicted IoU as score). The image embedding is cached."""
+        loaded = uploaded_image(image)
+        params: dict[str, object] = {}
+        if points:
+            params["points"] = tuple(tuple(point) for point in points)
+        if box:
+            params["box"] = tuple(box)
+        outcome = single_outcome(playground, "sam", loaded, task="prompt", **params)
+        overlay, results = respond(loaded, [outcome], ViewOptions(score_threshold=0.0), best_only=True)
+        return overlay, results
+
+    return prompt
+
+
+def text_endpoint(playground: Playground):
+    def text(
+        image: FileData, text: str, box_threshold: float = BOX_THRESHOLD, text_threshold: float = TEXT_THRESHOLD
+    ) -> tuple[FileData, list[dict]]:
+        """Text: Grounded-SAM finds and segments `text` (e.g. "cat, dog") in `image`. Returns the overlay
+        (PNG) and the JSON: one instance per found phrase with its score, box and mask area."""
+        loaded = uploaded_image(image)
+        outcome = single_outcome(
+            playground,
+            "grounded-sam",
+            loaded,
+            task="text",
+            text=text,
+            box_threshold=box_threshold,
+            text_threshold=text_threshold,
+        )
+        return respond(loaded, [outcome], ViewOptions(score_threshold=0.0))
+
+    return text
+
+
+def single_outcome(playground: Playground, key: str, loaded: LoadedImage, **params: object) -> Outcome:
+    """One model's outcome, with a bad prompt raised as a clear `gr.Error` rather than a panel."""
+    try:
+        return Outcome(key, prediction=playground.predict(key, loaded.pixels, **params))
+    except BadPromptError as error:
+        raise gr.Error(str(error)) from None
+    except PlaygroundError as error:
+        return Outcome(key, error=str(error))
 
 
 def compare_endpoint(playground: Playground):
@@ -110,9 +165,20 @@ def checked_keys(models: list[str], task: str) -> list[str]:
     return list(models)
 
 
-def respond(loaded: LoadedImage, outcomes: list[Outcome], options: ViewOptions) -> tuple[FileData, list[dict]]:
-    """The side-by-side overlay PNG and the per-model JSON (errors included as ``{"error": ...}``)."""
+def respond(
+    loaded: LoadedImage, outcomes: list[Outcome], options: ViewOptions, best_only: bool = False
+) -> tuple[FileData, list[dict]]:
+    """The side-by-side overlay PNG and the per-model JSON (errors included as ``{"error": ...}``).
+
+    ``best_only`` draws only each prediction's first instance (SAM's best candidate); the JSON
+    still lists them all."""
     panels = [make_panel(loaded.pixels, outcome, options) for outcome in outcomes]
+    if best_only:
+        drawn = [
+            make_panel(loaded.pixels, Outcome(o.key, prediction=o.prediction[:1]), options) if o.prediction else p
+            for o, p in zip(outcomes, panels)
+        ]
+        panels = [replace(panel, overlay=best.overlay) for panel, best in zip(panels, drawn)]
     path = new_output_path("overlay.png")
     Image.fromarray(side_by_side([panel.overlay for panel in panels])).save(path)
     results = [panel.result for panel in panels]
