@@ -15,7 +15,7 @@ from playground.errors import PlaygroundError
 from playground.images import load_image
 from playground.registry import TASKS, models_for_task
 from playground.service import Outcome, Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, run_progress
+from playground.ui.common import MODEL_EVENTS, example_paths, on_gpu, run_progress
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import ViewOptions, found_labels, make_panel, table_rows
 
@@ -89,6 +89,7 @@ def create_tab(task: str, playground: Playground) -> TabControls:
     view_inputs = [score, mask, opacity, classes]
     view_outputs = [*panels, summary, table, result_json]
 
+    @on_gpu
     def run_models(
         image_path, keys, score_value, mask_value, opacity_value, shown_classes, progress=gr.Progress(track_tqdm=True)
     ):

@@ -16,6 +16,16 @@ MODEL_EVENTS = {"concurrency_id": "models", "concurrency_limit": 2}
 """Events that run models share one queue slot group, so a hosted GPU is never oversubscribed."""
 
 
+def on_gpu(function: Callable) -> Callable:
+    """``spaces.GPU(function)`` on a Hugging Face ZeroGPU Space, so the call is given a GPU; the
+    function itself everywhere else (the `spaces` package is only installed on Spaces)."""
+    try:
+        import spaces
+    except ImportError:
+        return function
+    return spaces.GPU(function)
+
+
 def example_paths() -> list[str]:
     """The bundled example photos (see examples/LICENSES.md), as paths Gradio may serve."""
     return [str(path) for path in sorted(EXAMPLES_DIR.glob("*.jpg"))]

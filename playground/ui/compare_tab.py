@@ -17,7 +17,7 @@ from playground.errors import PlaygroundError
 from playground.images import load_image
 from playground.registry import REGISTRY, get_spec
 from playground.service import Outcome, Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, run_progress
+from playground.ui.common import MODEL_EVENTS, example_paths, on_gpu, run_progress
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import ViewOptions, make_panel, shown_prediction
 
@@ -81,6 +81,7 @@ def create_compare_tab(playground: Playground) -> TabControls:
         controls = TabControls("compare", image, models, {"score": score}, {"text": text})
         add_link_button(controls)
 
+    @on_gpu
     def run_compare(image_path, chosen, prompt, threshold, progress=gr.Progress(track_tqdm=True)):
         if not image_path:
             raise gr.Error("Upload an image or pick an example first.")

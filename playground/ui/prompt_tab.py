@@ -19,7 +19,7 @@ from playground.prompts import PromptHistory
 from playground.registry import get_spec
 from playground.service import Playground
 from playground.types import Prediction
-from playground.ui.common import MODEL_EVENTS, example_paths
+from playground.ui.common import MODEL_EVENTS, example_paths, on_gpu
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import draw, draw_prompts
 
@@ -109,6 +109,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             return tuple(gr.skip() for _ in outputs)
         return run_prompts(PromptSession(state.image), shown_opacity)
 
+    @on_gpu
     def run_prompts(state: PromptSession, shown_opacity: float):
         if not state.history.ready:
             state = replace(state, prediction=None)
@@ -120,6 +121,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             raise gr.Error(str(error)) from None
         return show(replace(state, prediction=prediction), 0, shown_opacity, new_candidates=True)
 
+    @on_gpu
     def on_everything(state: PromptSession | None, side, batch, iou, stable, shown_opacity: float):
         if state is None:
             raise gr.Error("Upload an image or pick an example first.")

@@ -14,7 +14,7 @@ from playground.images import load_image
 from playground.registry import get_spec
 from playground.service import Outcome, Playground
 from playground.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
-from playground.ui.common import MODEL_EVENTS, example_paths
+from playground.ui.common import MODEL_EVENTS, example_paths, on_gpu
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import ViewOptions, make_panel
 
@@ -62,6 +62,7 @@ def create_text_tab(playground: Playground) -> TabControls:
         )
         add_link_button(controls)
 
+    @on_gpu
     def run_text(image_path, prompt, box_value, text_value, progress=gr.Progress(track_tqdm=True)):
         if not image_path:
             raise gr.Error("Upload an image or pick an example first.")
