@@ -6,7 +6,7 @@ An adapter splits inference the way transformers pipelines do:
 - `forward`: the only step on the device, under ``torch.inference_mode()``;
 - `postprocess`: raw outputs -> `Prediction` (the library's own post-processing).
 
-Adapters keep every result above a low score floor (`SCORE_FLOOR`); the UI filters, so moving
+Adapters keep every result above a low score floor (`Adapter.floor`); the UI filters, so moving
 a threshold slider never re-runs a model.
 """
 
@@ -50,6 +50,11 @@ class Adapter(ABC):
         self.model: torch.nn.Module | None = None
         self.label_names: dict[int, str] = {}
         self.load_ms = 0.0
+
+    def floor(self, pretrained_floor: float = SCORE_FLOOR) -> float:
+        """The score below which results are dropped: ``pretrained_floor`` for real weights, 0 for
+        random ones, whose scores sit near chance; the UI's threshold then shows their raw output."""
+        return pretrained_floor if self.weights == "pretrained" else 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 

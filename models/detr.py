@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
 
-from models.base import SCORE_FLOOR, Adapter
+from models.base import Adapter
 from models.labels import coco_detection_labels
 from playground.types import Prediction
 from playground.weights import hf_from_pretrained
@@ -48,12 +48,10 @@ class DETRAdapter(Adapter):
         """-> logits (1, Q, classes + 1) and pred_boxes (1, Q, 4) normalised cxcywh."""
         return self.model(**inputs)
 
-    def postprocess(
-        self, outputs: Any, image: np.ndarray, score_floor: float = SCORE_FLOOR, **params: Any
-    ) -> Prediction:
+    def postprocess(self, outputs: Any, image: np.ndarray, **params: Any) -> Prediction:
         """The processor's ``post_process_object_detection`` at the image's size."""
         result = self.processor.post_process_object_detection(
-            outputs, threshold=score_floor, target_sizes=[image.shape[:2]]
+            outputs, threshold=self.floor(), target_sizes=[image.shape[:2]]
         )[0]
         return self.new_prediction(
             image,

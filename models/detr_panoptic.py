@@ -75,12 +75,13 @@ class DETRPanopticAdapter(Adapter):
         """-> logits (1, Q, classes + 1), pred_boxes (1, Q, 4), pred_masks (1, Q, h/4, w/4)."""
         return self.model(**inputs)
 
-    def postprocess(
-        self, outputs: Any, image: np.ndarray, threshold: float = PANOPTIC_THRESHOLD, **params: Any
-    ) -> Prediction:
+    def postprocess(self, outputs: Any, image: np.ndarray, **params: Any) -> Prediction:
         """The processor's ``post_process_panoptic_segmentation`` at the image's size; stuff is fused."""
         result = self.processor.post_process_panoptic_segmentation(
-            outputs, threshold=threshold, label_ids_to_fuse=set(self.stuff_ids), target_sizes=[image.shape[:2]]
+            outputs,
+            threshold=self.floor(PANOPTIC_THRESHOLD),
+            label_ids_to_fuse=set(self.stuff_ids),
+            target_sizes=[image.shape[:2]],
         )[0]
         fields = segments_to_fields(result["segmentation"], result["segments_info"], self.thing_ids)
         return self.new_prediction(image, "panoptic", **fields)

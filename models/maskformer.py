@@ -23,7 +23,7 @@ import torch
 from transformers import MaskFormerConfig, MaskFormerForInstanceSegmentation, MaskFormerImageProcessor, SwinConfig
 from transformers.models.maskformer.modeling_maskformer import MaskFormerForInstanceSegmentationOutput
 
-from models.base import SCORE_FLOOR, Adapter
+from models.base import Adapter
 from models.panoptic import coco_thing_names, masks_to_fields, segments_to_fields, thing_ids_by_name
 from playground.errors import BadPromptError
 from playground.images import image_digest
@@ -148,13 +148,12 @@ class MaskFormerAdapter(Adapter):
         raw: _Raw,
         image: np.ndarray,
         task: str = "panoptic",
-        score_floor: float = SCORE_FLOOR,
-        threshold: float = PANOPTIC_THRESHOLD,
         **params: Any,
     ) -> Prediction:
         """The processor's ``post_process_{task}_segmentation`` at the image's size.
 
-        ``score_floor`` keeps instance-task masks; ``threshold`` forms panoptic segments.
+        Instance masks are kept above ``self.floor()``; panoptic segments form above
+        ``self.floor(PANOPTIC_THRESHOLD)`` (the library's 0.8 for real weights).
         """
         outputs, size = raw.outputs, [image.shape[:2]]
         if task == "semantic":
@@ -162,7 +161,7 @@ class MaskFormerAdapter(Adapter):
             fields: dict[str, Any] = {"semantic_map": label_map.to(torch.int32).cpu().numpy()}
         elif task == "instance":
             result = self.processor.post_process_instance_segmentation(
-                outputs, threshold=score_floor, target_sizes=size, return_binary_maps=True
+                outputs, threshold=self.floor(), target_sizes=size, return_binary_maps=True
             )[0]
             segments = result["segments_info"]
             masks = result["segmentation"].bool().cpu().numpy() if segments else np.zeros((0, *size[0]), bool)
@@ -170,7 +169,7 @@ class MaskFormerAdapter(Adapter):
         elif task == "panoptic":
             result = self.processor.post_process_panoptic_segmentation(
                 outputs,
-                threshold=threshold,
+                threshold=self.floor(PANOPTIC_THRESHOLD),
                 overlap_mask_area_threshold=OVERLAP_THRESHOLD,
                 label_ids_to_fuse=set(self.stuff_ids),
                 target_sizes=size,

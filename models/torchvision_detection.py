@@ -37,7 +37,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
-from models.base import SCORE_FLOOR, Adapter
+from models.base import Adapter
 from playground.types import Prediction
 from playground.weights import torchvision_state_dict, torchvision_weights
 
@@ -65,12 +65,14 @@ class TorchvisionDetectionAdapter(Adapter):
         categories = weights.meta["categories"]
         self.label_names = dict(enumerate(categories))
         self.transform = weights.transforms()
-        options = {self.score_thresh_kwarg: SCORE_FLOOR}
+        options = {self.score_thresh_kwarg: self.floor()}
         if self.weights == "tiny":
             return self.tiny_model(len(categories), **options)
+        # Read the checkpoint first, so missing weights fail before a full-size model is built.
+        state = torchvision_state_dict(self.spec, self.checkpoint) if self.weights == "pretrained" else None
         model = type(self).builder(weights=None, weights_backbone=None, num_classes=len(categories), **options)
-        if self.weights == "pretrained":
-            model.load_state_dict(torchvision_state_dict(self.spec, self.checkpoint))
+        if state is not None:
+            model.load_state_dict(state)
         return model
 
     def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:
@@ -78,22 +80,19 @@ class TorchvisionDetectionAdapter(Adapter):
 
     def preprocess(self, image: np.ndarray, **params: Any) -> list[torch.Tensor]:
         """(H, W, 3) uint8 -> [(3, H, W) float in [0, 1]]; the model resizes and normalises."""
-        tensor = torch.from_numpy(image).permute(2, 0, 1)
+        tensor = torch.tensor(image).permute(2, 0, 1)  # a copy: uploads may be read-only arrays
         return [self.transform(tensor).to(self.device)]
 
     def forward(self, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """-> boxes (N, 4) XYXY pixels, labels (N,), scores (N,) [, masks (N, 1, H, W)], NMS applied."""
         return self.model(inputs)[0]
 
-    def postprocess(
-        self, outputs: dict[str, torch.Tensor], image: np.ndarray, score_floor: float = SCORE_FLOOR, **params: Any
-    ) -> Prediction:
-        """The model's own output as numpy, instances scoring at least ``score_floor``.
+    def postprocess(self, outputs: dict[str, torch.Tensor], image: np.ndarray, **params: Any) -> Prediction:
+        """The model's own output as numpy (it already dropped scores below ``self.floor()``).
 
-        The model already drops scores below `SCORE_FLOOR`, so a lower ``score_floor`` changes nothing.
         Soft masks become ``mask_probs`` (uint8, round(p * 255)) and ``masks`` (p >= 0.5).
         """
-        keep = outputs["scores"] >= score_floor
+        keep = outputs["scores"] >= self.floor()
         fields: dict[str, Any] = {
             "boxes": outputs["boxes"][keep].float().cpu().numpy(),
             "scores": outputs["scores"][keep].float().cpu().numpy(),

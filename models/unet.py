@@ -36,9 +36,10 @@ class UNetAdapter(Adapter):
         self.label_names = dict(CARVANA_LABELS)
         if self.weights == "tiny":
             return UNet(3, len(CARVANA_LABELS), TINY_WIDTHS)
+        state = torchhub_state_dict(self.spec, self.checkpoint) if self.weights == "pretrained" else None
         model = UNet(3, len(CARVANA_LABELS), CARVANA_WIDTHS)
-        if self.weights == "pretrained":
-            model.load_state_dict(carvana_state_dict(torchhub_state_dict(self.spec, self.checkpoint)))
+        if state is not None:
+            model.load_state_dict(carvana_state_dict(state))
         return model
 
     def preprocess(self, image: np.ndarray, scale: float = INPUT_SCALE, **params: Any) -> torch.Tensor:

@@ -21,15 +21,19 @@ CARVANA_WIDTHS = (64, 128, 256, 512, 1024)
 
 
 class DoubleConv(nn.Module):
-    """(3x3 conv -> batch norm -> ReLU) twice: (B, C_in, H, W) -> (B, C_out, H, W)."""
+    """(3x3 conv -> batch norm -> ReLU) twice: (B, C_in, H, W) -> (B, C_out, H, W).
+
+    The convolutions have no bias: the batch norm right after them has its own (the published
+    v3.0 checkpoints were saved this way; the older v2.0 ones had conv biases).
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.double_conv = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1),
+            nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from playground.errors import BadPromptError, PlaygroundError
-from playground.types import SCORE_FLOOR, WEIGHT_MODES
+from playground.types import WEIGHT_MODES
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,8 +120,6 @@ def run_predict(args: argparse.Namespace) -> int:
         raise BadPromptError(f"--threshold {args.threshold}: expected a number in 0..1.")
     loaded = load_image(args.image)
     params = prompt_params(args)
-    if args.threshold < SCORE_FLOOR:  # adapters drop results under their floor unless asked to keep them
-        params["score_floor"] = args.threshold
 
     from playground.export import to_coco, to_json
     from playground.service import Playground

@@ -23,6 +23,8 @@ TASKS: dict[str, str] = {
     "prompt": "Prompt segmentation (points, box)",
     "text": "Text to segment (open vocabulary)",
 }
+CLOSED_SET_TASKS = ("semantic", "detection", "instance", "panoptic")
+"""Tasks whose models need no prompt: one shared tab layout serves them all."""
 
 
 @dataclass(frozen=True)

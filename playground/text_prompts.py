@@ -30,6 +30,10 @@ MAX_TOKENS = 256
 """Grounding DINO's text length (``GroundingDinoConfig.max_text_len``), [CLS] and [SEP] included."""
 WARN_TOKENS = 200
 """A prompt longer than this many tokens comes back with a warning."""
+BOX_THRESHOLD = 0.35
+"""Grounding DINO's default: keep boxes whose best token score exceeds this."""
+TEXT_THRESHOLD = 0.25
+"""Grounding DINO's default: a box is named by a class whose tokens score above this."""
 
 _SEPARATORS = re.compile(r"[,;.\n]+")
 

@@ -7,10 +7,9 @@ import urllib.request
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES
 from gradio_client import Client, handle_file
 from PIL import Image
-
-from conftest import EXAMPLES
 
 ASTRONAUT = str(EXAMPLES / "astronaut.jpg")
 

@@ -115,3 +115,36 @@ def test_prompt_flags_parse_and_reject_malformed_input():
     for bad in ("1,2,3", "30,2,1,40", "x,1,2,3"):
         with pytest.raises(BadPromptError):
             parse_box(bad)
+
+
+def test_sam_points_and_box_write_masks_with_iou_scores(tmp_path):
+    out = tmp_path / "sam.json"
+    args = ["predict", "sam", str(ASTRONAUT), "--weights", "tiny", "--threshold", "0"]
+    assert main([*args, "--points", "256,200,1;100,400,0", "--box", "150,100,400,450", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["model"] == "sam" and len(result["instances"]) == 3
+    assert all({"mask_area", "box", "score"} <= set(i) for i in result["instances"])
+
+
+def test_grounded_sam_text_writes_labelled_masks(tmp_path):
+    out = tmp_path / "gsam.json"
+    args = ["predict", "grounded-sam", str(ASTRONAUT), "--weights", "tiny", "--threshold", "0"]
+    assert main([*args, "--text", "person, flag", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["task"] == "text"
+    assert {i["label"] for i in result["instances"]} <= {"person", "flag"}
+    assert all("mask_area" in i for i in result["instances"])
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--points", "10;20"], "--points"),
+        (["--box", "600,10,700,50"], "outside"),
+        (["--points", "10,20,5"], "label 5"),
+    ],
+)
+def test_sam_prompt_errors_are_one_line(flags, message, capsys):
+    assert main(["predict", "sam", str(ASTRONAUT), "--weights", "tiny", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
