@@ -22,7 +22,7 @@ from transformers import DetrConfig, DetrForSegmentation, DetrImageProcessor, Re
 from models.base import Adapter
 from models.detr import TINY_SIZE, tiny_detr_config
 from models.labels import coco_detection_labels
-from models.panoptic import segments_to_fields
+from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD, segments_to_fields
 from playground.errors import PlaygroundError
 from playground.types import Prediction
 from playground.weights import hf_from_pretrained
@@ -80,6 +80,8 @@ class DETRPanopticAdapter(Adapter):
         result = self.processor.post_process_panoptic_segmentation(
             outputs,
             threshold=self.floor(PANOPTIC_THRESHOLD),
+            mask_threshold=self.floor(MASK_THRESHOLD),
+            overlap_mask_area_threshold=self.floor(OVERLAP_THRESHOLD),
             label_ids_to_fuse=set(self.stuff_ids),
             target_sizes=[image.shape[:2]],
         )[0]

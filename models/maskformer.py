@@ -24,7 +24,14 @@ from transformers import MaskFormerConfig, MaskFormerForInstanceSegmentation, Ma
 from transformers.models.maskformer.modeling_maskformer import MaskFormerForInstanceSegmentationOutput
 
 from models.base import Adapter
-from models.panoptic import coco_thing_names, masks_to_fields, segments_to_fields, thing_ids_by_name
+from models.panoptic import (
+    MASK_THRESHOLD,
+    OVERLAP_THRESHOLD,
+    coco_thing_names,
+    masks_to_fields,
+    segments_to_fields,
+    thing_ids_by_name,
+)
 from playground.errors import BadPromptError
 from playground.images import image_digest
 from playground.types import Prediction
@@ -36,8 +43,6 @@ PANOPTIC_THRESHOLD = 0.8
 """Query score a panoptic segment needs (MaskFormer's COCO panoptic test setting,
 ``OBJECT_MASK_THRESHOLD``). Panoptic output is a partition, so this shapes the segments
 themselves rather than filtering them; changing it re-runs only the post-processing."""
-OVERLAP_THRESHOLD = 0.8
-"""Fraction of a query's mask it must keep after overlaps to stay a segment (``OVERLAP_THRESHOLD``)."""
 RAW_OUTPUTS_KEPT = 4
 """Images whose raw outputs the adapter keeps (about 25 MB each at 800 x 1066)."""
 
@@ -170,7 +175,8 @@ class MaskFormerAdapter(Adapter):
             result = self.processor.post_process_panoptic_segmentation(
                 outputs,
                 threshold=self.floor(PANOPTIC_THRESHOLD),
-                overlap_mask_area_threshold=OVERLAP_THRESHOLD,
+                mask_threshold=self.floor(MASK_THRESHOLD),
+                overlap_mask_area_threshold=self.floor(OVERLAP_THRESHOLD),
                 label_ids_to_fuse=set(self.stuff_ids),
                 target_sizes=size,
             )[0]

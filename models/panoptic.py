@@ -15,6 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
+MASK_THRESHOLD = 0.5
+"""Mask probability at which a query's pixels count towards its area (the library default)."""
+OVERLAP_THRESHOLD = 0.8
+"""Fraction of its mask a query must keep after overlaps to stay a panoptic segment (the
+transformers post-processing default, as in MaskFormer's and DETR's own code)."""
+
 
 @cache
 def coco_thing_names() -> frozenset[str]:

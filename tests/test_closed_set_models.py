@@ -161,7 +161,8 @@ def test_torchvision_detector_matches_its_own_pipeline(manager, image, key, task
 
 
 def test_maskformer_three_tasks_match_the_processor(manager, image):
-    from models.maskformer import OVERLAP_THRESHOLD, PANOPTIC_THRESHOLD
+    from models.maskformer import PANOPTIC_THRESHOLD
+    from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD
 
     panoptic = manager.predict("maskformer", image, task="panoptic")
     semantic = manager.predict("maskformer", image, task="semantic")
@@ -180,7 +181,8 @@ def test_maskformer_three_tasks_match_the_processor(manager, image):
             ref_panoptic = processor.post_process_panoptic_segmentation(
                 outputs,
                 threshold=adapter.floor(PANOPTIC_THRESHOLD),
-                overlap_mask_area_threshold=OVERLAP_THRESHOLD,
+                mask_threshold=adapter.floor(MASK_THRESHOLD),
+                overlap_mask_area_threshold=adapter.floor(OVERLAP_THRESHOLD),
                 label_ids_to_fuse=stuff,
                 target_sizes=size,
             )[0]
@@ -259,6 +261,7 @@ def test_maskformer_rejects_an_unknown_task(manager, image):
 
 def test_detr_panoptic_matches_the_processor(manager, image):
     from models.detr_panoptic import PANOPTIC_THRESHOLD
+    from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD
 
     prediction = manager.predict("detr-panoptic", image, task="panoptic")
     with manager.use("detr-panoptic") as (adapter, _):
@@ -269,6 +272,8 @@ def test_detr_panoptic_matches_the_processor(manager, image):
         reference = adapter.processor.post_process_panoptic_segmentation(
             outputs,
             threshold=adapter.floor(PANOPTIC_THRESHOLD),
+            mask_threshold=adapter.floor(MASK_THRESHOLD),
+            overlap_mask_area_threshold=adapter.floor(OVERLAP_THRESHOLD),
             label_ids_to_fuse=stuff,
             target_sizes=[image.shape[:2]],
         )[0]
