@@ -55,3 +55,19 @@ def test_two_models_then_a_slider_redraws_without_a_forward(page, live_app, scre
     assert after != before, "the overlays did not change"
     assert forward_lines(live_app) == forwards, "moving a slider ran a model again"
     page.screenshot(path=str(screenshot_dir / f"{task}.png"), full_page=True)
+
+
+def test_a_panel_downloads_its_overlay_masks_and_coco_results(page):
+    open_tab(page, "Instance segmentation")
+    pick_example(page, "instance")
+    select_models(page, "instance", ["Mask R-CNN ResNet-50 FPN v2"])
+    run_and_wait(page, "instance", 1)
+    page.locator("#instance-score input[type=number]").fill("0")
+    page.locator("#instance-score input[type=number]").press("Enter")
+    page.locator("#instance-download").get_by_text("Download (overlays, masks, COCO results)").click()
+    page.locator("#instance-prepare").click()
+    files = page.locator("#instance-downloads a")
+    files.nth(2).wait_for(timeout=30_000)
+    listing = page.locator("#instance-downloads").inner_text().replace("\n", "")
+    for name in ("mask-rcnn_overlay.png", "mask-rcnn_coco.json", "mask-rcnn_masks.zip"):
+        assert name in listing

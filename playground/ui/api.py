@@ -7,11 +7,7 @@ as the UI, so the result cache is shared.
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-import time
 from dataclasses import replace
-from pathlib import Path
 
 import gradio as gr
 from gradio.data_classes import FileData
@@ -23,13 +19,9 @@ from playground.images import LoadedImage, load_image
 from playground.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
 from playground.service import Outcome, Playground
 from playground.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
-from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS
+from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path
 from playground.ui.compare_tab import comparable_keys, needs_text
 from playground.views import ViewOptions, make_panel, side_by_side
-
-OUTPUT_DIR = Path(get_upload_folder()) / "playground-outputs"
-"""Inside Gradio's cache, the one folder besides the examples from which the app serves files."""
-OUTPUT_MAX_AGE_S = 3600
 
 
 def register_api(playground: Playground) -> None:
@@ -127,18 +119,6 @@ def compare_endpoint(playground: Playground):
         return respond(loaded, outcomes, ViewOptions(score_threshold=score_threshold))
 
     return compare
-
-
-def new_output_path(name: str) -> Path:
-    """A fresh path under the app's output folder; files there older than an hour are removed."""
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - OUTPUT_MAX_AGE_S
-    for old in OUTPUT_DIR.glob("*/*"):
-        if old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                old.parent.rmdir()
-    return Path(tempfile.mkdtemp(dir=OUTPUT_DIR)) / name
 
 
 def uploaded_image(image: FileData | dict | str) -> LoadedImage:

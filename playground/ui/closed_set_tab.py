@@ -12,12 +12,13 @@ import gradio as gr
 import numpy as np
 
 from playground.errors import PlaygroundError
+from playground.export import export_files
 from playground.images import load_image
 from playground.registry import TASKS, models_for_task
 from playground.service import Outcome, Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, on_gpu, run_progress
+from playground.ui.common import MODEL_EVENTS, example_paths, new_output_path, on_gpu, run_progress
 from playground.ui.deep_links import TabControls, add_link_button
-from playground.views import ViewOptions, found_labels, make_panel, table_rows
+from playground.views import ViewOptions, found_labels, make_panel, shown_prediction, table_rows
 
 MASK_TASKS = ("instance", "panoptic")
 
@@ -82,6 +83,9 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         )
         with gr.Accordion("JSON (same as the CLI)", open=False):
             result_json = gr.JSON(label="Results")
+        with gr.Accordion("Download (overlays, masks, COCO results)", open=False, elem_id=f"{task}-download"):
+            prepare = gr.Button("Prepare files for what is shown", size="sm", elem_id=f"{task}-prepare")
+            downloads = gr.File(file_count="multiple", label="Files", elem_id=f"{task}-downloads")
         controls = TabControls(task, image, models, {"score": score, "mask": mask, "opacity": opacity})
         add_link_button(controls)
         state = gr.State()
@@ -126,7 +130,31 @@ def create_tab(task: str, playground: Playground) -> TabControls:
     for control in (score, mask, opacity):
         control.change(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
     classes.input(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
+    def prepare_downloads(result, score_value, mask_value, opacity_value, shown_classes):
+        if result is None:
+            raise gr.Error("Run the models first.")
+        labels = found_labels(result.outcomes)
+        return download_files(result, view_options(score_value, mask_value, opacity_value, labels, shown_classes))
+
+    prepare.click(
+        prepare_downloads,
+        inputs=[state, *view_inputs],
+        outputs=downloads,
+        api_visibility="private",
+    )
     return controls
+
+
+def download_files(result: TabResult, options: ViewOptions) -> list[str]:
+    """Each successful panel's overlay PNG, COCO results JSON and masks, as shown now."""
+    folder = new_output_path("files").parent
+    paths: list[str] = []
+    for outcome in result.outcomes:
+        if outcome.prediction is not None:
+            panel = make_panel(result.image, outcome, options)
+            shown = shown_prediction(outcome.prediction, options)
+            paths += [str(path) for path in export_files(shown, panel.overlay, folder)]
+    return paths
 
 
 def view_options(

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from playground.registry import get_spec
 from playground.service import Playground
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+OUTPUT_DIR = Path(get_upload_folder()) / "playground-outputs"
+"""Inside Gradio's cache, the one folder besides the examples from which the app serves files."""
+OUTPUT_MAX_AGE_S = 3600
 
 MODEL_EVENTS = {"concurrency_id": "models", "concurrency_limit": 2}
 """Events that run models share one queue slot group, so a hosted GPU is never oversubscribed."""
@@ -24,6 +31,18 @@ def on_gpu(function: Callable) -> Callable:
     except ImportError:
         return function
     return spaces.GPU(function)
+
+
+def new_output_path(name: str) -> Path:
+    """A fresh path under the app's output folder; files there older than an hour are removed."""
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - OUTPUT_MAX_AGE_S
+    for old in OUTPUT_DIR.glob("*/*"):
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                old.parent.rmdir()
+    return Path(tempfile.mkdtemp(dir=OUTPUT_DIR)) / name
 
 
 def example_paths() -> list[str]:
