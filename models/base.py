@@ -22,7 +22,7 @@ import torch
 from playground.registry import ModelSpec
 from playground.types import SCORE_FLOOR, Prediction, WeightsMode
 
-__all__ = ["SCORE_FLOOR", "Adapter"]
+__all__ = ["SCORE_FLOOR", "Adapter", "ProcessorAdapter"]
 
 
 class Adapter(ABC):
@@ -138,3 +138,19 @@ class Adapter(ABC):
             label_names=self.label_names,
             **fields,
         )
+
+
+class ProcessorAdapter(Adapter):
+    """An adapter whose ``self.processor`` (a transformers image processor, set in `build`) makes the
+    inputs, and whose model takes them as keyword arguments."""
+
+    processor: Any
+
+    def preprocess(self, image: np.ndarray, **params: Any) -> dict[str, torch.Tensor]:
+        """(H, W, 3) uint8 -> ``pixel_values`` (1, 3, h, w) and ``pixel_mask`` (1, h, w) on the device."""
+        inputs = self.processor(images=image, return_tensors="pt")
+        return {name: tensor.to(self.device) for name, tensor in inputs.items()}
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> Any:
+        """The model's own output object for ``inputs``."""
+        return self.model(**inputs)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
 
-from models.base import Adapter
+from models.base import ProcessorAdapter
 from models.labels import coco_detection_labels
 from playground.types import Prediction
 from playground.weights import hf_from_pretrained
@@ -21,8 +21,11 @@ TINY_SIZE = {"shortest_edge": 64, "longest_edge": 96}
 """Image size (pixels) of the tiny test build; the real processor uses 800 / 1333."""
 
 
-class DETRAdapter(Adapter):
-    """``facebook/detr-resnet-50`` (COCO, 91 category ids), or a random build of its layout."""
+class DETRAdapter(ProcessorAdapter):
+    """``facebook/detr-resnet-50`` (COCO, 91 category ids), or a random build of its layout.
+
+    The forward gives logits (1, Q, classes + 1) and pred_boxes (1, Q, 4) as normalised cxcywh.
+    """
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
@@ -38,15 +41,6 @@ class DETRAdapter(Adapter):
         self.processor = DetrImageProcessor()
         backbone = ResNetConfig(out_features=["stage1", "stage2", "stage3", "stage4"])
         return DetrForObjectDetection(DetrConfig(backbone_config=backbone, id2label=self.label_names))
-
-    def preprocess(self, image: np.ndarray, **params: Any) -> dict[str, torch.Tensor]:
-        """(H, W, 3) uint8 -> ``pixel_values`` (1, 3, h, w) and ``pixel_mask`` (1, h, w)."""
-        inputs = self.processor(images=image, return_tensors="pt")
-        return {name: tensor.to(self.device) for name, tensor in inputs.items()}
-
-    def forward(self, inputs: dict[str, torch.Tensor]) -> Any:
-        """-> logits (1, Q, classes + 1) and pred_boxes (1, Q, 4) normalised cxcywh."""
-        return self.model(**inputs)
 
     def postprocess(self, outputs: Any, image: np.ndarray, **params: Any) -> Prediction:
         """The processor's ``post_process_object_detection`` at the image's size."""

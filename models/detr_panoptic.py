@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from transformers import DetrConfig, DetrForSegmentation, DetrImageProcessor, ResNetConfig
 
-from models.base import Adapter
+from models.base import ProcessorAdapter
 from models.detr import TINY_SIZE, tiny_detr_config
 from models.labels import coco_detection_labels
 from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD, segments_to_fields
@@ -36,8 +36,11 @@ NUM_CLASSES = 250
 """Class slots of the checkpoint's classifier (before "no object")."""
 
 
-class DETRPanopticAdapter(Adapter):
-    """``facebook/detr-resnet-50-panoptic`` (COCO panoptic), or a random build of its layout."""
+class DETRPanopticAdapter(ProcessorAdapter):
+    """``facebook/detr-resnet-50-panoptic`` (COCO panoptic), or a random build of its layout.
+
+    The forward gives logits (1, Q, classes + 1), pred_boxes (1, Q, 4) and pred_masks (1, Q, h/4, w/4).
+    """
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
@@ -65,15 +68,6 @@ class DETRPanopticAdapter(Adapter):
         self.thing_ids = frozenset(i for i in self.label_names if i <= LAST_THING_ID)
         self.stuff_ids = frozenset(self.label_names) - self.thing_ids
         return model
-
-    def preprocess(self, image: np.ndarray, **params: Any) -> dict[str, torch.Tensor]:
-        """(H, W, 3) uint8 -> ``pixel_values`` (1, 3, h, w) and ``pixel_mask`` (1, h, w)."""
-        inputs = self.processor(images=image, return_tensors="pt")
-        return {name: tensor.to(self.device) for name, tensor in inputs.items()}
-
-    def forward(self, inputs: dict[str, torch.Tensor]) -> Any:
-        """-> logits (1, Q, classes + 1), pred_boxes (1, Q, 4), pred_masks (1, Q, h/4, w/4)."""
-        return self.model(**inputs)
 
     def postprocess(self, outputs: Any, image: np.ndarray, **params: Any) -> Prediction:
         """The processor's ``post_process_panoptic_segmentation`` at the image's size; stuff is fused."""

@@ -90,8 +90,20 @@ class GroundingDINOAdapter(Adapter):
         """Model weights plus cached raw outputs."""
         return super().nbytes + self.raw_outputs.nbytes
 
-    def preprocess(self, image: np.ndarray, task: str = "text", text: str = "", **params: Any) -> DinoInputs:
-        """Parse ``text`` (`build_prompt`); the image is processed in `forward`, only on a cache miss."""
+    def preprocess(
+        self,
+        image: np.ndarray,
+        task: str = "text",
+        text: str = "",
+        box_threshold: float = BOX_THRESHOLD,
+        text_threshold: float = TEXT_THRESHOLD,
+        **params: Any,
+    ) -> DinoInputs:
+        """Check the thresholds and parse ``text`` (`build_prompt`); the image is processed in
+        `forward`, only on a cache miss."""
+        for name, value in (("box_threshold", box_threshold), ("text_threshold", text_threshold)):
+            if not 0.0 <= value <= 1.0:
+                raise BadPromptError(f"{name} {value}: expected a number in 0..1.")
         if task == "detection" and not text.strip():
             text = ", ".join(name for name in coco_detection_labels().values() if name not in ("N/A", "__background__"))
         prompt = build_prompt(text, self.processor.tokenizer)
@@ -122,9 +134,6 @@ class GroundingDINOAdapter(Adapter):
         label is the user's class whose tokens score highest (`assign_classes`), and boxes whose
         best class scores at most ``text_threshold`` are dropped.
         """
-        for name, value in (("box_threshold", box_threshold), ("text_threshold", text_threshold)):
-            if not 0.0 <= value <= 1.0:
-                raise BadPromptError(f"{name} {value}: expected a number in 0..1.")
         lookup, prompt = outputs
         raw = lookup.value
         result = self.processor.post_process_grounded_object_detection(

@@ -180,16 +180,28 @@ def forget_images(adapter: Adapter) -> None:
             value.clear()
 
 
-def median_ms(fn: Callable[[], object], repeat: int, before: Callable[[], None] = lambda: None) -> float:
-    """Median wall time of ``fn()`` in ms over ``repeat`` runs after one warm-up; ``before()`` is untimed."""
-    times = []
+def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``fn()`` in ms over ``repeat`` runs after one warm-up."""
+    return paired_median_ms(fn, lambda: None, repeat)[0]
+
+
+def paired_median_ms(
+    first: Callable[[], object], second: Callable[[], object], repeat: int, before: Callable[[], None] = lambda: None
+) -> tuple[float, float]:
+    """Median wall ms of ``first()`` and of ``second()`` over ``repeat`` runs after one warm-up each.
+
+    The two alternate, so both see the same load from other processes; ``before()`` runs untimed
+    before each call.
+    """
+    times: tuple[list[float], list[float]] = ([], [])
     for run_index in range(repeat + 1):
-        before()
-        start = time.perf_counter()
-        fn()
-        if run_index:
-            times.append((time.perf_counter() - start) * 1000)
-    return round(statistics.median(times), 2)
+        for fn, bucket in zip((first, second), times):
+            before()
+            start = time.perf_counter()
+            fn()
+            if run_index:
+                bucket.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times[0]), 2), round(statistics.median(times[1]), 2)
 
 
 def bench_model(
@@ -215,13 +227,18 @@ def bench_model(
                 if adapter.device.type == "cuda":
                     torch.cuda.synchronize(adapter.device)
 
-            bare_ms = median_ms(bare, repeat, before=lambda: forget_images(adapter))
             playground = Playground(manager)
-            full_ms = median_ms(
-                lambda: draw(image, predict_uncached(playground, key, image, task, params)),
-                repeat,
-                before=lambda: forget_images(adapter),
-            )
+            stages: dict[str, float] = {}
+
+            def full() -> None:
+                prediction = predict_uncached(playground, key, image, task, params)
+                start = time.perf_counter()
+                draw(image, prediction)
+                stages.update(prediction.timings_ms, overlay=(time.perf_counter() - start) * 1000)
+
+            bare_ms, full_ms = paired_median_ms(bare, full, repeat, before=lambda: forget_images(adapter))
+            stages.pop("load", None)
+            notes.append(f"{key}: last playground run: {', '.join(f'{k} {v:.0f}' for k, v in stages.items())} ms")
             figures = dict(
                 zip(MODEL_FIELDS, (round(adapter.load_ms, 2), bare_ms, full_ms, round(full_ms / bare_ms, 3)))
             )

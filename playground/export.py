@@ -25,6 +25,7 @@ def to_json(prediction: Prediction) -> dict[str, Any]:
     masks), semantic (label -> fraction of the image, for semantic models), meta.
     """
     height, width = prediction.image_size
+    areas = [] if prediction.masks is None else np.count_nonzero(prediction.masks.reshape(len(prediction), -1), axis=1)
     instances = []
     for index, (label, class_id, score, box) in enumerate(
         zip(prediction.labels, prediction.class_ids.tolist(), prediction.scores.tolist(), prediction.boxes.tolist())
@@ -36,7 +37,7 @@ def to_json(prediction: Prediction) -> dict[str, Any]:
             "box": [round(v, 2) for v in box],
         }
         if prediction.masks is not None:
-            instance["mask_area"] = int(prediction.masks[index].sum())
+            instance["mask_area"] = int(areas[index])
         instances.append(instance)
     meta = {k: v for k, v in prediction.meta.items() if isinstance(v, (str, int, float, bool))}
     result: dict[str, Any] = {

@@ -43,6 +43,7 @@ class Prediction:
         masks: (N, H, W) bool instance masks, or None.
         mask_probs: (N, H, W) uint8 soft masks (probability x 255) for models that give them,
             so a mask-threshold slider can re-binarise ``masks`` without a forward pass.
+        mask_threshold: the probability in [0, 1] at which ``masks`` were binarised from ``mask_probs``.
         is_thing: (N,) bool for panoptic segments: True for countable "things", False for "stuff".
         semantic_map: (H, W) int32 class id per pixel, or None.
         timings_ms: milliseconds per stage (load, preprocess, forward, postprocess).
@@ -59,6 +60,7 @@ class Prediction:
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     masks: np.ndarray | None = None
     mask_probs: np.ndarray | None = None
+    mask_threshold: float = 0.5
     is_thing: np.ndarray | None = None
     semantic_map: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -106,13 +108,13 @@ class Prediction:
         keep = self.scores >= min_score
         if labels is not None:
             keep &= np.array([name in labels for name in self.labels], bool)
-        return self[keep]
+        return self if keep.all() else self[keep]  # no copy of the masks when nothing is dropped
 
     def with_mask_threshold(self, threshold: float) -> Prediction:
         """``masks`` re-binarised from ``mask_probs`` at ``threshold`` in [0, 1] (same if no probs)."""
-        if self.mask_probs is None:
+        if self.mask_probs is None or threshold == self.mask_threshold:
             return self
-        return replace(self, masks=self.mask_probs >= threshold * 255, meta=dict(self.meta))
+        return replace(self, masks=self.mask_probs >= threshold * 255, mask_threshold=threshold, meta=dict(self.meta))
 
     @property
     def labels(self) -> list[str]:

@@ -46,7 +46,7 @@ class Panel:
 
 def shown_prediction(prediction: Prediction, options: ViewOptions) -> Prediction:
     """The instances that pass the view's mask and score thresholds."""
-    return prediction.with_mask_threshold(options.mask_threshold).filtered(options.score_threshold)
+    return prediction.filtered(options.score_threshold).with_mask_threshold(options.mask_threshold)
 
 
 def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions) -> Panel:

@@ -40,9 +40,7 @@ def test_deep_link_restores_tab_state_in_a_new_context(browser, live_app, page):
     page.locator("#detection-score input[type=number]").press("Enter")
     page.locator("#detection-link-button").click()
     link_box = page.locator("#detection-link textarea, #detection-link input").first
-    page.wait_for_function(
-        "(el) => el.value.includes('tab=detection')", arg=link_box.element_handle(), timeout=10_000
-    )
+    page.wait_for_function("(el) => el.value.includes('tab=detection')", arg=link_box.element_handle(), timeout=10_000)
     link = link_box.input_value()
     assert "example=chelsea" in link and "score=0.3" in link
 

@@ -23,10 +23,17 @@ def test_two_clicks_on_the_prompt_tab_show_a_mask(page, screenshot_dir):
     before = page.locator("#prompt-canvas img").first.get_attribute("src")
     click_canvas(page, 0.5, 0.4)
     status = page.locator("#prompt-status")
-    status.get_by_text("image encoded in").wait_for(timeout=120_000)
+    page.wait_for_function(  # "cached" when another test already sent this image to SAM
+        "() => /image encoded in|cached/.test(document.querySelector('#prompt-status')?.innerText)",
+        timeout=120_000,
+    )
+    first = status.inner_text()
     click_canvas(page, 0.3, 0.7)
     page.wait_for_function(
-        "() => document.querySelector('#prompt-status')?.innerText.includes('cached')", timeout=60_000
+        "(first) => { const now = document.querySelector('#prompt-status')?.innerText;"
+        " return now && now !== first && now.includes('cached'); }",
+        arg=first,
+        timeout=60_000,
     )
     after = page.locator("#prompt-canvas img").first.get_attribute("src")
     assert after != before

@@ -16,7 +16,15 @@ from playground.export import export_files
 from playground.images import load_image
 from playground.registry import TASKS, models_for_task
 from playground.service import Outcome, Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, new_output_path, on_gpu, run_progress
+from playground.ui.common import (
+    MODEL_EVENTS,
+    example_paths,
+    image_input,
+    new_output_path,
+    on_gpu,
+    panel_updates,
+    run_progress,
+)
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import ViewOptions, found_labels, make_panel, shown_prediction, table_rows
 
@@ -39,14 +47,7 @@ def create_tab(task: str, playground: Playground) -> TabControls:
     coming = [spec.title for spec in specs if not spec.built]
     with gr.Tab(TASKS[task], id=task):
         with gr.Row():
-            image = gr.Image(
-                type="filepath",
-                label="Image",
-                sources=["upload", "clipboard"],
-                height=300,
-                elem_id=f"{task}-image",
-                scale=1,
-            )
+            image = image_input(task, scale=1)
             with gr.Column(scale=1):
                 models = gr.CheckboxGroup(
                     choices=built,
@@ -130,6 +131,7 @@ def create_tab(task: str, playground: Playground) -> TabControls:
     for control in (score, mask, opacity):
         control.change(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
     classes.input(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
+
     def prepare_downloads(result, score_value, mask_value, opacity_value, shown_classes):
         if result is None:
             raise gr.Error("Run the models first.")
@@ -167,8 +169,7 @@ def view_options(
 def render_result(result: TabResult, options: ViewOptions, slots: int) -> tuple:
     """(each panel slot, summary markdown, table rows, JSON) for the stored result."""
     panels = [make_panel(result.image, outcome, options) for outcome in result.outcomes]
-    images = [gr.Image(value=panel.overlay, label=panel.caption, visible=True) for panel in panels]
-    images += [gr.Image(value=None, visible=False)] * (slots - len(panels))
+    images = panel_updates(panels, slots)
     summary = "\n".join(f"- {panel.caption}" for panel in panels)
     if result.notice:
         summary = f"{result.notice}\n\n{summary}"

@@ -13,6 +13,7 @@ from gradio.utils import get_upload_folder
 
 from playground.registry import get_spec
 from playground.service import Playground
+from playground.views import Panel
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 OUTPUT_DIR = Path(get_upload_folder()) / "playground-outputs"
@@ -43,6 +44,24 @@ def new_output_path(name: str) -> Path:
             with contextlib.suppress(OSError):
                 old.parent.rmdir()
     return Path(tempfile.mkdtemp(dir=OUTPUT_DIR)) / name
+
+
+def image_input(tab: str, height: int = 300, **layout: object) -> gr.Image:
+    """The upload box every tab starts with; its value is a file path for `load_image`."""
+    return gr.Image(
+        type="filepath",
+        label="Image",
+        sources=["upload", "clipboard"],
+        height=height,
+        elem_id=f"{tab}-image",
+        **layout,
+    )
+
+
+def panel_updates(panels: list[Panel], slots: int) -> list[gr.Image]:
+    """Show each panel in its own image slot, captioned, and hide the slots left over."""
+    shown = [gr.Image(value=panel.overlay, label=panel.caption, visible=True) for panel in panels]
+    return shown + [gr.Image(value=None, visible=False)] * (slots - len(panels))
 
 
 def example_paths() -> list[str]:

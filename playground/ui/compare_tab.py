@@ -17,7 +17,7 @@ from playground.errors import PlaygroundError
 from playground.images import load_image
 from playground.registry import REGISTRY, get_spec
 from playground.service import Outcome, Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, on_gpu, run_progress
+from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu, panel_updates, run_progress
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import ViewOptions, make_panel, shown_prediction
 
@@ -44,9 +44,7 @@ def create_compare_tab(playground: Playground) -> TabControls:
     keys = comparable_keys()
     with gr.Tab("Compare", id="compare"):
         with gr.Row():
-            image = gr.Image(
-                type="filepath", label="Image", sources=["upload", "clipboard"], height=300, elem_id="compare-image"
-            )
+            image = image_input("compare")
             with gr.Column():
                 models = gr.CheckboxGroup(
                     choices=[(get_spec(key).title, key) for key in keys],
@@ -148,8 +146,7 @@ def render(result: CompareResult, threshold: float, slots: int) -> tuple:
     """(each panel slot, summary rows) for the stored comparison at ``threshold``."""
     options = ViewOptions(score_threshold=threshold)
     panels = [make_panel(result.image, outcome, options) for outcome in result.outcomes]
-    images = [gr.Image(value=panel.overlay, label=panel.caption, visible=True) for panel in panels]
-    images += [gr.Image(value=None, visible=False)] * (slots - len(panels))
+    images = panel_updates(panels, slots)
     rows = []
     for outcome in result.outcomes:
         if outcome.prediction is None:

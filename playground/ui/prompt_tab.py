@@ -19,7 +19,7 @@ from playground.prompts import PromptHistory
 from playground.registry import get_spec
 from playground.service import Playground
 from playground.types import Prediction
-from playground.ui.common import MODEL_EVENTS, example_paths, on_gpu
+from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import draw, draw_prompts
 
@@ -44,9 +44,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         )
         with gr.Row():
             with gr.Column(scale=1):
-                image = gr.Image(
-                    type="filepath", label="Image", sources=["upload", "clipboard"], height=260, elem_id="prompt-image"
-                )
+                image = image_input("prompt", height=260)
                 gr.Examples(example_paths(), inputs=[image], label="Examples", elem_id="prompt-examples")
                 click_mode = gr.Radio(
                     list(CLICK_MODES), value="foreground point", label="A click adds", elem_id="prompt-mode"

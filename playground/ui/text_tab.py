@@ -14,7 +14,7 @@ from playground.images import load_image
 from playground.registry import get_spec
 from playground.service import Outcome, Playground
 from playground.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
-from playground.ui.common import MODEL_EVENTS, example_paths, on_gpu
+from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import ViewOptions, make_panel
 
@@ -28,14 +28,7 @@ def create_text_tab(playground: Playground) -> TabControls:
             "Grounding DINO finds boxes for the phrases, SAM segments each box."
         )
         with gr.Row():
-            image = gr.Image(
-                type="filepath",
-                label="Image",
-                sources=["upload", "clipboard"],
-                height=300,
-                elem_id="text-image",
-                scale=1,
-            )
+            image = image_input("text", scale=1)
             with gr.Column(scale=1):
                 text = gr.Textbox(label="What to find", placeholder="cat, dog", elem_id="text-prompt")
                 with gr.Row():
