@@ -25,7 +25,7 @@ def to_json(prediction: Prediction) -> dict[str, Any]:
     masks), semantic (label -> fraction of the image, for semantic models), meta.
     """
     height, width = prediction.image_size
-    areas = [] if prediction.masks is None else np.count_nonzero(prediction.masks.reshape(len(prediction), -1), axis=1)
+    areas = [] if prediction.masks is None else np.count_nonzero(prediction.masks, axis=(1, 2))
     instances = []
     for index, (label, class_id, score, box) in enumerate(
         zip(prediction.labels, prediction.class_ids.tolist(), prediction.scores.tolist(), prediction.boxes.tolist())

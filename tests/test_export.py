@@ -11,7 +11,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from playground.cli import main
-from playground.export import export_files, label_map_png, masks_zip, to_coco
+from playground.export import export_files, label_map_png, masks_zip, to_coco, to_json
 from playground.types import Prediction
 
 
@@ -79,3 +79,10 @@ def test_cli_coco_flag_writes_valid_results(tmp_path):
     entries = json.loads(out.read_text())
     assert len(entries) == 10
     assert all(len(e["bbox"]) == 4 and e["bbox"][2] >= 0 and e["bbox"][3] >= 0 for e in entries)
+
+
+def test_json_of_a_prediction_with_no_instances_left():
+    empty = instance_prediction()[np.zeros(3, bool)]
+    assert empty.masks.shape == (0, 37, 53)
+    assert to_json(empty)["instances"] == []
+    assert to_coco(empty) == []
