@@ -172,11 +172,12 @@ def prompt_params(task: str, image: np.ndarray) -> dict[str, object]:
 
 
 def forget_images(adapter: Adapter) -> None:
-    """Empty the adapter's per-image caches (SAM embeddings, Grounding DINO outputs)."""
+    """Empty the adapter's per-image caches (SAM embeddings, Grounding DINO and MaskFormer outputs)."""
+    from models.maskformer import RawOutputCache
     from playground.embeddings import EmbeddingCache
 
     for value in vars(adapter).values():
-        if isinstance(value, EmbeddingCache):
+        if isinstance(value, EmbeddingCache | RawOutputCache):
             value.clear()
 
 

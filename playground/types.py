@@ -112,7 +112,7 @@ class Prediction:
 
     def with_mask_threshold(self, threshold: float) -> Prediction:
         """``masks`` re-binarised from ``mask_probs`` at ``threshold`` in [0, 1] (same if no probs)."""
-        if self.mask_probs is None or threshold == self.mask_threshold:
+        if self.mask_probs is None or (self.masks is not None and threshold == self.mask_threshold):
             return self
         return replace(self, masks=self.mask_probs >= threshold * 255, mask_threshold=threshold, meta=dict(self.meta))
 
