@@ -41,6 +41,24 @@ def astronaut() -> np.ndarray:
     return load_image(EXAMPLES / "astronaut.jpg").pixels
 
 
+@pytest.fixture(scope="module")
+def fast_cpu() -> Iterator[None]:
+    """One intra-op thread and subnormals flushed to zero, for the module that asks for it.
+
+    Tiny models gain nothing from a second thread, and on a busy 2-core machine its spin-waits
+    made these tests 5x slower. Random inits (SAM's vision encoder starts at std 1e-10) make
+    subnormal floats, about 15x slower on CPU; real weights do not.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    yield
+    torch.set_flush_denormal(False)
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny_playground():
     """A fresh `Playground` on tiny random-weight models, on the CPU."""

@@ -17,21 +17,7 @@ from playground.embeddings import EmbeddingCache
 from playground.errors import BadPromptError
 from playground.manager import ModelManager
 
-
-@pytest.fixture(autouse=True, scope="module")
-def fast_cpu() -> Iterator[None]:
-    """One intra-op thread and subnormals flushed to zero, for this module only.
-
-    Tiny models gain nothing from a second thread, and on a busy 2-core machine its spin-waits
-    made these tests 5x slower. Random inits (SAM's vision encoder starts at std 1e-10) make
-    subnormal floats, about 15x slower on CPU; real weights do not.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    yield
-    torch.set_flush_denormal(False)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("fast_cpu")
 
 
 @pytest.fixture
