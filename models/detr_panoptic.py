@@ -22,7 +22,7 @@ from transformers import DetrConfig, DetrForSegmentation, DetrImageProcessor, Re
 from models.base import ProcessorAdapter
 from models.detr import TINY_SIZE, tiny_detr_config
 from models.labels import coco_detection_labels
-from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD, segments_to_fields
+from models.panoptic import panoptic_fields
 from playground.errors import PlaygroundError
 from playground.types import Prediction
 from playground.weights import hf_from_pretrained
@@ -71,16 +71,7 @@ class DETRPanopticAdapter(ProcessorAdapter):
 
     def postprocess(self, outputs: Any, image: np.ndarray, **params: Any) -> Prediction:
         """The processor's ``post_process_panoptic_segmentation`` at the image's size; stuff is fused."""
-        result = self.processor.post_process_panoptic_segmentation(
-            outputs,
-            threshold=self.floor(PANOPTIC_THRESHOLD),
-            mask_threshold=self.floor(MASK_THRESHOLD),
-            overlap_mask_area_threshold=self.floor(OVERLAP_THRESHOLD),
-            label_ids_to_fuse=set(self.stuff_ids),
-            target_sizes=[image.shape[:2]],
-        )[0]
-        fields = segments_to_fields(result["segmentation"], result["segments_info"], self.thing_ids)
-        return self.new_prediction(image, "panoptic", **fields)
+        return self.new_prediction(image, "panoptic", **panoptic_fields(self, outputs, image, PANOPTIC_THRESHOLD))
 
 
 def coco_panoptic_id_labels() -> dict[int, str]:

@@ -24,14 +24,7 @@ from transformers import MaskFormerConfig, MaskFormerForInstanceSegmentation, Ma
 from transformers.models.maskformer.modeling_maskformer import MaskFormerForInstanceSegmentationOutput
 
 from models.base import Adapter
-from models.panoptic import (
-    MASK_THRESHOLD,
-    OVERLAP_THRESHOLD,
-    coco_thing_names,
-    masks_to_fields,
-    segments_to_fields,
-    thing_ids_by_name,
-)
+from models.panoptic import coco_thing_names, masks_to_fields, panoptic_fields, thing_ids_by_name
 from playground.errors import BadPromptError
 from playground.images import image_digest
 from playground.types import Prediction
@@ -172,15 +165,7 @@ class MaskFormerAdapter(Adapter):
             masks = result["segmentation"].bool().cpu().numpy() if segments else np.zeros((0, *size[0]), bool)
             fields = masks_to_fields(masks, segments)
         elif task == "panoptic":
-            result = self.processor.post_process_panoptic_segmentation(
-                outputs,
-                threshold=self.floor(PANOPTIC_THRESHOLD),
-                mask_threshold=self.floor(MASK_THRESHOLD),
-                overlap_mask_area_threshold=self.floor(OVERLAP_THRESHOLD),
-                label_ids_to_fuse=set(self.stuff_ids),
-                target_sizes=size,
-            )[0]
-            fields = segments_to_fields(result["segmentation"], result["segments_info"], self.thing_ids)
+            fields = panoptic_fields(self, outputs, image, PANOPTIC_THRESHOLD)
         else:
             raise BadPromptError(f"MaskFormer does task semantic, instance or panoptic, not {task!r}.")
         prediction = self.new_prediction(image, task, **fields)

@@ -75,3 +75,18 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
         if len(rows):
             boxes[i] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
     return boxes
+
+
+def panoptic_fields(adapter: Any, outputs: Any, image: np.ndarray, threshold: float) -> dict[str, Any]:
+    """`Prediction` fields from the processor's ``post_process_panoptic_segmentation`` at the size
+    of ``image`` (H, W, 3), stuff fused. ``adapter`` is a panoptic adapter: it has ``processor``,
+    ``thing_ids``, ``stuff_ids`` and ``floor``; ``threshold`` is its query-score threshold."""
+    result = adapter.processor.post_process_panoptic_segmentation(
+        outputs,
+        threshold=adapter.floor(threshold),
+        mask_threshold=adapter.floor(MASK_THRESHOLD),
+        overlap_mask_area_threshold=adapter.floor(OVERLAP_THRESHOLD),
+        label_ids_to_fuse=set(adapter.stuff_ids),
+        target_sizes=[image.shape[:2]],
+    )[0]
+    return segments_to_fields(result["segmentation"], result["segments_info"], adapter.thing_ids)
