@@ -11,8 +11,8 @@ import threading
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from playground.cli import add_model_arguments, manager_from_args
-from playground.errors import PlaygroundError
-from playground.weights import weights_mode_from_env
+from playground.core.errors import PlaygroundError
+from playground.core.weights import weights_mode_from_env
 
 MAX_UPLOAD = "20mb"
 

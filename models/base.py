@@ -8,19 +8,29 @@ An adapter splits inference the way transformers pipelines do:
 
 Adapters keep every result above a low score floor (`Adapter.floor`); the UI filters, so moving
 a threshold slider never re-runs a model.
+
+Parameters are declared, the idea of transformers' ``Pipeline._sanitize_parameters``:
+``forward_params`` reach `preprocess` (they change what the model computes, and so enter the
+result-cache key); ``postprocess_params`` reach `postprocess` only. Any other name is refused.
+
+Caches are declared too: an adapter makes each with `new_cache`, and `nbytes`, `unload` and
+`clear_caches` count and drop them, so evicting a model frees its caches and the budget sees them.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from playground.registry import ModelSpec
-from playground.types import SCORE_FLOOR, Prediction, WeightsMode
+from playground.core.cache import LRUCache, deep_nbytes
+from playground.core.params import split_params
+from playground.core.registry import ModelSpec
+from playground.core.types import SCORE_FLOOR, Prediction, WeightsMode
 
 __all__ = ["SCORE_FLOOR", "Adapter", "ProcessorAdapter"]
 
@@ -34,7 +44,14 @@ class Adapter(ABC):
             ``tiny`` (a small config, random init; for tests).
         device: where the model runs.
         checkpoint: optional local path that replaces the default checkpoint.
+
+    Class attributes:
+        forward_params: names `preprocess` takes (besides ``task``); they enter the result-cache key.
+        postprocess_params: names `postprocess` takes (besides ``task``).
     """
+
+    forward_params: ClassVar[frozenset[str]] = frozenset()
+    postprocess_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -50,6 +67,18 @@ class Adapter(ABC):
         self.model: torch.nn.Module | None = None
         self.label_names: dict[int, str] = {}
         self.load_ms = 0.0
+        self._caches: list[LRUCache] = []
+
+    def new_cache(self, max_items: int, max_bytes: int) -> LRUCache:
+        """A cache this adapter owns: counted in `nbytes`, emptied by `unload` and `clear_caches`."""
+        cache: LRUCache = LRUCache(max_items, max_bytes)
+        self._caches.append(cache)
+        return cache
+
+    @classmethod
+    def split_params(cls, title: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``params`` split into (forward, postprocess); unknown names raise `UnknownParameterError`."""
+        return split_params(title, cls.forward_params, cls.postprocess_params, params)
 
     def floor(self, pretrained_floor: float = SCORE_FLOOR) -> float:
         """The score below which results are dropped: ``pretrained_floor``, except 0 for tiny test
@@ -71,21 +100,27 @@ class Adapter(ABC):
         """Return the model on the CPU, and set ``self.label_names`` (may raise MissingWeights)."""
 
     def unload(self) -> None:
-        """Drop the model so its memory can be freed."""
+        """Drop the model and every cache entry so their memory can be freed."""
         self.model = None
+        self.clear_caches()
+
+    def clear_caches(self) -> None:
+        """Empty every cache this adapter declared (`new_cache`)."""
+        for cache in self._caches:
+            cache.clear()
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the model's parameters and buffers (0 when not loaded)."""
+        """Bytes held: the model's parameters and buffers (0 when not loaded) plus every cache entry."""
+        cached = sum(cache.nbytes for cache in self._caches)
         if self.model is None:
-            return 0
-        tensors = [*self.model.parameters(), *self.model.buffers()]
-        return sum(t.numel() * t.element_size() for t in tensors)
+            return cached
+        return cached + deep_nbytes([*self.model.parameters(), *self.model.buffers()])
 
     # -- inference ---------------------------------------------------------------------------
 
     @abstractmethod
-    def preprocess(self, image: np.ndarray, **params: Any) -> Any:
+    def preprocess(self, image: np.ndarray, task: str, **forward_params: Any) -> Any:
         """(H, W, 3) uint8 RGB -> model inputs on ``self.device``."""
 
     @abstractmethod
@@ -93,33 +128,36 @@ class Adapter(ABC):
         """Run the model on prepared inputs (called under ``torch.inference_mode()``)."""
 
     @abstractmethod
-    def postprocess(self, outputs: Any, image: np.ndarray, **params: Any) -> Prediction:
+    def postprocess(self, outputs: Any, image: np.ndarray, task: str, **postprocess_params: Any) -> Prediction:
         """Raw outputs -> `Prediction` in the image's pixel space."""
 
     def predict(self, image: np.ndarray, task: str | None = None, **params: Any) -> Prediction:
         """Run the three stages on ``image`` (H, W, 3 uint8) and record their timings in ms.
 
-        ``task`` (default: the spec's first task) and ``params`` reach both `preprocess` and
-        `postprocess`, so a model that serves several tasks picks its post-processing by task.
+        ``task`` (default: the spec's first task) reaches both `preprocess` and `postprocess`, so a
+        model that serves several tasks picks its post-processing by task; each of ``params`` goes
+        where it is declared (`forward_params`, `postprocess_params`), and an unknown one raises
+        `UnknownParameterError` before anything runs.
         """
         if self.model is None:
             raise RuntimeError(f"{self.spec.key} is not loaded")
-        params["task"] = task or self.spec.tasks[0]
+        forward_params, postprocess_params = self.split_params(self.spec.title, params)
+        task = task or self.spec.tasks[0]
         start = time.perf_counter()
         with torch.inference_mode():
-            inputs = self.preprocess(image, **params)
+            inputs = self.preprocess(image, task, **forward_params)
             prepared = self._sync_clock()
             outputs = self.forward(inputs)
             forwarded = self._sync_clock()
-            prediction = self.postprocess(outputs, image, **params)
+            prediction = self.postprocess(outputs, image, task, **postprocess_params)
         done = time.perf_counter()
         prediction.timings_ms.update(
             preprocess=(prepared - start) * 1000,
             forward=(forwarded - prepared) * 1000,
             postprocess=(done - forwarded) * 1000,
         )
-        prediction.meta.setdefault("checkpoint", self.checkpoint or self.spec.checkpoint)
-        prediction.meta["device"] = str(self.device)
+        prediction.checkpoint = prediction.checkpoint or self.checkpoint or self.spec.checkpoint
+        prediction.device = str(self.device)
         return prediction
 
     def _sync_clock(self) -> float:
@@ -146,7 +184,7 @@ class ProcessorAdapter(Adapter):
 
     processor: Any
 
-    def preprocess(self, image: np.ndarray, **params: Any) -> dict[str, torch.Tensor]:
+    def preprocess(self, image: np.ndarray, task: str) -> dict[str, torch.Tensor]:
         """(H, W, 3) uint8 -> ``pixel_values`` (1, 3, h, w) and ``pixel_mask`` (1, h, w) on the device."""
         inputs = self.processor(images=image, return_tensors="pt")
         return {name: tensor.to(self.device) for name, tensor in inputs.items()}

@@ -13,9 +13,9 @@ import torch
 from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
 
 from models.base import ProcessorAdapter
-from models.labels import coco_detection_labels
-from playground.types import Prediction
-from playground.weights import hf_from_pretrained
+from playground.core.labels import coco_detection_labels
+from playground.core.types import Prediction
+from playground.core.weights import hf_from_pretrained
 
 TINY_SIZE = {"shortest_edge": 64, "longest_edge": 96}
 """Image size (pixels) of the tiny test build; the real processor uses 800 / 1333."""
@@ -42,7 +42,7 @@ class DETRAdapter(ProcessorAdapter):
         backbone = ResNetConfig(out_features=["stage1", "stage2", "stage3", "stage4"])
         return DetrForObjectDetection(DetrConfig(backbone_config=backbone, id2label=self.label_names))
 
-    def postprocess(self, outputs: Any, image: np.ndarray, **params: Any) -> Prediction:
+    def postprocess(self, outputs: Any, image: np.ndarray, task: str) -> Prediction:
         """The processor's ``post_process_object_detection`` at the image's size."""
         result = self.processor.post_process_object_detection(
             outputs, threshold=self.floor(), target_sizes=[image.shape[:2]]

@@ -21,11 +21,11 @@ from transformers import DetrConfig, DetrForSegmentation, DetrImageProcessor, Re
 
 from models.base import ProcessorAdapter
 from models.detr import TINY_SIZE, tiny_detr_config
-from models.labels import coco_detection_labels
 from models.panoptic import panoptic_fields
-from playground.errors import PlaygroundError
-from playground.types import Prediction
-from playground.weights import hf_from_pretrained
+from playground.core.errors import PlaygroundError
+from playground.core.labels import coco_detection_labels
+from playground.core.types import Prediction
+from playground.core.weights import hf_from_pretrained
 
 PANOPTIC_THRESHOLD = 0.85
 """Query score a panoptic segment needs: the DETR authors' ``PostProcessPanoptic`` setting."""
@@ -69,7 +69,7 @@ class DETRPanopticAdapter(ProcessorAdapter):
         self.stuff_ids = frozenset(self.label_names) - self.thing_ids
         return model
 
-    def postprocess(self, outputs: Any, image: np.ndarray, **params: Any) -> Prediction:
+    def postprocess(self, outputs: Any, image: np.ndarray, task: str) -> Prediction:
         """The processor's ``post_process_panoptic_segmentation`` at the image's size; stuff is fused."""
         return self.new_prediction(image, "panoptic", **panoptic_fields(self, outputs, image, PANOPTIC_THRESHOLD))
 

@@ -16,8 +16,8 @@ from torchvision.models.segmentation.fcn import FCN, FCNHead
 from torchvision.transforms._presets import SemanticSegmentation
 
 from models.base import Adapter
-from playground.types import Prediction
-from playground.weights import torchvision_state_dict, torchvision_weights
+from playground.core.types import Prediction
+from playground.core.weights import torchvision_state_dict, torchvision_weights
 
 TINY_RESIZE = 64
 """Shorter side (pixels) the tiny test build resizes to; the real weights use 520."""
@@ -41,7 +41,7 @@ class FCNAdapter(Adapter):
         model.aux_classifier = None
         return model
 
-    def preprocess(self, image: np.ndarray, **params: object) -> torch.Tensor:
+    def preprocess(self, image: np.ndarray, task: str) -> torch.Tensor:
         """(H, W, 3) uint8 -> (1, 3, h, w) float, resized and normalised by the weights' transform."""
         tensor = torch.from_numpy(image).permute(2, 0, 1)
         return self.transform(tensor).unsqueeze(0).to(self.device)
@@ -50,7 +50,7 @@ class FCNAdapter(Adapter):
         """(1, 3, h, w) -> (1, C, h, w) class logits."""
         return self.model(inputs)["out"]
 
-    def postprocess(self, outputs: torch.Tensor, image: np.ndarray, **params: object) -> Prediction:
+    def postprocess(self, outputs: torch.Tensor, image: np.ndarray, task: str) -> Prediction:
         """Logits -> per-pixel arg-max at the image's size."""
         logits = F.interpolate(outputs, size=image.shape[:2], mode="bilinear", align_corners=False)
         label_map = logits[0].argmax(dim=0).to(torch.int32).cpu().numpy()

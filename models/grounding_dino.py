@@ -17,7 +17,6 @@ import itertools
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -35,14 +34,14 @@ from transformers.models.grounding_dino.modeling_grounding_dino import (
 )
 
 from models.base import Adapter
-from models.labels import coco_detection_labels
-from playground.embeddings import MB, EmbeddingCache, Lookup
-from playground.errors import BadPromptError
-from playground.images import image_digest
-from playground.registry import ModelSpec
-from playground.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD, TextPrompt, assign_classes, build_prompt
-from playground.types import Prediction, WeightsMode
-from playground.weights import hf_from_pretrained
+from playground.core.cache import MB, Lookup
+from playground.core.errors import BadPromptError
+from playground.core.images import image_digest
+from playground.core.labels import coco_detection_labels
+from playground.core.registry import ModelSpec
+from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD, TextPrompt, assign_classes, build_prompt
+from playground.core.types import Prediction, WeightsMode
+from playground.core.weights import hf_from_pretrained
 
 CHECKPOINTS = ("IDEA-Research/grounding-dino-tiny", "IDEA-Research/grounding-dino-base")
 """Hub ids a ``--checkpoint grounding-dino=ID`` may name instead of a local path."""
@@ -62,11 +61,14 @@ class DinoInputs:
 class GroundingDINOAdapter(Adapter):
     """``IDEA-Research/grounding-dino-tiny`` (or ``-base``), or a random build of the tiny layout."""
 
+    forward_params = frozenset({"text"})
+    postprocess_params = frozenset({"box_threshold", "text_threshold"})
+
     def __init__(
         self, spec: ModelSpec, weights: WeightsMode, device: torch.device, checkpoint: str | None = None
     ) -> None:
         super().__init__(spec, weights, device, checkpoint)
-        self.raw_outputs: EmbeddingCache[dict[str, torch.Tensor]] = EmbeddingCache(max_items=16, max_bytes=64 * MB)
+        self.raw_outputs = self.new_cache(max_items=16, max_bytes=64 * MB)
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
@@ -81,29 +83,13 @@ class GroundingDINOAdapter(Adapter):
         self.processor = GroundingDinoProcessor(GroundingDinoImageProcessor(), tokenizer)
         return GroundingDinoForObjectDetection(GroundingDinoConfig())
 
-    def unload(self) -> None:
-        super().unload()
-        self.raw_outputs.clear()
-
-    @property
-    def nbytes(self) -> int:
-        """Model weights plus cached raw outputs."""
-        return super().nbytes + self.raw_outputs.nbytes
-
     def preprocess(
         self,
         image: np.ndarray,
-        task: str = "text",
+        task: str,
         text: str = "",
-        box_threshold: float = BOX_THRESHOLD,
-        text_threshold: float = TEXT_THRESHOLD,
-        **params: Any,
     ) -> DinoInputs:
-        """Check the thresholds and parse ``text`` (`build_prompt`); the image is processed in
-        `forward`, only on a cache miss."""
-        for name, value in (("box_threshold", box_threshold), ("text_threshold", text_threshold)):
-            if not 0.0 <= value <= 1.0:
-                raise BadPromptError(f"{name} {value}: expected a number in 0..1.")
+        """Parse ``text`` (`build_prompt`); the image is processed in `forward`, only on a cache miss."""
         if task == "detection" and not text.strip():
             text = ", ".join(name for name in coco_detection_labels().values() if name not in ("N/A", "__background__"))
         prompt = build_prompt(text, self.processor.tokenizer)
@@ -123,10 +109,9 @@ class GroundingDINOAdapter(Adapter):
         self,
         outputs: tuple[Lookup[dict[str, torch.Tensor]], TextPrompt],
         image: np.ndarray,
-        task: str = "text",
+        task: str,
         box_threshold: float = BOX_THRESHOLD,
         text_threshold: float = TEXT_THRESHOLD,
-        **params: Any,
     ) -> Prediction:
         """Boxes (clipped to the image) scoring above ``box_threshold``, each named by its best class.
 
@@ -134,6 +119,9 @@ class GroundingDINOAdapter(Adapter):
         label is the user's class whose tokens score highest (`assign_classes`), and boxes whose
         best class scores at most ``text_threshold`` are dropped.
         """
+        for name, value in (("box_threshold", box_threshold), ("text_threshold", text_threshold)):
+            if not 0.0 <= value <= 1.0:
+                raise BadPromptError(f"{name} {value}: expected a number in 0..1.")
         lookup, prompt = outputs
         raw = lookup.value
         result = self.processor.post_process_grounded_object_detection(
@@ -163,10 +151,9 @@ class GroundingDINOAdapter(Adapter):
             tokens=prompt.n_tokens,
             box_threshold=box_threshold,
             text_threshold=text_threshold,
-            raw_outputs=lookup.describe("Grounding DINO ran"),
         )
-        if prompt.warning:
-            prediction.meta["warning"] = prompt.warning
+        prediction.reuse = lookup.describe("Grounding DINO ran")
+        prediction.warning = prompt.warning
         return prediction
 
 

@@ -13,8 +13,6 @@ post-processing threshold) on the same image runs no second forward pass.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +23,11 @@ from transformers.models.maskformer.modeling_maskformer import MaskFormerForInst
 
 from models.base import Adapter
 from models.panoptic import coco_thing_names, masks_to_fields, panoptic_fields, thing_ids_by_name
-from playground.errors import BadPromptError
-from playground.images import image_digest
-from playground.types import Prediction
-from playground.weights import hf_from_pretrained
+from playground.core.cache import MB
+from playground.core.errors import BadPromptError
+from playground.core.images import image_digest
+from playground.core.types import Prediction
+from playground.core.weights import hf_from_pretrained
 
 TINY_SIZE = {"shortest_edge": 64, "longest_edge": 96}
 """Image size (pixels) of the tiny test build; the real processor uses 800 / 1333."""
@@ -37,7 +36,7 @@ PANOPTIC_THRESHOLD = 0.8
 ``OBJECT_MASK_THRESHOLD``). Panoptic output is a partition, so this shapes the segments
 themselves rather than filtering them; changing it re-runs only the post-processing."""
 RAW_OUTPUTS_KEPT = 4
-"""Images whose raw outputs the adapter keeps (about 25 MB each at 800 x 1066)."""
+"""Images whose raw outputs the adapter keeps (about 25 MB each at 800 x 1066), within 128 MB."""
 
 
 @dataclass(frozen=True)
@@ -55,36 +54,6 @@ class _Raw:
     reused: bool
 
 
-class RawOutputCache:
-    """A thread-safe LRU: image digest -> raw model outputs, at most ``capacity`` entries."""
-
-    def __init__(self, capacity: int = RAW_OUTPUTS_KEPT) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any | None:
-        with self._lock:
-            if key not in self._items:
-                return None
-            self._items.move_to_end(key)
-            return self._items[key]
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 class MaskFormerAdapter(Adapter):
     """``facebook/maskformer-swin-base-coco`` (COCO panoptic, 133 classes) for three tasks.
 
@@ -95,10 +64,9 @@ class MaskFormerAdapter(Adapter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.raw_outputs = RawOutputCache()
+        self.raw_outputs = self.new_cache(max_items=RAW_OUTPUTS_KEPT, max_bytes=128 * MB)
 
     def build(self) -> torch.nn.Module:
-        self.raw_outputs.clear()
         if self.weights == "pretrained":
             load = {"local_path": self.checkpoint}
             self.processor = hf_from_pretrained(self.spec, MaskFormerImageProcessor.from_pretrained, **load)
@@ -117,11 +85,7 @@ class MaskFormerAdapter(Adapter):
         self.stuff_ids = frozenset(self.label_names) - self.thing_ids
         return model
 
-    def unload(self) -> None:
-        super().unload()
-        self.raw_outputs.clear()
-
-    def preprocess(self, image: np.ndarray, **params: Any) -> _Prepared:
+    def preprocess(self, image: np.ndarray, task: str) -> _Prepared:
         """(H, W, 3) uint8 -> ``pixel_values`` (1, 3, h, w) and ``pixel_mask`` (1, h, w), unless cached."""
         digest = image_digest(image)
         cached = self.raw_outputs.get(digest)
@@ -145,8 +109,7 @@ class MaskFormerAdapter(Adapter):
         self,
         raw: _Raw,
         image: np.ndarray,
-        task: str = "panoptic",
-        **params: Any,
+        task: str,
     ) -> Prediction:
         """The processor's ``post_process_{task}_segmentation`` at the image's size.
 
@@ -169,7 +132,7 @@ class MaskFormerAdapter(Adapter):
         else:
             raise BadPromptError(f"MaskFormer does task semantic, instance or panoptic, not {task!r}.")
         prediction = self.new_prediction(image, task, **fields)
-        prediction.meta["raw_outputs_reused"] = raw.reused
+        prediction.reuse = "raw outputs cached" if raw.reused else ""
         return prediction
 
 

@@ -6,62 +6,40 @@ Params (image pixels; tuples, so results cache), one mode per call:
 - ``points=((x, y, label), ...)`` (label 1 foreground, 0 background; ``(x, y)`` is foreground)
   and/or ``box=(x1, y1, x2, y2)``: SAM's 3 candidate masks, best predicted IoU first;
 - ``boxes=((x1, y1, x2, y2), ...)``: one mask per box, in the given order (Grounded-SAM);
-- ``everything=True``: automatic mask generation from a ``points_per_side`` grid, decoded
-  ``points_per_batch`` points at a time, filtered by ``pred_iou_thresh`` and
-  ``stability_score_thresh``, then box NMS at ``nms_thresh``, with the image processor's own
-  ``generate_crop_boxes``, ``filter_masks`` and ``post_process_for_mask_generation`` (the
-  ``mask-generation`` pipeline's steps, one crop layer, on our cached embedding).
+- ``everything=True``: automatic mask generation (`models.sam_everything`), tuned by
+  ``points_per_side``, ``points_per_batch``, ``pred_iou_thresh``, ``stability_score_thresh``
+  and ``nms_thresh``.
 
-The image embedding ((1, 256, 64, 64) for the real models) lives in an `EmbeddingCache` on the
-adapter, keyed by (image digest, model, checkpoint, weights), so a second prompt on the same
-image, from the prompt tab or Grounded-SAM, runs only the prompt encoder and mask decoder, and
-evicting SAM drops its embeddings. ``meta["embedding"]`` says "image encoded in X s" or "cached".
+The image embedding ((1, 256, 64, 64) for the real models) lives in a cache the adapter owns,
+keyed by (image digest, model, checkpoint, weights), so a second prompt on the same image, from
+the prompt tab or Grounded-SAM, runs only the prompt encoder and mask decoder, and evicting SAM
+drops its embeddings. ``Prediction.reuse`` says "image encoded in X s" or "cached".
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
 import supervision as sv
 import torch
-from transformers import SamConfig, SamImageProcessor, SamModel, SamProcessor
+from transformers import SamImageProcessor, SamModel, SamProcessor
 
 from models.base import Adapter
-from playground.embeddings import MB, EmbeddingCache, Lookup
-from playground.errors import BadPromptError
-from playground.images import image_digest
-from playground.registry import ModelSpec
-from playground.types import Prediction, WeightsMode
-from playground.weights import hf_from_pretrained
+from models.sam_configs import CHECKPOINTS, TINY_SIZE, random_sam_config, tiny_sam_config
+from models.sam_everything import MASK_CHUNK, Everything, check_everything, segment_everything
+from playground.core.cache import MB, Lookup
+from playground.core.errors import BadPromptError
+from playground.core.images import image_digest
+from playground.core.prompts import check_box, check_point
+from playground.core.registry import ModelSpec
+from playground.core.types import Prediction, WeightsMode
+from playground.core.weights import hf_from_pretrained
 
-CHECKPOINTS: dict[str, dict[str, Any]] = {
-    "facebook/sam-vit-base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12},
-    "facebook/sam-vit-large": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16},
-    "facebook/sam-vit-huge": {"hidden_size": 1280, "num_hidden_layers": 32, "num_attention_heads": 16},
-}
-"""Hub ids a ``--checkpoint sam=ID`` may name, with their vision encoder's layout (random builds)."""
-TINY_SIZE = 256
-"""Input side (pixels) of the tiny test build; the real models use 1024."""
-MASK_CHUNK = 16
-"""Masks upsampled to image size at once: bounds the (chunk, 1024, 1024) float intermediate."""
 LABEL_NAMES = {0: "object"}
 
 Mode = Literal["prompt", "boxes", "everything"]
-Box = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class Everything:
-    """Settings of automatic mask generation (the defaults are SAM's own)."""
-
-    points_per_side: int = 32
-    points_per_batch: int = 64
-    pred_iou_thresh: float = 0.88
-    stability_score_thresh: float = 0.95
-    nms_thresh: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -98,11 +76,13 @@ class SamOutputs:
 class SAMAdapter(Adapter):
     """``facebook/sam-vit-base`` (or ``-large`` / ``-huge`` via ``--checkpoint sam=ID``)."""
 
+    forward_params = frozenset({"points", "box", "boxes", "everything", *(f.name for f in fields(Everything))})
+
     def __init__(
         self, spec: ModelSpec, weights: WeightsMode, device: torch.device, checkpoint: str | None = None
     ) -> None:
         super().__init__(spec, weights, device, checkpoint)
-        self.embeddings: EmbeddingCache[dict[str, torch.Tensor]] = EmbeddingCache(max_items=16, max_bytes=256 * MB)
+        self.embeddings = self.new_cache(max_items=16, max_bytes=256 * MB)
 
     def build(self) -> torch.nn.Module:
         self.label_names = LABEL_NAMES
@@ -117,26 +97,14 @@ class SAMAdapter(Adapter):
             self.processor = SamProcessor(SamImageProcessor(size=size, pad_size=pad))
             return SamModel(tiny_sam_config())
         self.processor = SamProcessor(SamImageProcessor())
-        layout = CHECKPOINTS.get(source, CHECKPOINTS[self.spec.checkpoint])
-        depth = layout["num_hidden_layers"]
-        global_attn = list(range(depth // 4 - 1, depth, depth // 4))  # SAM's 4 global-attention blocks
-        return SamModel(SamConfig(vision_config={**layout, "global_attn_indexes": global_attn}))
-
-    def unload(self) -> None:
-        """Drop the model and every embedding it made."""
-        super().unload()
-        self.embeddings.clear()
-
-    @property
-    def nbytes(self) -> int:
-        """Model weights plus cached image embeddings."""
-        return super().nbytes + self.embeddings.nbytes
+        return SamModel(random_sam_config(source if source in CHECKPOINTS else self.spec.checkpoint))
 
     # -- inference ---------------------------------------------------------------------------
 
     def preprocess(
         self,
         image: np.ndarray,
+        task: str,
         points: Any = None,
         box: Any = None,
         boxes: Any = None,
@@ -146,7 +114,6 @@ class SAMAdapter(Adapter):
         pred_iou_thresh: float = 0.88,
         stability_score_thresh: float = 0.95,
         nms_thresh: float = 0.7,
-        **params: Any,
     ) -> SamInputs:
         """Validate the prompt against the (H, W) of ``image``; `BadPromptError` names what is wrong."""
         height, width = image.shape[:2]
@@ -185,7 +152,10 @@ class SAMAdapter(Adapter):
         """Image embedding (cached, or encoded now), then the prompt encoder and mask decoder."""
         lookup = self.embeddings.get_or_compute(inputs.key, lambda: self._encode(inputs.image))
         if inputs.mode == "everything":
-            return self._everything(lookup, inputs)
+            scores, masks, boxes = segment_everything(
+                self.model, self.processor, lookup.value, inputs.image, inputs.everything
+            )
+            return SamOutputs(lookup, "everything", scores, masks=masks, boxes=boxes)
         embedding = lookup.value["image_embeddings"]
         scale = self._model_scale(lookup, inputs.image)
         if inputs.mode == "boxes":
@@ -208,7 +178,7 @@ class SAMAdapter(Adapter):
         out = self.model(image_embeddings=embedding, multimask_output=True, **prompt)
         return SamOutputs(lookup, "prompt", out.iou_scores[0, 0], low_res=out.pred_masks[0, 0])
 
-    def postprocess(self, outputs: SamOutputs, image: np.ndarray, **params: Any) -> Prediction:
+    def postprocess(self, outputs: SamOutputs, image: np.ndarray, task: str) -> Prediction:
         """Masks at the image's size (``post_process_masks``), their predicted IoU, boxes from masks.
 
         ``prompt`` mode orders the 3 candidates best first; ``boxes`` keeps the boxes' order.
@@ -239,9 +209,9 @@ class SAMAdapter(Adapter):
                 mask_probs=(logits.sigmoid() * 255).round().to(torch.uint8).cpu().numpy(),
             )
         lookup = outputs.lookup
+        prediction.mode = outputs.mode
+        prediction.reuse = lookup.describe("image encoded")
         prediction.meta.update(
-            mode=outputs.mode,
-            embedding=lookup.describe("image encoded"),
             embedding_cached=not lookup.computed,
             encode_ms=lookup.seconds * 1000,
         )
@@ -274,108 +244,3 @@ class SAMAdapter(Adapter):
             for start in range(0, len(low_res), MASK_CHUNK)
         ]
         return torch.cat(chunks)
-
-    def _everything(self, lookup: Lookup[dict[str, torch.Tensor]], inputs: SamInputs) -> SamOutputs:
-        """Automatic mask generation on the cached embedding (the ``mask-generation`` pipeline's steps).
-
-        Masks failing ``pred_iou_thresh`` are dropped before upscaling, and the rest are upscaled
-        ``MASK_CHUNK`` at a time, so a batch never holds (points_per_batch * 3, 1024, 1024) floats.
-        """
-        settings, image = inputs.everything, inputs.image
-        image_processor = self.processor.image_processor
-        crop_boxes, grid, _, grid_labels = image_processor.generate_crop_boxes(
-            image, self.processor.target_size, points_per_crop=settings.points_per_side, device=self.device
-        )
-        embedding = lookup.value["image_embeddings"]
-        sizes = ([image.shape[:2]], [lookup.value["reshaped_input_sizes"].tolist()])
-        rle_masks, scores, boxes = [], [], []
-        for start in range(0, grid.shape[1], settings.points_per_batch):
-            stop = start + settings.points_per_batch
-            out = self.model(
-                image_embeddings=embedding,
-                input_points=grid[:, start:stop],
-                input_labels=grid_labels[:, start:stop],
-                multimask_output=True,
-            )
-            iou, low_res = out.iou_scores[0].flatten(), out.pred_masks[0].flatten(0, 1)  # (b * 3,), (b * 3, h, w)
-            if settings.pred_iou_thresh > 0:  # filter_masks' first test, done before the costly upscaling
-                keep = iou > settings.pred_iou_thresh
-                iou, low_res = iou[keep], low_res[keep]
-            for chunk_iou, chunk in zip(iou.split(MASK_CHUNK), low_res.split(MASK_CHUNK)):
-                logits = image_processor.post_process_masks([chunk[:, None]], *sizes, binarize=False)[0]
-                kept = image_processor.filter_masks(
-                    logits,
-                    chunk_iou[:, None],
-                    image.shape[:2],
-                    crop_boxes[0],
-                    settings.pred_iou_thresh,
-                    settings.stability_score_thresh,
-                )
-                rle_masks.extend(kept[0])
-                scores.append(kept[1])
-                boxes.append(kept[2])
-        height, width = image.shape[:2]
-        if not rle_masks:
-            empty = torch.zeros((0, height, width), dtype=torch.bool)
-            return SamOutputs(lookup, "everything", torch.zeros(0), masks=empty, boxes=torch.zeros((0, 4)))
-        masks, scores, _, boxes = image_processor.post_process_for_mask_generation(
-            rle_masks, torch.cat(scores), torch.cat(boxes), settings.nms_thresh
-        )
-        return SamOutputs(lookup, "everything", scores, masks=torch.stack(masks), boxes=boxes)
-
-
-def check_point(point: Any, width: int, height: int) -> tuple[float, float, int]:
-    """``(x, y)`` or ``(x, y, label)`` inside a ``width`` x ``height`` image -> (x, y, label)."""
-    try:
-        x, y, *rest = (float(v) for v in point)
-        if len(rest) > 1 or (rest and rest[0] not in (0, 1)):
-            raise ValueError
-        label = int(rest[0]) if rest else 1
-    except (TypeError, ValueError):
-        raise BadPromptError(
-            f"point {point!r:.60}: expected (x, y, label) with label 1 (foreground) or 0 (background)."
-        ) from None
-    if not (0 <= x <= width and 0 <= y <= height):
-        raise BadPromptError(f"point ({x:g}, {y:g}) is outside the {width}x{height} image.")
-    return x, y, label
-
-
-def check_box(box: Any, width: int, height: int) -> Box:
-    """``(x1, y1, x2, y2)`` with x1 <= x2 and y1 <= y2 inside a ``width`` x ``height`` image."""
-    try:
-        x1, y1, x2, y2 = (float(v) for v in box)
-        if not (x1 <= x2 and y1 <= y2):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise BadPromptError(f"box {box!r:.80}: expected (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2.") from None
-    if not (0 <= x1 <= x2 <= width and 0 <= y1 <= y2 <= height):
-        raise BadPromptError(f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) is outside the {width}x{height} image.")
-    return x1, y1, x2, y2
-
-
-def check_everything(settings: Everything) -> None:
-    """Raise `BadPromptError` for grid or threshold settings out of range."""
-    if not 1 <= settings.points_per_side <= 128 or settings.points_per_batch < 1:
-        raise BadPromptError("points_per_side must be 1..128 and points_per_batch at least 1.")
-    for name in ("pred_iou_thresh", "stability_score_thresh", "nms_thresh"):
-        value = getattr(settings, name)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 1):
-            raise BadPromptError(f"{name} {value!r}: expected a number in 0..1.")
-
-
-def tiny_sam_config() -> SamConfig:
-    """A SAM small enough for tests: a 2-layer ViT of width 32 on 256-pixel inputs."""
-    vision = {
-        "image_size": TINY_SIZE,
-        "hidden_size": 32,
-        "output_channels": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "mlp_dim": 64,
-        "global_attn_indexes": [1],
-        "num_pos_feats": 16,
-        "window_size": 8,
-    }
-    prompt = {"image_size": TINY_SIZE, "hidden_size": 32}
-    decoder = {"hidden_size": 32, "mlp_dim": 64, "num_attention_heads": 2, "iou_head_hidden_dim": 32}
-    return SamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)

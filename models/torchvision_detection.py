@@ -38,8 +38,8 @@ from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
 from models.base import Adapter
-from playground.types import Prediction
-from playground.weights import torchvision_state_dict, torchvision_weights
+from playground.core.types import Prediction
+from playground.core.weights import torchvision_state_dict, torchvision_weights
 
 TINY_SIZE = {"min_size": 64, "max_size": 96}
 """Shorter / longer side (pixels) the tiny test builds resize to; the real weights use 800 / 1333."""
@@ -78,7 +78,7 @@ class TorchvisionDetectionAdapter(Adapter):
     def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:
         raise NotImplementedError
 
-    def preprocess(self, image: np.ndarray, **params: Any) -> list[torch.Tensor]:
+    def preprocess(self, image: np.ndarray, task: str) -> list[torch.Tensor]:
         """(H, W, 3) uint8 -> [(3, H, W) float in [0, 1]]; the model resizes and normalises."""
         tensor = torch.tensor(image).permute(2, 0, 1)  # a copy: uploads may be read-only arrays
         return [self.transform(tensor).to(self.device)]
@@ -87,7 +87,7 @@ class TorchvisionDetectionAdapter(Adapter):
         """-> boxes (N, 4) XYXY pixels, labels (N,), scores (N,) [, masks (N, 1, H, W)], NMS applied."""
         return self.model(inputs)[0]
 
-    def postprocess(self, outputs: dict[str, torch.Tensor], image: np.ndarray, **params: Any) -> Prediction:
+    def postprocess(self, outputs: dict[str, torch.Tensor], image: np.ndarray, task: str) -> Prediction:
         """The model's own output as numpy (it already dropped scores below ``self.floor()``).
 
         Soft masks become ``mask_probs`` (uint8, round(p * 255)) and ``masks`` (p >= 0.5).

@@ -9,8 +9,6 @@ logits bilinearly back to the image before the per-pixel arg-max.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -18,8 +16,8 @@ from PIL import Image
 
 from models.base import Adapter
 from models.unet_network import CARVANA_WIDTHS, UNet
-from playground.types import Prediction
-from playground.weights import torchhub_state_dict
+from playground.core.types import Prediction
+from playground.core.weights import torchhub_state_dict
 
 CARVANA_LABELS = {0: "background", 1: "car"}
 """The checkpoint's classes; it stores no names, only ``mask_values`` [0, 1] of its training masks."""
@@ -42,7 +40,9 @@ class UNetAdapter(Adapter):
             model.load_state_dict(carvana_state_dict(state))
         return model
 
-    def preprocess(self, image: np.ndarray, scale: float = INPUT_SCALE, **params: Any) -> torch.Tensor:
+    forward_params = frozenset({"scale"})
+
+    def preprocess(self, image: np.ndarray, task: str, scale: float = INPUT_SCALE) -> torch.Tensor:
         """(H, W, 3) uint8 -> (1, 3, int(H * scale), int(W * scale)) float in [0, 1]."""
         return unet_input(image, scale).to(self.device)
 
@@ -50,7 +50,7 @@ class UNetAdapter(Adapter):
         """(1, 3, h, w) -> (1, 2, h, w) class logits."""
         return self.model(inputs)
 
-    def postprocess(self, outputs: torch.Tensor, image: np.ndarray, **params: Any) -> Prediction:
+    def postprocess(self, outputs: torch.Tensor, image: np.ndarray, task: str) -> Prediction:
         """Logits upsampled bilinearly to (H, W), then the per-pixel arg-max."""
         logits = F.interpolate(outputs, size=image.shape[:2], mode="bilinear", align_corners=False)
         label_map = logits[0].argmax(dim=0).to(torch.int32).cpu().numpy()

@@ -43,13 +43,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from playground.errors import BadPromptError, PlaygroundError
-from playground.types import WEIGHT_MODES, Prediction
+from playground.core.errors import BadPromptError, PlaygroundError
+from playground.core.types import WEIGHT_MODES, Prediction
 
 if TYPE_CHECKING:
     import torch
 
-    from models.base import Adapter
     from playground.manager import ModelManager
     from playground.service import Playground
 
@@ -73,7 +72,7 @@ GOALS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bench flags; ``parser.set_defaults(run=run)`` included."""
-    parser.add_argument("--models", help="comma-separated keys [default: every built model that is not a composite]")
+    parser.add_argument("--models", help="comma-separated keys [default: every model that is not a composite]")
     parser.add_argument("--image", type=Path, default=ROOT / "examples" / "astronaut.jpg", help="the image to time")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure after one warm-up (median)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
@@ -93,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     """Measure everything, print the report, write ``--json``; 0 even when a model fails."""
     import torch
 
-    from playground.images import load_image
+    from playground.core.images import load_image
     from playground.manager import ModelManager, pick_device
 
     if args.repeat < 1:
@@ -138,10 +137,10 @@ def run(args: argparse.Namespace) -> int:
 
 def model_keys(selection: str | None) -> list[str]:
     """``--models`` as registry keys (unknown keys are an error), or every built non-composite model."""
-    from playground.registry import REGISTRY, get_spec
+    from playground.core.registry import REGISTRY, get_spec
 
     if selection is None:
-        return [spec.key for spec in REGISTRY.values() if spec.built and not spec.components]
+        return [spec.key for spec in REGISTRY.values() if not spec.components]
     keys = [key.strip() for key in selection.split(",") if key.strip()]
     if not keys:
         raise BadPromptError("--models is empty: give keys such as fcn,detr.")
@@ -169,16 +168,6 @@ def prompt_params(task: str, image: np.ndarray) -> dict[str, object]:
     if task == "text":
         return {"text": "person"}
     return {}
-
-
-def forget_images(adapter: Adapter) -> None:
-    """Empty the adapter's per-image caches (SAM embeddings, Grounding DINO and MaskFormer outputs)."""
-    from models.maskformer import RawOutputCache
-    from playground.embeddings import EmbeddingCache
-
-    for value in vars(adapter).values():
-        if isinstance(value, EmbeddingCache | RawOutputCache):
-            value.clear()
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -211,7 +200,7 @@ def bench_model(
     """(the model's figures, its bytes of weights); a failing model gets nulls and a note."""
     import torch
 
-    from playground.registry import get_spec
+    from playground.core.registry import get_spec
     from playground.service import Playground
 
     spec = get_spec(key)
@@ -237,7 +226,7 @@ def bench_model(
                 draw(image, prediction)
                 stages.update(prediction.timings_ms, overlay=(time.perf_counter() - start) * 1000)
 
-            bare_ms, full_ms = paired_median_ms(bare, full, repeat, before=lambda: forget_images(adapter))
+            bare_ms, full_ms = paired_median_ms(bare, full, repeat, before=adapter.clear_caches)
             stages.pop("load", None)
             notes.append(f"{key}: last playground run: {', '.join(f'{k} {v:.0f}' for k, v in stages.items())} ms")
             figures = dict(
@@ -254,9 +243,9 @@ def bench_model(
 
 def predict_uncached(playground: Playground, key: str, image: np.ndarray, task: str, params: dict) -> Prediction:
     """``playground.predict`` with an empty result cache, so the model runs."""
-    from playground.results import ResultCache
+    from playground.service import new_result_cache
 
-    playground.cache = ResultCache()
+    playground.cache = new_result_cache()
     return playground.predict(key, image, task=task, **params)
 
 
@@ -272,13 +261,9 @@ def bench_sam_prompt(
     manager: ModelManager, keys: list[str], image: np.ndarray, repeat: int, notes: list[str]
 ) -> dict[str, float | None]:
     """First point prompt (encoder + decoder) vs a second point on the same image (decoder only)."""
-    from playground.registry import REGISTRY
     from playground.service import Playground
 
     empty = {"first_ms": None, "second_ms": None, "ratio": None}
-    if "sam" not in REGISTRY or not REGISTRY["sam"].built:
-        notes.append("sam_prompt: SAM is not built yet")
-        return empty
     if "sam" not in keys:
         notes.append("sam_prompt: sam is not among --models")
         return empty
@@ -288,7 +273,7 @@ def bench_sam_prompt(
         with manager.use("sam") as (adapter, _):
             playground = Playground(manager)
             for _ in range(repeat):
-                forget_images(adapter)
+                adapter.clear_caches()
                 for points, times in (((width / 2, height / 2, 1),), first), (((width / 4, height / 4, 1),), second):
                     start = time.perf_counter()
                     draw(image, predict_uncached(playground, "sam", image, "prompt", {"points": points}))
@@ -429,8 +414,8 @@ def bench_memory(
     """
     import gc
 
+    from playground.core.registry import get_spec
     from playground.manager import ModelManager
-    from playground.registry import get_spec
     from playground.service import Playground
 
     loaded = {key: size for key, size in sizes.items() if size}

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from playground.errors import BadPromptError, PlaygroundError
-from playground.types import WEIGHT_MODES
+from playground.core.errors import BadPromptError, PlaygroundError
+from playground.core.types import WEIGHT_MODES
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from playground.weights import weights_mode_from_env
+    from playground.core.weights import weights_mode_from_env
 
     parser = argparse.ArgumentParser(prog="python -m playground", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -96,12 +96,12 @@ def manager_from_args(args: argparse.Namespace):  # -> ModelManager
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from playground.registry import REGISTRY
-    from playground.weights import is_cached
+    from playground.core.registry import REGISTRY
+    from playground.core.weights import is_cached
 
     rows = [("KEY", "TASKS", "CHECKPOINT", "SIZE", "LOCAL WEIGHTS")]
     for spec in REGISTRY.values():
-        local = ("yes" if is_cached(spec) else "no") if spec.built else "not built yet"
+        local = "yes" if is_cached(spec) else "no"
         rows.append((spec.key, ",".join(spec.tasks), spec.checkpoint, f"{spec.size_mb:.0f} MB", local))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -110,12 +110,10 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from playground.images import load_image
-    from playground.registry import get_spec
+    from playground.core.images import load_image
+    from playground.core.registry import get_spec
 
     spec = get_spec(args.key)
-    if not spec.built:
-        raise PlaygroundError(f"{spec.title} ({spec.key}) is not built yet.")
     if not 0.0 <= args.threshold <= 1.0:
         raise BadPromptError(f"--threshold {args.threshold}: expected a number in 0..1.")
     loaded = load_image(args.image)
@@ -191,8 +189,8 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from playground.registry import get_spec
-    from playground.weights import download
+    from playground.core.registry import get_spec
+    from playground.core.weights import download
 
     for key in args.keys:
         spec = get_spec(key)

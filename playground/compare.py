@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from playground.registry import get_spec
-from playground.types import BACKGROUND_LABELS, Prediction
+from playground.core.registry import get_spec
+from playground.core.types import BACKGROUND_LABELS, Prediction
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -42,7 +42,7 @@ def summary_row(prediction: Prediction) -> list[object]:
         counts.update({label: 1 for label, area in prediction.semantic_areas().items() if area >= 0.01})
     found = ", ".join(f"{label} x{n}" for label, n in counts.most_common(6)) or "nothing"
     mean_score = round(float(prediction.scores.mean()), 3) if len(prediction) else None
-    state = "cached" if prediction.meta.get("cached") else ("cold" if prediction.meta.get("cold") else "warm")
+    state = prediction.state
     return [
         get_spec(prediction.model).title,
         prediction.task,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from playground.types import Prediction
+from playground.core.types import Prediction
 
 RANDOM_WEIGHTS_NOTE = "random weights: these outputs show the architecture running, not what it learned"
 
@@ -39,12 +39,16 @@ def to_json(prediction: Prediction) -> dict[str, Any]:
         if prediction.masks is not None:
             instance["mask_area"] = int(areas[index])
         instances.append(instance)
-    meta = {k: v for k, v in prediction.meta.items() if isinstance(v, (str, int, float, bool))}
+    typed = {"device": prediction.device, "cold": prediction.cold, "cached": prediction.cached}
+    typed |= {
+        k: v for k, v in (("mode", prediction.mode), ("reuse", prediction.reuse), ("warning", prediction.warning)) if v
+    }
+    meta = typed | {k: v for k, v in prediction.meta.items() if isinstance(v, (str, int, float, bool))}
     result: dict[str, Any] = {
         "model": prediction.model,
         "task": prediction.task,
         "weights": prediction.weights,
-        "checkpoint": meta.pop("checkpoint", None),
+        "checkpoint": prediction.checkpoint or None,
         "image_size": [width, height],
         "timings_ms": {k: round(v, 2) for k, v in prediction.timings_ms.items()},
         "instances": instances,

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from playground.errors import ModelRunError, PlaygroundError
-from playground.registry import get_spec
-from playground.types import Prediction, WeightsMode
-from playground.weights import ensure_available
+from playground.core.errors import ModelRunError, PlaygroundError
+from playground.core.registry import get_spec
+from playground.core.types import Prediction, WeightsMode
+from playground.core.weights import ensure_available
 
 if TYPE_CHECKING:
     import torch
@@ -118,16 +118,10 @@ class ModelManager:
         """Run model ``key`` on ``image`` (H, W, 3 uint8); loads it first if needed.
 
         The prediction's ``timings_ms["load"]`` is the load time when this call loaded the model
-        (``meta["cold"]`` True), else 0. An out-of-memory error evicts every idle model and
-        retries once; a second one becomes a `ModelRunError`.
-
-        A composite spec (``spec.components``, e.g. Grounded-SAM) is not loaded itself: its
-        class is built with this manager and runs its component models through it, so a model
-        shared by two composites is held once.
+        (``cold`` True), else 0. An out-of-memory error evicts every idle model and retries once;
+        a second one becomes a `ModelRunError`. Composites (``spec.components``) are not models:
+        `playground.service.Playground` runs them, and they run their parts through here.
         """
-        spec = get_spec(key)
-        if spec.components:
-            return spec.adapter_class()(spec, self).predict(image, **params)
         with self.use(key) as (adapter, cold):
             try:
                 prediction = self._run_with_oom_retry(adapter, image, params)
@@ -137,8 +131,14 @@ class ModelManager:
                 log.exception("model %s failed", key)
                 raise ModelRunError(f"{adapter.spec.title} failed: {type(error).__name__}: {error}") from None
         prediction.timings_ms["load"] = adapter.load_ms if cold else 0.0
-        prediction.meta["cold"] = cold
+        prediction.cold = cold
         return prediction
+
+    def ensure_available(self, key: str) -> None:
+        """Raise `MissingWeightsError` at once for pretrained weights that are not here and cannot be
+        fetched (offline), before any model code is imported."""
+        if self.weights == "pretrained":
+            ensure_available(get_spec(key), self.checkpoints.get(key))
 
     @contextmanager
     def use(self, key: str) -> Iterator[tuple[Adapter, bool]]:
@@ -183,15 +183,16 @@ class ModelManager:
 
     def _acquire(self, key: str) -> tuple[_Entry, bool]:
         spec = get_spec(key)
+        if spec.components:
+            raise TypeError(f"{key} is a composite: run it through playground.service.Playground")
         with self._lock:
             entry = self._entries.get(key)
             cold = entry is None
             if cold:
-                if self.weights == "pretrained":
-                    ensure_available(spec, self.checkpoints.get(key))
+                self.ensure_available(key)
                 # Make room first, so peak memory stays near the budget; tiny builds are ~free.
                 self._evict_to_fit(0 if self.weights == "tiny" else int(spec.size_mb * MB))
-                adapter = spec.adapter_class()(spec, self.weights, self.device, self.checkpoints.get(key))
+                adapter = spec.load_class()(spec, self.weights, self.device, self.checkpoints.get(key))
                 log.info("loading %s (%s weights) on %s", key, self.weights, self.device)
                 adapter.load()
                 entry = self._entries[key] = _Entry(adapter)

@@ -26,7 +26,7 @@ import numpy as np
 import supervision as sv
 from PIL import Image, ImageDraw, ImageFont
 
-from playground.types import BACKGROUND_LABELS, Prediction
+from playground.core.types import BACKGROUND_LABELS, Prediction
 
 PALETTE = sv.ColorPalette.DEFAULT
 OUTLINE_PX = 2

@@ -1,25 +1,36 @@
 """`Playground`: the one entry point the UI, the API and the CLI share.
 
-It turns an image and model keys into predictions through the `ModelManager`, and keeps raw
-predictions in a `ResultCache`, so a model runs once per image and parameters however often the
-user flips tabs or moves sliders.
+It turns an image and model keys into predictions through the `ModelManager` (composites such as
+Grounded-SAM through their class in `playground.composites`), and keeps predictions in an
+`LRUCache`, so a model runs once per image and forward parameters however often the user flips
+tabs or moves sliders.
+
+The result-cache key is (image digest, model, task, forward parameters): only what changes the
+forward. A post-processing parameter (a Grounding DINO threshold) is stored beside the cached
+prediction; asking with another value re-runs only the post-processing, on the raw outputs the
+adapter keeps, and replaces the entry.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from playground.errors import PlaygroundError
-from playground.images import image_digest
+from playground.core.cache import MB, LRUCache
+from playground.core.errors import PlaygroundError
+from playground.core.images import image_digest
+from playground.core.registry import get_spec
+from playground.core.types import Prediction
 from playground.manager import ModelManager
-from playground.results import ResultCache
-from playground.types import Prediction
 
 log = logging.getLogger(__name__)
+
+RESULTS_KEPT = 64
+"""Predictions the result cache keeps, within `RESULT_BYTES`."""
+RESULT_BYTES = 1024 * MB
 
 
 @dataclass(frozen=True)
@@ -31,26 +42,47 @@ class Outcome:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class CachedResult:
+    """A cached prediction and the post-processing parameters it was made with."""
+
+    postprocess: Hashable
+    prediction: Prediction
+
+
+def new_result_cache() -> LRUCache[CachedResult]:
+    return LRUCache(RESULTS_KEPT, RESULT_BYTES)
+
+
 class Playground:
     """Shared by every user of a running app: thread-safe through its manager and cache."""
 
-    def __init__(self, manager: ModelManager, cache: ResultCache | None = None) -> None:
+    def __init__(self, manager: ModelManager, cache: LRUCache[CachedResult] | None = None) -> None:
         self.manager = manager
-        self.cache = cache or ResultCache()
+        self.cache = cache if cache is not None else new_result_cache()
         self.forward_count = 0
-        """Forward passes run so far: tests and the log use it to prove a re-render ran no model."""
+        """Model runs so far: tests and the log use it to prove a re-render ran no model."""
 
-    def predict(self, key: str, image: np.ndarray, task: str | None = None, **forward_params: object) -> Prediction:
+    def predict(self, key: str, image: np.ndarray, task: str | None = None, **params: object) -> Prediction:
         """Model ``key`` on ``image`` (H, W, 3 uint8) for ``task``, from the cache when it already ran.
 
-        ``forward_params`` must be hashable (tuples, not lists): they are part of the cache key.
-        A cached prediction comes back with ``meta["cached"] = True`` and its original timings.
+        ``params`` must be hashable (tuples, not lists) and declared by the model; an unknown name
+        raises `UnknownParameterError`. A cached prediction comes back with ``cached`` True and its
+        original timings.
         """
-        cache_key = (image_digest(image), key, (task, *sorted(forward_params.items())))
-        cached = self.cache.get(cache_key)
-        if cached is not None:
-            return replace(cached, meta={**cached.meta, "cached": True})
-        prediction = self.manager.predict(key, image, task=task, **forward_params)
+        spec = get_spec(key)
+        self.manager.ensure_available(key)  # fails fast offline, before the model code is imported
+        model_class = spec.load_class()
+        forward, post = model_class.split_params(spec.title, params)
+        cache_key = (image_digest(image), key, task, tuple(sorted(forward.items())))
+        frozen_post = tuple(sorted(post.items()))
+        entry = self.cache.get(cache_key)
+        if entry is not None and entry.postprocess == frozen_post:
+            return replace(entry.prediction, cached=True, meta=dict(entry.prediction.meta))
+        if spec.components:
+            prediction = model_class(spec, self.manager).predict(image, task=task, **params)
+        else:
+            prediction = self.manager.predict(key, image, task=task, **params)
         self.forward_count += 1
         log.info(
             "forward %s on %dx%d: %.0f ms (load %.0f ms)",
@@ -60,8 +92,7 @@ class Playground:
             prediction.timings_ms.get("forward", 0.0),
             prediction.timings_ms.get("load", 0.0),
         )
-        prediction.meta["cached"] = False
-        self.cache.put(cache_key, prediction)
+        self.cache.put(cache_key, CachedResult(frozen_post, prediction))
         return prediction
 
     def predict_many(
@@ -75,7 +106,7 @@ class Playground:
         """Each model in order; a failing model becomes an error `Outcome`, the others still run.
 
         ``task`` None runs each model's own first task. ``on_start(index, key)`` is called before
-        each model (for progress bars); ``params_for(key)`` gives that model's forward params.
+        each model (for progress bars); ``params_for(key)`` gives that model's params.
         """
         outcomes = []
         for index, key in enumerate(keys):

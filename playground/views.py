@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from playground.core.prompts import PromptHistory
+from playground.core.registry import get_spec
+from playground.core.types import Prediction
 from playground.export import to_json
-from playground.prompts import PromptHistory
-from playground.registry import get_spec
 from playground.service import Outcome
-from playground.types import Prediction
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,12 @@ def draw(
 def caption(title: str, prediction: Prediction) -> str:
     """``"DETR ResNet-50 · random weights · cold · load 700 · forward 120 · post 3 ms"``."""
     timings = prediction.timings_ms
-    state = "cached" if prediction.meta.get("cached") else ("cold" if prediction.meta.get("cold") else "warm")
+    state = prediction.state
     parts = [title]
     if prediction.weights != "pretrained":
         parts.append(f"{prediction.weights} weights")
     parts.append(state)
-    if prediction.meta.get("cold"):
+    if prediction.cold:
         parts.append(f"load {timings.get('load', 0):.0f}")
     parts.append(f"forward {timings.get('forward', 0):.0f}")
     parts.append(f"post {timings.get('postprocess', 0):.0f} ms")

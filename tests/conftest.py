@@ -36,7 +36,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     """(512, 512, 3) uint8 RGB, public domain (see examples/LICENSES.md)."""
-    from playground.images import load_image
+    from playground.core.images import load_image
 
     return load_image(EXAMPLES / "astronaut.jpg").pixels
 

@@ -13,9 +13,9 @@ import pytest
 from conftest import EXAMPLES, ROOT
 
 from playground import bench, cli
-from playground.errors import UnknownModelError
+from playground.core.errors import UnknownModelError
+from playground.core.registry import REGISTRY
 from playground.manager import ModelManager
-from playground.registry import REGISTRY
 
 KEYS = {
     "device",
@@ -55,7 +55,7 @@ def test_bench_smoke_writes_every_key(tmp_path):
 
 def test_default_models_are_the_built_single_models():
     keys = bench.model_keys(None)
-    assert keys == [spec.key for spec in REGISTRY.values() if spec.built and not spec.components]
+    assert keys == [spec.key for spec in REGISTRY.values() if not spec.components]
     assert "grounded-sam" not in keys
     with pytest.raises(UnknownModelError, match="nope"):
         bench.model_keys("fcn,nope")

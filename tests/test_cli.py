@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from playground.cli import main, parse_box, parse_points
-from playground.errors import BadPromptError
+from playground.core.errors import BadPromptError
 
 ROOT = Path(__file__).resolve().parents[1]
 ASTRONAUT = ROOT / "examples" / "astronaut.jpg"

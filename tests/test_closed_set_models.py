@@ -16,15 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from playground.core.errors import UnknownParameterError
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from playground.errors import MissingWeightsError
+from playground.core.errors import MissingWeightsError
+from playground.core.registry import get_spec
+from playground.core.types import Prediction
 from playground.manager import ModelManager
-from playground.registry import get_spec
-from playground.types import Prediction
 
 CLOSED_SET_KEYS = ["unet", "retinanet", "faster-rcnn", "mask-rcnn", "maskformer", "detr-panoptic"]
 CARVANA_FILE = "unet_carvana_scale0.5_epoch2.pth"
@@ -132,7 +134,7 @@ def assert_instances(prediction: Prediction, image: np.ndarray, task: str) -> No
     ("key", "task"), [("retinanet", "detection"), ("faster-rcnn", "detection"), ("mask-rcnn", "instance")]
 )
 def test_torchvision_detector_matches_its_own_pipeline(manager, image, key, task):
-    from playground.weights import torchvision_weights
+    from playground.core.weights import torchvision_weights
 
     prediction = manager.predict(key, image, task=task)
     assert_instances(prediction, image, task)
@@ -230,27 +232,17 @@ def test_maskformer_switching_task_runs_no_second_forward(manager, image, monkey
     tasks = ["panoptic", "semantic", "instance", "panoptic"]
     predictions = [manager.predict("maskformer", fresh, task=task) for task in tasks]
     assert len(calls) == 1
-    assert [p.meta["raw_outputs_reused"] for p in predictions] == [False, True, True, True]
+    assert [p.reuse for p in predictions] == ["", *["raw outputs cached"] * 3]
     assert [p.task for p in predictions] == tasks
-    manager.predict("maskformer", fresh, task="panoptic", threshold=0.5)  # a post-processing knob
+    with pytest.raises(UnknownParameterError, match="'threshold'"):  # refused before any forward
+        manager.predict("maskformer", fresh, task="panoptic", threshold=0.5)
     assert len(calls) == 1
     manager.predict("maskformer", np.ascontiguousarray(image[:, ::-1]), task="semantic")
     assert len(calls) == 2
 
 
-def test_raw_output_cache_is_a_small_lru():
-    from models.maskformer import RawOutputCache
-
-    cache = RawOutputCache(capacity=2)
-    cache.put("a", 1)
-    cache.put("b", 2)
-    assert cache.get("a") == 1  # "a" is now the most recent
-    cache.put("c", 3)
-    assert cache.get("b") is None and cache.get("a") == 1 and cache.get("c") == 3 and len(cache) == 2
-
-
 def test_maskformer_rejects_an_unknown_task(manager, image):
-    from playground.errors import PlaygroundError
+    from playground.core.errors import PlaygroundError
 
     with pytest.raises(PlaygroundError, match="semantic, instance or panoptic"):
         manager.predict("maskformer", image, task="detection")
@@ -356,7 +348,7 @@ def torch_hub_dir(tmp_path, monkeypatch) -> Path:
 
 def test_unet_checkpoint_round_trip_through_the_torch_hub_cache(torch_hub_dir, monkeypatch):
     from models.unet_network import UNet
-    from playground.weights import download, read_state_dict
+    from playground.core.weights import download, read_state_dict
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = get_spec("unet")

@@ -11,8 +11,8 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from playground.cli import main
+from playground.core.types import Prediction
 from playground.export import export_files, label_map_png, masks_zip, to_coco, to_json
-from playground.types import Prediction
 
 
 def instance_prediction() -> Prediction:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from playground.errors import BadPromptError
+from playground.core.errors import BadPromptError
 from playground.manager import ModelManager
+from playground.service import Playground
 
 TEXT = "Husky, a red car; person"  # "husky" is five word pieces in the stand-in vocabulary
 LOW = {"box_threshold": 0.0, "text_threshold": 0.0}
@@ -29,6 +30,12 @@ def manager() -> ModelManager:
     """A fresh manager; the seed makes the random weights, and so the test, reproducible."""
     torch.manual_seed(0)
     return ModelManager(weights="tiny", device="cpu")
+
+
+@pytest.fixture
+def playground(manager: ModelManager) -> Playground:
+    """Runs the Grounded-SAM composite, through ``manager``, with a result cache of its own."""
+    return Playground(manager)
 
 
 def count_calls(module: torch.nn.Module, calls: list[dict]) -> None:
@@ -65,21 +72,21 @@ def test_thresholds_refilter_cached_raw_outputs(manager, image) -> None:
     threshold = float(np.median(low.scores))
     high = manager.predict("grounding-dino", image, task="text", text=TEXT, box_threshold=threshold)
     assert calls == []
-    assert high.meta["raw_outputs"] == "cached"
+    assert high.reuse == "cached"
     assert 0 < len(high) < len(low)
     assert {tuple(box) for box in high.boxes.tolist()} <= {tuple(box) for box in low.boxes.tolist()}
     manager.predict("grounding-dino", image, task="text", text="cat")
     assert len(calls) == 1  # new text: the model runs
 
 
-def test_grounded_sam_prompts_sam_with_exactly_the_dino_boxes(manager, image) -> None:
+def test_grounded_sam_prompts_sam_with_exactly_the_dino_boxes(manager, playground, image) -> None:
     manager.predict("sam", image, box=(0, 0, 100, 100))  # load SAM and encode the image
     with manager.use("sam") as (sam, _):
         decoder_calls: list[dict] = []
         encoder_calls: list[dict] = []
         count_calls(sam.model, decoder_calls)
         count_calls(sam.model.vision_encoder, encoder_calls)
-    prediction = manager.predict("grounded-sam", image, text=TEXT, **LOW)
+    prediction = playground.predict("grounded-sam", image, text=TEXT, **LOW)
     boxes = manager.predict("grounding-dino", image, task="text", text=TEXT, **LOW)
 
     assert prediction.task == "text" and len(prediction) == len(boxes) == 10
@@ -94,65 +101,65 @@ def test_grounded_sam_prompts_sam_with_exactly_the_dino_boxes(manager, image) ->
     scale = 256 / 400
     np.testing.assert_allclose(call["input_boxes"][0].numpy(), boxes.boxes * scale, rtol=1e-5)
     assert encoder_calls == []
-    assert prediction.meta["embedding"] == "cached"
+    assert prediction.reuse == "cached"
 
     # and the masks are SAM's answer to those boxes, one per box, in order.
     direct = manager.predict("sam", image, boxes=tuple(map(tuple, boxes.boxes.tolist())))
     np.testing.assert_array_equal(prediction.masks, direct.masks)
 
 
-def test_grounded_sam_masks_depend_on_the_boxes(manager, image) -> None:
+def test_grounded_sam_masks_depend_on_the_boxes(manager, playground, image) -> None:
     """The mask decoder is conditioned on each box: other boxes, other masks."""
-    prediction = manager.predict("grounded-sam", image, text=TEXT, **LOW)
+    prediction = playground.predict("grounded-sam", image, text=TEXT, **LOW)
     shifted = np.clip(prediction.boxes[:1] + 40.0, 0, 300)
     other = manager.predict("sam", image, boxes=tuple(map(tuple, shifted.tolist())))
     assert (other.masks[0] != prediction.masks[0]).mean() > 0.1
 
 
-def test_one_sam_serves_both_tabs(manager, image) -> None:
+def test_one_sam_serves_both_tabs(manager, playground, image) -> None:
     manager.predict("sam", image, points=((200, 200, 1),))
     with manager.use("sam") as (sam, _):
         first_sam = sam
-    manager.predict("grounded-sam", image, text="person", **LOW)
+    playground.predict("grounded-sam", image, text="person", **LOW)
     assert sorted(model.key for model in manager.loaded) == ["grounding-dino", "sam"]
     with manager.use("sam") as (sam, _):
         assert sam is first_sam
         assert sam.embeddings.computes == 1
 
 
-def test_grounded_sam_timings_and_threshold_changes(manager, image) -> None:
-    cold = manager.predict("grounded-sam", image, text=TEXT, **LOW)
-    assert cold.meta["cold"] is True
-    assert cold.meta["embedding"].startswith("image encoded in ")
+def test_grounded_sam_timings_and_threshold_changes(manager, playground, image) -> None:
+    cold = playground.predict("grounded-sam", image, text=TEXT, **LOW)
+    assert cold.cold is True
+    assert cold.reuse.startswith("image encoded in ")
     assert set(cold.timings_ms) == {"load", "preprocess", "forward", "postprocess"}
     parts = cold.meta["grounding-dino_ms"] + cold.meta["sam_ms"]
     assert sum(cold.timings_ms.values()) == pytest.approx(parts, abs=0.2)
 
-    warm = manager.predict("grounded-sam", image, text=TEXT, box_threshold=float(np.median(cold.scores)))
-    assert warm.meta["cold"] is False
-    assert warm.meta["raw_outputs"] == "cached" and warm.meta["embedding"] == "cached"
+    warm = playground.predict("grounded-sam", image, text=TEXT, box_threshold=float(np.median(cold.scores)))
+    assert warm.cold is False
+    assert warm.meta["raw_outputs"] == "cached" and warm.reuse == "cached"
     assert 0 < len(warm) < len(cold)
 
 
-def test_grounded_sam_without_boxes_runs_no_sam(manager, image) -> None:
-    prediction = manager.predict("grounded-sam", image, text="person", box_threshold=1.0)
+def test_grounded_sam_without_boxes_runs_no_sam(manager, playground, image) -> None:
+    prediction = playground.predict("grounded-sam", image, text="person", box_threshold=1.0)
     assert len(prediction) == 0 and prediction.masks.shape == (0, 300, 400)
     assert not manager.is_loaded("sam")
 
 
-def test_grounded_sam_passes_the_token_warning_on(manager, image) -> None:
+def test_grounded_sam_passes_the_token_warning_on(manager, playground, image) -> None:
     names = [f"{x} {y}" for x in "abcdefghij" for y in "abcdefghij"]  # 100 classes, 302 tokens
-    prediction = manager.predict("grounded-sam", image, text=", ".join(names), box_threshold=1.0)
-    assert "over Grounding DINO's limit of 256" in prediction.meta["warning"]
+    prediction = playground.predict("grounded-sam", image, text=", ".join(names), box_threshold=1.0)
+    assert "over Grounding DINO's limit of 256" in prediction.warning
 
 
-def test_grounded_sam_segments_at_most_max_boxes(manager, image, monkeypatch) -> None:
-    monkeypatch.setattr("models.grounded_sam.MAX_BOXES", 3)
-    prediction = manager.predict("grounded-sam", image, text=TEXT, **LOW)
+def test_grounded_sam_segments_at_most_max_boxes(manager, playground, image, monkeypatch) -> None:
+    monkeypatch.setattr("playground.composites.MAX_BOXES", 3)
+    prediction = playground.predict("grounded-sam", image, text=TEXT, **LOW)
     boxes = manager.predict("grounding-dino", image, task="text", text=TEXT, **LOW)
     assert len(prediction) == 3 and prediction.masks.shape == (3, 300, 400)
     np.testing.assert_array_equal(np.sort(prediction.scores), np.sort(boxes.scores)[-3:])
-    assert "Segmented the 3 best of 10 boxes" in prediction.meta["warning"]
+    assert "Segmented the 3 best of 10 boxes" in prediction.warning
 
 
 @pytest.mark.parametrize(
@@ -163,7 +170,7 @@ def test_grounded_sam_segments_at_most_max_boxes(manager, image, monkeypatch) ->
         ({"text": "cat", "text_threshold": -0.1}, "text_threshold -0.1: expected a number in 0..1"),
     ],
 )
-def test_bad_text_params_give_one_clear_line(manager, image, params, message) -> None:
+def test_bad_text_params_give_one_clear_line(manager, playground, image, params, message) -> None:
     with pytest.raises(BadPromptError, match=message) as error:
-        manager.predict("grounded-sam", image, **params)
+        playground.predict("grounded-sam", image, **params)
     assert "\n" not in str(error.value)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from playground.errors import BadImageError
-from playground.images import MAX_SIDE, image_digest, load_image
+from playground.core.errors import BadImageError
+from playground.core.images import MAX_SIDE, image_digest, load_image
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from playground.errors import ModelRunError, UnknownModelError
+from playground.core.errors import ModelRunError, UnknownModelError
 from playground.manager import MB, ModelManager
 
 
@@ -21,8 +21,8 @@ def test_models_load_lazily_and_report_size():
     assert manager.loaded == []
     first = manager.predict("detr", image(0))
     second = manager.predict("detr", image(1))
-    assert first.meta["cold"] and first.timings_ms["load"] > 0
-    assert not second.meta["cold"] and second.timings_ms["load"] == 0
+    assert first.cold and first.timings_ms["load"] > 0
+    assert not second.cold and second.timings_ms["load"] == 0
     [row] = manager.loaded
     assert row.key == "detr" and row.runs == 2 and row.running == 0
     assert row.megabytes == pytest.approx(manager.used_bytes / MB) and row.megabytes > 0

@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from playground.core.registry import get_spec
 from playground.manager import ModelManager
-from playground.registry import get_spec
 
 pytestmark = pytest.mark.weights
 
 
 def needs_weights(key: str) -> None:
-    from playground.weights import is_cached
+    from playground.core.weights import is_cached
 
     if not is_cached(get_spec(key)):
         pytest.skip(f"{key}: checkpoint not in the local cache (python -m playground download {key})")

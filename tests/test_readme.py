@@ -6,7 +6,7 @@ import re
 
 from conftest import ROOT
 
-from playground.registry import REGISTRY
+from playground.core.registry import REGISTRY
 
 README = (ROOT / "README.md").read_text()
 

@@ -13,8 +13,8 @@ import torch
 from torchvision.ops import box_iou
 
 from models.sam import SAMAdapter
-from playground.embeddings import EmbeddingCache
-from playground.errors import BadPromptError
+from playground.core.cache import LRUCache
+from playground.core.errors import BadPromptError
 from playground.manager import ModelManager
 
 pytestmark = pytest.mark.usefixtures("fast_cpu")
@@ -90,11 +90,11 @@ def test_prompts_reach_the_model_as_the_processor_scales_them(sam, manager, imag
 def test_a_second_prompt_on_the_same_image_skips_the_vision_encoder(sam, manager, image) -> None:
     first = manager.predict("sam", image, points=((100, 80, 1),))
     assert sam.encoder_calls == 1
-    assert first.meta["embedding"].startswith("image encoded in ")
+    assert first.reuse.startswith("image encoded in ")
     assert first.meta["embedding_cached"] is False
     for prompt in PROMPTS.values():
         again = manager.predict("sam", image, **prompt)
-        assert again.meta["embedding"] == "cached"
+        assert again.reuse == "cached"
     assert sam.encoder_calls == 1
 
 
@@ -120,7 +120,7 @@ def test_the_adapter_cache_is_bounded_and_counted_in_the_models_bytes(sam, manag
 
 
 def test_cache_bounds_in_count_and_bytes() -> None:
-    cache: EmbeddingCache[torch.Tensor] = EmbeddingCache(max_items=3, max_bytes=2500)
+    cache: LRUCache[torch.Tensor] = LRUCache(max_items=3, max_bytes=2500)
     for key in "abcd":
         cache.get_or_compute(key, lambda: torch.zeros(256))  # 1024 bytes each
     assert len(cache) == 2 and cache.nbytes == 2048
@@ -131,7 +131,7 @@ def test_cache_bounds_in_count_and_bytes() -> None:
 
 
 def test_concurrent_misses_compute_once_and_errors_reach_every_waiter() -> None:
-    cache: EmbeddingCache[torch.Tensor] = EmbeddingCache()
+    cache: LRUCache[torch.Tensor] = LRUCache(max_items=16, max_bytes=1 << 20)
 
     def slow() -> torch.Tensor:
         time.sleep(0.2)
@@ -174,7 +174,7 @@ def test_evicting_sam_drops_its_embeddings(sam, manager, image) -> None:
     assert manager.unload("sam")
     assert len(sam.embeddings) == 0 and sam.model is None
     again = manager.predict("sam", image, points=((10, 10, 1),))
-    assert again.meta["cold"] and again.meta["embedding_cached"] is False
+    assert again.cold and again.meta["embedding_cached"] is False
 
 
 @pytest.mark.parametrize(
@@ -204,7 +204,7 @@ def test_boxes_give_one_mask_per_box_in_order(manager, image) -> None:
     boxes = ((0.0, 0.0, 100.0, 100.0), (100.0, 50.0, 200.0, 150.0), (10.0, 10.0, 10.0, 10.0))
     prediction = manager.predict("sam", image, boxes=boxes)
     assert prediction.masks.shape == (3, 150, 200)
-    assert prediction.meta["mode"] == "boxes"
+    assert prediction.mode == "boxes"
     reverse = manager.predict("sam", image, boxes=boxes[::-1])
     # the same masks, up to float rounding of near-zero random logits
     assert (reverse.masks != prediction.masks[::-1]).mean() < 1e-3
@@ -222,7 +222,7 @@ def test_segment_everything_suppresses_overlapping_masks(sam, manager, image) ->
     kept = manager.predict("sam", image, everything=True, nms_thresh=0.5, **grid)
     assert len(every) == 4 * 3  # nothing suppressed at IoU 1.0
     assert 1 <= len(kept) < len(every)
-    assert kept.masks.shape == (len(kept), 150, 200) and kept.meta["mode"] == "everything"
+    assert kept.masks.shape == (len(kept), 150, 200) and kept.mode == "everything"
     assert np.all(np.diff(kept.scores) <= 0) and np.all((kept.scores >= 0) & (kept.scores <= 1))
     ious = box_iou(torch.from_numpy(kept.boxes), torch.from_numpy(kept.boxes)).fill_diagonal_(0)
     assert ious.max() <= 0.5

@@ -7,8 +7,8 @@ import pytest
 from transformers import GroundingDinoProcessor
 
 from models.grounding_dino import stand_in_tokenizer
-from playground.errors import BadPromptError
-from playground.text_prompts import MAX_TOKENS, assign_classes, build_prompt, model_text, split_classes
+from playground.core.errors import BadPromptError
+from playground.core.text_prompts import MAX_TOKENS, assign_classes, build_prompt, model_text, split_classes
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from playground.types import Prediction
+from playground.core.types import Prediction
 
 
 def make(n: int = 3, with_masks: bool = True) -> Prediction:

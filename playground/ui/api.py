@@ -14,11 +14,11 @@ from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder, is_in_or_equal
 from PIL import Image
 
-from playground.errors import BadPromptError, PlaygroundError
-from playground.images import LoadedImage, load_image
-from playground.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
+from playground.core.errors import BadPromptError, PlaygroundError
+from playground.core.images import LoadedImage, load_image
+from playground.core.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
+from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.service import Outcome, Playground
-from playground.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path
 from playground.ui.compare_tab import comparable_keys, needs_text
 from playground.views import ViewOptions, make_panel, side_by_side
@@ -45,7 +45,7 @@ def task_endpoint(playground: Playground, task: str):
 
     endpoint.__doc__ = (
         f"{task.capitalize()}: run `models` (keys from: "
-        f"{', '.join(spec.key for spec in models_for_task(task) if spec.built)}) on `image`; "
+        f"{', '.join(spec.key for spec in models_for_task(task))}) on `image`; "
         "returns the overlays side by side (PNG) and one JSON result per model."
     )
     return endpoint
@@ -136,7 +136,7 @@ def uploaded_image(image: FileData | dict | str) -> LoadedImage:
 
 def checked_keys(models: list[str], task: str) -> list[str]:
     """``models`` if each is a built model of ``task``, else a clear `gr.Error`."""
-    allowed = [spec.key for spec in models_for_task(task) if spec.built]
+    allowed = [spec.key for spec in models_for_task(task)]
     if not models:
         raise gr.Error(f"Pick at least one model: {', '.join(allowed)}.")
     for key in models:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from playground.core.registry import CLOSED_SET_TASKS
 from playground.export import RANDOM_WEIGHTS_NOTE
-from playground.registry import CLOSED_SET_TASKS
 from playground.service import Playground
 from playground.ui.api import register_api
 from playground.ui.closed_set_tab import create_tab

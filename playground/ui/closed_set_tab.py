@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
-from playground.errors import PlaygroundError
+from playground.core.errors import PlaygroundError
+from playground.core.images import load_image
+from playground.core.registry import TASKS, models_for_task
 from playground.export import export_files
-from playground.images import load_image
-from playground.registry import TASKS, models_for_task
 from playground.service import Outcome, Playground
 from playground.ui.common import (
     MODEL_EVENTS,
@@ -43,8 +43,7 @@ class TabResult:
 def create_tab(task: str, playground: Playground) -> TabControls:
     """Lay out ``task``'s tab inside the current `gr.Blocks`, wire its events, return its controls."""
     specs = models_for_task(task)
-    built = [(spec.title, spec.key) for spec in specs if spec.built]
-    coming = [spec.title for spec in specs if not spec.built]
+    built = [(spec.title, spec.key) for spec in specs]
     with gr.Tab(TASKS[task], id=task):
         with gr.Row():
             image = image_input(task, scale=1)
@@ -53,7 +52,6 @@ def create_tab(task: str, playground: Playground) -> TabControls:
                     choices=built,
                     value=[key for _, key in built[:2]],
                     label="Models",
-                    info=f"Coming: {', '.join(coming)}" if coming else None,
                     elem_id=f"{task}-models",
                 )
                 run = gr.Button("Run", variant="primary", elem_id=f"{task}-run")

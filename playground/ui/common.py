@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from playground.registry import get_spec
+from playground.core.registry import get_spec
 from playground.service import Playground
 from playground.views import Panel
 

@@ -13,9 +13,9 @@ import gradio as gr
 import numpy as np
 
 from playground.compare import SUMMARY_HEADERS, agreement, difference_overlay, summary_row
-from playground.errors import PlaygroundError
-from playground.images import load_image
-from playground.registry import REGISTRY, get_spec
+from playground.core.errors import PlaygroundError
+from playground.core.images import load_image
+from playground.core.registry import REGISTRY, get_spec
 from playground.service import Outcome, Playground
 from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu, panel_updates, run_progress
 from playground.ui.deep_links import TabControls, add_link_button
@@ -27,7 +27,7 @@ DEFAULT_MODELS = ("detr", "retinanet", "faster-rcnn", "mask-rcnn", "grounding-di
 
 def comparable_keys() -> list[str]:
     """Built models that need no click prompt (SAM needs points, so it lives in its own tab)."""
-    return [spec.key for spec in REGISTRY.values() if spec.built and spec.tasks != ("prompt",)]
+    return [spec.key for spec in REGISTRY.values() if spec.tasks != ("prompt",)]
 
 
 def needs_text(key: str) -> bool:

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, replace
 import gradio as gr
 import numpy as np
 
-from playground.errors import PlaygroundError
+from playground.core.errors import PlaygroundError
+from playground.core.images import load_image
+from playground.core.prompts import PromptHistory
+from playground.core.registry import get_spec
+from playground.core.types import Prediction
 from playground.export import to_json
-from playground.images import load_image
-from playground.prompts import PromptHistory
-from playground.registry import get_spec
 from playground.service import Playground
-from playground.types import Prediction
 from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import draw, draw_prompts
@@ -161,7 +161,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
 def show(state: PromptSession, index: int | None, opacity: float, new_candidates: bool) -> tuple:
     """The canvas with the chosen candidate (or every mask for "everything"), and its status line."""
     prediction = state.prediction
-    everything = prediction.meta.get("mode") == "everything"
+    everything = prediction.mode == "everything"
     shown = prediction if everything or index is None else prediction[[index]]
     canvas = draw_prompts(draw(state.image, shown, opacity=opacity, legend=False), state.history)
     choices = [f"mask {i + 1} · IoU {score:.3f}" for i, score in enumerate(prediction.scores)]
@@ -172,8 +172,7 @@ def show(state: PromptSession, index: int | None, opacity: float, new_candidates
     )
     timings = prediction.timings_ms
     status = (
-        f"{prediction.meta.get('embedding', '')} · decoder {timings.get('forward', 0):.0f} ms · "
-        f"post {timings.get('postprocess', 0):.0f} ms"
+        f"{prediction.reuse} · decoder {timings.get('forward', 0):.0f} ms · post {timings.get('postprocess', 0):.0f} ms"
     )
     if everything:
         status = f"{len(prediction)} masks · " + status

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.errors import PlaygroundError
-from playground.images import load_image
-from playground.registry import get_spec
+from playground.core.errors import PlaygroundError
+from playground.core.images import load_image
+from playground.core.registry import get_spec
+from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.service import Outcome, Playground
-from playground.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import ViewOptions, make_panel
@@ -81,8 +81,8 @@ def create_text_tab(playground: Playground) -> TabControls:
             [i["label"], i["score"], ", ".join(f"{v:.0f}" for v in i["box"]), i.get("mask_area")]
             for i in shown.result["instances"]
         ]
-        notes = [loaded.notice, str(prediction.meta.get("warning") or ""), shown.caption]
-        notes.append(f"SAM embedding: {prediction.meta.get('embedding', '')}")
+        notes = [loaded.notice, prediction.warning, shown.caption]
+        notes.append(f"SAM embedding: {prediction.reuse}")
         return gr.Image(value=shown.overlay, label=shown.caption), "\n\n".join(filter(None, notes)), rows, shown.result
 
     inputs = [image, text, box_threshold, text_threshold]

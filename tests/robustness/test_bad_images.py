@@ -16,8 +16,8 @@ from corpus import Case, assert_one_clear_line, make_cases, upright_top_red
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from playground.errors import BadImageError
-from playground.images import load_image
+from playground.core.errors import BadImageError
+from playground.core.images import load_image
 from playground.manager import ModelManager
 from playground.overlay import render
 from playground.service import Playground

@@ -15,8 +15,8 @@ import torch
 from conftest import EXAMPLES, ROOT
 
 from models.unet_network import CARVANA_WIDTHS, UNet
+from playground.core.registry import get_spec
 from playground.manager import ModelManager
-from playground.registry import get_spec
 from playground.service import Playground
 
 FCN_FILE = "fcn_resnet50_coco-1167a1af.pth"

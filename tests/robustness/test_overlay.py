@@ -8,7 +8,7 @@ import numpy as np
 import supervision as sv
 
 from playground import overlay
-from playground.types import Prediction
+from playground.core.types import Prediction
 
 H, W = 120, 160
 

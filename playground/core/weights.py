@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from playground.errors import MissingWeightsError
-from playground.registry import ModelSpec
-from playground.types import WEIGHT_MODES, WeightsMode
+from playground.core.errors import MissingWeightsError
+from playground.core.registry import ModelSpec
+from playground.core.types import WEIGHT_MODES, WeightsMode
 
 T = TypeVar("T")
 
@@ -140,7 +140,7 @@ def hf_is_cached(spec: ModelSpec, repo_id: str | None = None) -> bool:
 
 def is_cached(spec: ModelSpec) -> bool:
     """True when ``spec``'s pretrained checkpoint (every component's, for composites) is local."""
-    from playground.registry import get_spec
+    from playground.core.registry import get_spec
 
     if spec.components:
         return all(is_cached(get_spec(key)) for key in spec.components)
@@ -200,7 +200,7 @@ def _first_line(error: BaseException) -> str:
 
 def download(spec: ModelSpec) -> str:
     """Fetch ``spec``'s checkpoint into the local cache; returns where it now lives."""
-    from playground.registry import get_spec
+    from playground.core.registry import get_spec
 
     if spec.source == "composite":
         return "; ".join(download(get_spec(key)) for key in spec.components)

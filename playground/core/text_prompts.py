@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from playground.errors import BadPromptError
+from playground.core.errors import BadPromptError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -1,13 +1,16 @@
-"""Click prompts for SAM: foreground and background points, and a box from two corner clicks.
+"""Prompts for promptable models (SAM): points and boxes in image pixels, their checks, and clicks.
 
-`PromptHistory` is an immutable list of steps, so undo is "drop the last step" and every view
-(points, the box, a pending corner) is derived from it. Coordinates are image pixels.
+`check_point` and `check_box` validate a prompt against the image and raise `BadPromptError`
+naming what is wrong. `PromptHistory` is an immutable list of clicks, so undo is "drop the last
+step" and every view (points, the box, a pending corner) is derived from it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from playground.core.errors import BadPromptError
 
 StepKind = Literal["foreground", "background", "corner"]
 Point = tuple[float, float, int]
@@ -65,3 +68,32 @@ class PromptHistory:
         if self.box is not None:
             params["box"] = self.box
         return params
+
+
+def check_point(point: Any, width: int, height: int) -> tuple[float, float, int]:
+    """``(x, y)`` or ``(x, y, label)`` inside a ``width`` x ``height`` image -> (x, y, label)."""
+    try:
+        x, y, *rest = (float(v) for v in point)
+        if len(rest) > 1 or (rest and rest[0] not in (0, 1)):
+            raise ValueError
+        label = int(rest[0]) if rest else 1
+    except (TypeError, ValueError):
+        raise BadPromptError(
+            f"point {point!r:.60}: expected (x, y, label) with label 1 (foreground) or 0 (background)."
+        ) from None
+    if not (0 <= x <= width and 0 <= y <= height):
+        raise BadPromptError(f"point ({x:g}, {y:g}) is outside the {width}x{height} image.")
+    return x, y, label
+
+
+def check_box(box: Any, width: int, height: int) -> Box:
+    """``(x1, y1, x2, y2)`` with x1 <= x2 and y1 <= y2 inside a ``width`` x ``height`` image."""
+    try:
+        x1, y1, x2, y2 = (float(v) for v in box)
+        if not (x1 <= x2 and y1 <= y2):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise BadPromptError(f"box {box!r:.80}: expected (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2.") from None
+    if not (0 <= x1 <= x2 <= width and 0 <= y1 <= y2 <= height):
+        raise BadPromptError(f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) is outside the {width}x{height} image.")
+    return x1, y1, x2, y2

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from playground.errors import UnknownModelError
-
-if TYPE_CHECKING:
-    from models.base import Adapter
+from playground.core.errors import UnknownModelError
 
 TASKS: dict[str, str] = {
     "semantic": "Semantic segmentation",
@@ -42,7 +38,8 @@ class ModelSpec:
         revision: hub revision (branch or commit) for huggingface checkpoints.
         licence: licence of the weights.
         size_mb: approximate download size in MB.
-        adapter: ``"module:Class"`` of the adapter, or None while it is not built yet.
+        adapter: ``"module:Class"`` of the adapter (in ``models/``), or of the composite (above the
+            manager, in ``playground/composites.py``) when ``components`` is set.
         summary: one line on what makes the model worth comparing.
         labels: where its label names come from.
         components: registry keys a composite model is made of.
@@ -55,20 +52,14 @@ class ModelSpec:
     checkpoint: str
     licence: str
     size_mb: float
-    adapter: str | None
+    adapter: str
     summary: str
     labels: str
     revision: str | None = None
     components: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def built(self) -> bool:
-        return self.adapter is not None
-
-    def adapter_class(self) -> type[Adapter]:
-        """Import and return the adapter class (the first call imports the model code)."""
-        if self.adapter is None:
-            raise UnknownModelError(f"{self.title} ({self.key}) is not built yet: coming soon.")
+    def load_class(self) -> type:
+        """Import and return the class named by ``adapter`` (the first call imports the model code)."""
         module_name, class_name = self.adapter.split(":")
         return getattr(importlib.import_module(module_name), class_name)
 
@@ -213,7 +204,7 @@ _SPECS = [
         checkpoint="IDEA-Research/grounding-dino-tiny + facebook/sam-vit-base",
         licence="Apache-2.0",
         size_mb=690.0 + 375.0,
-        adapter="models.grounded_sam:GroundedSAM",
+        adapter="playground.composites:GroundedSAM",
         summary="Grounding DINO turns text into boxes, SAM turns boxes into masks.",
         labels="the phrases you type",
         components=("grounding-dino", "sam"),
@@ -232,6 +223,5 @@ def get_spec(key: str) -> ModelSpec:
 
 
 def models_for_task(task: str) -> list[ModelSpec]:
-    """Every spec that appears in ``task``'s tab, built ones first, in registry order."""
-    specs = [spec for spec in _SPECS if task in spec.tasks]
-    return sorted(specs, key=lambda spec: not spec.built)
+    """Every spec that appears in ``task``'s tab, in registry order."""
+    return [spec for spec in _SPECS if task in spec.tasks]

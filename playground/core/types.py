@@ -9,6 +9,10 @@ output, always in the pixel space of the input image:
 
 Boolean or integer indexing filters the instances (``pred[pred.scores > 0.5]``), the way
 supervision's ``Detections`` does; the semantic map is kept as it is.
+
+Box convention: XYXY in pixels, with the right and bottom edges inclusive, as supervision's
+``mask_to_xyxy`` gives them: a mask covering columns 3..7 has x1 = 3 and x2 = 7. A box from a
+model's regression head is kept as the model gives it.
 """
 
 from __future__ import annotations
@@ -47,7 +51,14 @@ class Prediction:
         is_thing: (N,) bool for panoptic segments: True for countable "things", False for "stuff".
         semantic_map: (H, W) int32 class id per pixel, or None.
         timings_ms: milliseconds per stage (load, preprocess, forward, postprocess).
-        meta: anything else worth showing (checkpoint, device, cold/warm, notes).
+        checkpoint: the checkpoint that made it (hub id, weights enum or local path).
+        device: where it ran, e.g. ``"cpu"``.
+        cold: True when this call loaded the model.
+        cached: True when it was served from the result cache (with its original timings).
+        mode: how a prompt model ran: ``"prompt"``, ``"boxes"`` or ``"everything"`` ("" otherwise).
+        reuse: what an adapter's own cache saved, e.g. ``"image encoded in 3.1 s"`` or ``"cached"``.
+        warning: a sentence the user should read (a text prompt cut short, boxes capped), or "".
+        meta: diagnostic extras for the JSON (token lists, per-part timings).
     """
 
     model: str
@@ -64,6 +75,13 @@ class Prediction:
     is_thing: np.ndarray | None = None
     semantic_map: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    checkpoint: str = ""
+    device: str = ""
+    cold: bool = False
+    cached: bool = False
+    mode: str = ""
+    reuse: str = ""
+    warning: str = ""
     meta: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -88,6 +106,20 @@ class Prediction:
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by every array: boxes, scores, ids, masks, soft masks, thing flags, semantic map."""
+        arrays = (
+            self.boxes,
+            self.scores,
+            self.class_ids,
+            self.masks,
+            self.mask_probs,
+            self.is_thing,
+            self.semantic_map,
+        )
+        return sum(a.nbytes for a in arrays if a is not None)
 
     def __getitem__(self, index: np.ndarray | slice | list[int]) -> Prediction:
         """Instances selected by a boolean mask or indices; the semantic map is kept."""
@@ -115,6 +147,11 @@ class Prediction:
         if self.mask_probs is None or (self.masks is not None and threshold == self.mask_threshold):
             return self
         return replace(self, masks=self.mask_probs >= threshold * 255, mask_threshold=threshold, meta=dict(self.meta))
+
+    @property
+    def state(self) -> str:
+        """``"cached"`` (result cache), ``"cold"`` (this call loaded the model) or ``"warm"``."""
+        return "cached" if self.cached else ("cold" if self.cold else "warm")
 
     @property
     def labels(self) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from playground.errors import BadImageError
+from playground.core.errors import BadImageError
 
 MAX_PIXELS = 40_000_000
 """Refuse images with more pixels than this before decoding them (decompression bombs)."""
@@ -37,10 +37,6 @@ class LoadedImage:
 
     pixels: np.ndarray
     notice: str = ""
-
-    @property
-    def digest(self) -> str:
-        return image_digest(self.pixels)
 
 
 def image_digest(pixels: np.ndarray) -> str:

@@ -13,6 +13,10 @@ class BadPromptError(PlaygroundError):
     """A prompt (points, box, text) or a parameter is malformed or out of range."""
 
 
+class UnknownParameterError(BadPromptError):
+    """A parameter name that the model does not take (a typo would otherwise be ignored)."""
+
+
 class UnknownModelError(PlaygroundError):
     """A model key that is not in the registry, or whose adapter is not built yet."""
 
