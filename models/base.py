@@ -27,8 +27,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from models.half_precision import use_half_precision
 from playground.core.cache import LRUCache, deep_nbytes
 from playground.core.params import split_params
+from playground.core.precision import Precision
 from playground.core.registry import ModelSpec
 from playground.core.types import SCORE_FLOOR, Prediction, WeightsMode
 
@@ -44,14 +46,22 @@ class Adapter(ABC):
             ``tiny`` (a small config, random init; for tests).
         device: where the model runs.
         checkpoint: optional local path that replaces the default checkpoint.
+        precision: ``fp32``, or ``bf16`` / ``fp16`` for the `half_precision_regions`.
 
     Class attributes:
         forward_params: names `preprocess` takes (besides ``task``); they enter the result-cache key.
         postprocess_params: names `postprocess` takes (besides ``task``).
+        half_precision_regions: submodules that run in half precision when ``precision`` asks for
+            it ("" is the whole model): the heavy backbone or encoder, not the heads that decode
+            boxes and masks.
+        channels_last: a convolutional network, kept in channels-last memory format when it runs
+            in half precision (the layout oneDNN's AMX and cuDNN's tensor-core kernels want).
     """
 
     forward_params: ClassVar[frozenset[str]] = frozenset()
     postprocess_params: ClassVar[frozenset[str]] = frozenset()
+    half_precision_regions: ClassVar[tuple[str, ...]] = ("",)
+    channels_last: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -59,11 +69,13 @@ class Adapter(ABC):
         weights: WeightsMode,
         device: torch.device,
         checkpoint: str | None = None,
+        precision: Precision = "fp32",
     ) -> None:
         self.spec = spec
         self.weights = weights
         self.device = device
         self.checkpoint = checkpoint
+        self.precision = precision
         self.model: torch.nn.Module | None = None
         self.label_names: dict[int, str] = {}
         self.load_ms = 0.0
@@ -91,8 +103,12 @@ class Adapter(ABC):
     def load(self) -> None:
         """Build the model for ``self.weights`` and move it to ``self.device`` in eval mode."""
         start = time.perf_counter()
-        model = self.build()
-        self.model = model.to(self.device).eval()
+        model = self.build().to(self.device).eval()
+        if self.precision != "fp32":
+            if self.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            use_half_precision(model, self.half_precision_regions, self.precision)
+        self.model = model
         self.load_ms = (time.perf_counter() - start) * 1000
 
     @abstractmethod
@@ -158,6 +174,7 @@ class Adapter(ABC):
         )
         prediction.checkpoint = prediction.checkpoint or self.checkpoint or self.spec.checkpoint
         prediction.device = str(self.device)
+        prediction.precision = self.precision
         return prediction
 
     def _sync_clock(self) -> float:

@@ -27,6 +27,10 @@ class DETRAdapter(ProcessorAdapter):
     The forward gives logits (1, Q, classes + 1) and pred_boxes (1, Q, 4) as normalised cxcywh.
     """
 
+    channels_last = True
+    half_precision_regions = ("model",)
+    """The ResNet backbone and the transformer; the class and box heads stay float32."""
+
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
             load = {"local_path": self.checkpoint}

@@ -42,6 +42,11 @@ class DETRPanopticAdapter(ProcessorAdapter):
     The forward gives logits (1, Q, classes + 1), pred_boxes (1, Q, 4) and pred_masks (1, Q, h/4, w/4).
     """
 
+    channels_last = True
+    half_precision_regions = ("detr.model.backbone", "detr.model.encoder", "detr.model.decoder", "mask_head")
+    """The ResNet backbone, the transformer and the convolutional mask head (``DetrForSegmentation``
+    calls the parts of ``detr.model`` one by one); the class and box heads stay float32."""
+
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
             load = {"local_path": self.checkpoint}

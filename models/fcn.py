@@ -26,6 +26,8 @@ TINY_RESIZE = 64
 class FCNAdapter(Adapter):
     """torchvision FCN-ResNet50 with COCO-with-VOC-labels weights (21 classes)."""
 
+    channels_last = True
+
     def build(self) -> torch.nn.Module:
         weights = torchvision_weights(self.spec)
         categories = weights.meta["categories"]

@@ -17,6 +17,7 @@ import itertools
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,9 +39,8 @@ from playground.core.cache import MB, Lookup
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
 from playground.core.labels import coco_detection_labels
-from playground.core.registry import ModelSpec
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD, TextPrompt, assign_classes, build_prompt
-from playground.core.types import Prediction, WeightsMode
+from playground.core.types import Prediction
 from playground.core.weights import hf_from_pretrained
 
 CHECKPOINTS = ("IDEA-Research/grounding-dino-tiny", "IDEA-Research/grounding-dino-base")
@@ -61,13 +61,14 @@ class DinoInputs:
 class GroundingDINOAdapter(Adapter):
     """``IDEA-Research/grounding-dino-tiny`` (or ``-base``), or a random build of the tiny layout."""
 
+    half_precision_regions = ("model.backbone", "model.text_backbone", "model.encoder")
+    """Swin, BERT and the fusion encoder; the decoder, whose layers refine boxes, stays float32."""
+
     forward_params = frozenset({"text"})
     postprocess_params = frozenset({"box_threshold", "text_threshold"})
 
-    def __init__(
-        self, spec: ModelSpec, weights: WeightsMode, device: torch.device, checkpoint: str | None = None
-    ) -> None:
-        super().__init__(spec, weights, device, checkpoint)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.raw_outputs = self.new_cache(max_items=16, max_bytes=64 * MB)
 
     def build(self) -> torch.nn.Module:

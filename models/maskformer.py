@@ -22,10 +22,11 @@ from transformers import MaskFormerConfig, MaskFormerForInstanceSegmentation, Ma
 from transformers.models.maskformer.modeling_maskformer import MaskFormerForInstanceSegmentationOutput
 
 from models.base import Adapter
-from models.panoptic import coco_thing_names, masks_to_fields, panoptic_fields, thing_ids_by_name
+from models.panoptic import masks_to_fields, panoptic_fields, thing_ids_by_name
 from playground.core.cache import MB
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
+from playground.core.labels import coco_detection_labels, coco_thing_names
 from playground.core.types import Prediction
 from playground.core.weights import hf_from_pretrained
 
@@ -61,6 +62,9 @@ class MaskFormerAdapter(Adapter):
     a class is a thing when its name is one of COCO's 80 object categories (torchvision's weights
     metadata); COCO panoptic lists those 80 first (ids 0-79), then 53 stuff classes.
     """
+
+    half_precision_regions = ("model",)
+    """The Swin backbone, pixel decoder and transformer; the class and mask-embedding heads stay float32."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -142,11 +146,8 @@ def coco_panoptic_placeholder_labels() -> dict[int, str]:
     Ids 0-79 are COCO's things, named from torchvision's metadata in COCO id order; no installed
     library lists the 53 stuff names, so ids 80-132 are named "stuff 80" ... "stuff 132".
     """
-    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_V2_Weights
-
     things = coco_thing_names()
-    categories = FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1.meta["categories"]
-    names = [name for name in categories if name in things]
+    names = [name for name in coco_detection_labels().values() if name in things]
     names += [f"stuff {i}" for i in range(len(names), 133)]
     return dict(enumerate(names))
 

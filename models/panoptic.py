@@ -9,30 +9,19 @@ per object; amorphous "stuff" (sky, road) gets one segment per class. transforme
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import numpy as np
 import torch
+
+from playground.core.labels import coco_thing_names
+from playground.core.types import boxes_from_masks
 
 MASK_THRESHOLD = 0.5
 """Mask probability at which a query's pixels count towards its area (the library default)."""
 OVERLAP_THRESHOLD = 0.8
 """Fraction of its mask a query must keep after overlaps to stay a panoptic segment (the
 transformers post-processing default, as in MaskFormer's and DETR's own code)."""
-
-
-@cache
-def coco_thing_names() -> frozenset[str]:
-    """The 80 COCO object ("thing") category names, from torchvision's weights metadata.
-
-    COCO panoptic's things are exactly COCO detection's 80 categories with the same names; its
-    53 stuff classes ("sky-other-merged", "wall-brick", ...) come on top.
-    """
-    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_V2_Weights
-
-    categories = FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1.meta["categories"]
-    return frozenset(name for name in categories if name not in ("__background__", "N/A"))
 
 
 def thing_ids_by_name(id2label: dict[int, str]) -> frozenset[int]:
@@ -57,7 +46,7 @@ def segments_to_fields(
 
 def masks_to_fields(masks: np.ndarray, segments: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Masks (N, H, W) bool and their segment dicts -> ``masks``, ``class_ids`` (N,), ``scores`` (N,)
-    and ``boxes`` (N, 4): the tight XYXY pixel box of each mask (right and bottom edges exclusive).
+    and ``boxes`` (N, 4): the tight XYXY pixel box of each mask (`boxes_from_masks`).
     """
     return {
         "masks": masks,
@@ -65,16 +54,6 @@ def masks_to_fields(masks: np.ndarray, segments: list[dict[str, Any]]) -> dict[s
         "scores": np.array([s["score"] for s in segments], np.float32),
         "boxes": boxes_from_masks(masks),
     }
-
-
-def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
-    """(N, H, W) bool -> (N, 4) float32 XYXY boxes enclosing each mask's pixels (zeros if empty)."""
-    boxes = np.zeros((len(masks), 4), np.float32)
-    for i, mask in enumerate(masks):
-        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        if len(rows):
-            boxes[i] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
-    return boxes
 
 
 def panoptic_fields(adapter: Any, outputs: Any, image: np.ndarray, threshold: float) -> dict[str, Any]:

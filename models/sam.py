@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
-import supervision as sv
 import torch
 from transformers import SamImageProcessor, SamModel, SamProcessor
 
@@ -33,8 +32,7 @@ from playground.core.cache import MB, Lookup
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
 from playground.core.prompts import check_box, check_point
-from playground.core.registry import ModelSpec
-from playground.core.types import Prediction, WeightsMode
+from playground.core.types import Prediction, boxes_from_masks
 from playground.core.weights import hf_from_pretrained
 
 LABEL_NAMES = {0: "object"}
@@ -76,12 +74,13 @@ class SamOutputs:
 class SAMAdapter(Adapter):
     """``facebook/sam-vit-base`` (or ``-large`` / ``-huge`` via ``--checkpoint sam=ID``)."""
 
+    half_precision_regions = ("vision_encoder",)
+    """The ViT image encoder (almost all of SAM's compute); the prompt encoder and mask decoder stay float32."""
+
     forward_params = frozenset({"points", "box", "boxes", "everything", *(f.name for f in fields(Everything))})
 
-    def __init__(
-        self, spec: ModelSpec, weights: WeightsMode, device: torch.device, checkpoint: str | None = None
-    ) -> None:
-        super().__init__(spec, weights, device, checkpoint)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.embeddings = self.new_cache(max_items=16, max_bytes=256 * MB)
 
     def build(self) -> torch.nn.Module:
@@ -202,7 +201,7 @@ class SAMAdapter(Adapter):
             prediction = self.new_prediction(
                 image,
                 "prompt",
-                boxes=sv.mask_to_xyxy(masks),
+                boxes=boxes_from_masks(masks),
                 scores=scores.float().clamp(0, 1).cpu().numpy(),
                 class_ids=np.zeros(len(masks), np.int64),
                 masks=masks,

@@ -56,6 +56,10 @@ class TorchvisionDetectionAdapter(Adapter):
     build of the same classes.
     """
 
+    channels_last = True
+    half_precision_regions = ("backbone", "rpn.head", "roi_heads.box_head")
+    """Backbone, FPN and the heads' feature layers; box regression, decoding and NMS stay float32."""
+
     task: ClassVar[str] = "detection"
     builder: ClassVar[Callable[..., nn.Module]]
     score_thresh_kwarg: ClassVar[str] = "box_score_thresh"
@@ -108,6 +112,8 @@ class TorchvisionDetectionAdapter(Adapter):
 class RetinaNetAdapter(TorchvisionDetectionAdapter):
     """``retinanet_resnet50_fpn_v2`` (COCO): one-stage, focal loss, GroupNorm heads."""
 
+    half_precision_regions = ("backbone", "head.classification_head.conv", "head.regression_head.conv")
+
     builder = staticmethod(retinanet_resnet50_fpn_v2)
     score_thresh_kwarg = "score_thresh"
 
@@ -133,6 +139,8 @@ class FasterRCNNAdapter(TorchvisionDetectionAdapter):
 
 class MaskRCNNAdapter(TorchvisionDetectionAdapter):
     """``maskrcnn_resnet50_fpn_v2`` (COCO): Faster R-CNN plus a mask head on RoIAlign features."""
+
+    half_precision_regions = ("backbone", "rpn.head", "roi_heads.box_head", "roi_heads.mask_head")
 
     task = "instance"
     builder = staticmethod(maskrcnn_resnet50_fpn_v2)

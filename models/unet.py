@@ -30,6 +30,8 @@ TINY_WIDTHS = (4, 8, 16, 32, 64)
 class UNetAdapter(Adapter):
     """The lecture's U-Net on the Carvana checkpoint (semantic: background / car)."""
 
+    channels_last = True
+
     def build(self) -> torch.nn.Module:
         self.label_names = dict(CARVANA_LABELS)
         if self.weights == "tiny":

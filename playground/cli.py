@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default_weights: str) -> None:
-    """--weights, --device, --memory-budget and --checkpoint, shared by the CLI and the app."""
+    """--weights, --device, --precision, --memory-budget and --checkpoint, shared by the CLI and the app."""
+    from playground.core.precision import PRECISION_CHOICES, precision_from_env
+
     parser.add_argument(
         "--weights",
         choices=WEIGHT_MODES,
@@ -71,6 +73,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_weights: str) -
         "[default: $PLAYGROUND_WEIGHTS or pretrained]",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISION_CHOICES,
+        default=precision_from_env(),
+        help="auto: bf16 where the CPU or GPU runs it natively, else fp32; fp16 on CUDA only "
+        "[default: $PLAYGROUND_PRECISION or auto]",
+    )
     parser.add_argument("--memory-budget", type=float, metavar="MB", help="most MB of loaded model weights")
     parser.add_argument(
         "--checkpoint",
@@ -92,7 +101,13 @@ def manager_from_args(args: argparse.Namespace):  # -> ModelManager
             raise BadPromptError(f"--checkpoint {item!r}: expected KEY=PATH.")
         checkpoints[key] = path
     budget = int(args.memory_budget * MB) if args.memory_budget else None
-    return ModelManager(weights=args.weights, device=args.device, budget_bytes=budget, checkpoints=checkpoints)
+    return ModelManager(
+        weights=args.weights,
+        device=args.device,
+        budget_bytes=budget,
+        checkpoints=checkpoints,
+        precision=args.precision,
+    )
 
 
 def run_models(args: argparse.Namespace) -> int:

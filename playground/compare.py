@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from playground.core.registry import get_spec
-from playground.core.types import BACKGROUND_LABELS, Prediction
+from playground.core.types import BACKGROUND_LABELS, Prediction, boxes_from_masks
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -59,17 +59,17 @@ def detections_of(prediction: Prediction) -> sv.Detections:
     """Instances, or else the semantic map's non-background classes, as supervision detections."""
     import supervision as sv
 
+    from playground.overlay import to_detections
+
     if len(prediction):
-        return sv.Detections(
-            xyxy=prediction.boxes, mask=prediction.masks, confidence=prediction.scores, class_id=prediction.class_ids
-        )
+        return to_detections(prediction)
     if prediction.semantic_map is None:
         return sv.Detections.empty()
     ids = [c for c in np.unique(prediction.semantic_map).tolist() if prediction.label_name(c) not in BACKGROUND_LABELS]
     if not ids:
         return sv.Detections.empty()
     masks = np.stack([prediction.semantic_map == c for c in ids])
-    return sv.Detections(xyxy=sv.mask_to_xyxy(masks).astype(np.float32), mask=masks, class_id=np.array(ids))
+    return sv.Detections(xyxy=boxes_from_masks(masks), mask=masks, class_id=np.array(ids))
 
 
 def difference_overlay(image: np.ndarray, a: Prediction, b: Prediction) -> np.ndarray:

@@ -20,7 +20,7 @@ RANDOM_WEIGHTS_NOTE = "random weights: these outputs show the architecture runni
 def to_json(prediction: Prediction) -> dict[str, Any]:
     """JSON-ready dict of an (already filtered) prediction.
 
-    Keys: model, task, weights, checkpoint, image_size ([width, height] in pixels), timings_ms,
+    Keys: model, task, weights, precision, checkpoint, image_size ([width, height] in pixels), timings_ms,
     instances (label, class_id, score, box as XYXY pixels, mask_area in pixels when there are
     masks), semantic (label -> fraction of the image, for semantic models), meta.
     """
@@ -48,6 +48,7 @@ def to_json(prediction: Prediction) -> dict[str, Any]:
         "model": prediction.model,
         "task": prediction.task,
         "weights": prediction.weights,
+        "precision": prediction.precision,
         "checkpoint": prediction.checkpoint or None,
         "image_size": [width, height],
         "timings_ms": {k: round(v, 2) for k, v in prediction.timings_ms.items()},

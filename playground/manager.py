@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from playground.core.errors import ModelRunError, PlaygroundError
+from playground.core.precision import Precision, resolve_precision
 from playground.core.registry import get_spec
 from playground.core.types import Prediction, WeightsMode
 from playground.core.weights import ensure_available
@@ -30,7 +31,7 @@ from playground.core.weights import ensure_available
 if TYPE_CHECKING:
     import torch
 
-    from models.base import Adapter
+    from playground.core.protocols import LoadedAdapter
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def default_budget_bytes(device: torch.device) -> int:
 
 @dataclass
 class _Entry:
-    adapter: Adapter
+    adapter: LoadedAdapter
     pins: int = 0
     runs: int = 0
 
@@ -85,6 +86,8 @@ class ModelManager:
             first needed.
         budget_bytes: most bytes of weights kept loaded; None picks `default_budget_bytes`.
         checkpoints: registry key -> local checkpoint path overriding the default checkpoint.
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (`resolve_precision`), for every model
+            whose spec allows half precision; the others run in fp32.
     """
 
     def __init__(
@@ -93,8 +96,10 @@ class ModelManager:
         device: str | torch.device | None = None,
         budget_bytes: int | None = None,
         checkpoints: dict[str, str] | None = None,
+        precision: str = "auto",
     ) -> None:
         self.weights = weights
+        self._requested_precision = precision
         self._requested_device = device
         self._budget_bytes = budget_bytes
         self.checkpoints = dict(checkpoints or {})
@@ -107,6 +112,16 @@ class ModelManager:
         """Where models run (imports torch on first access)."""
         requested = self._requested_device
         return requested if not isinstance(requested, str | None) else pick_device(requested)
+
+    @cached_property
+    def precision(self) -> Precision:
+        """What ``precision`` resolves to on this manager's device (imports torch on first access)."""
+        return resolve_precision(self._requested_precision, self.device)
+
+    def precision_for(self, key: str) -> Precision:
+        """The precision model ``key`` runs in: the manager's, or fp32 where its spec says half
+        precision gains nothing or breaks it."""
+        return self.precision if get_spec(key).half_precision else "fp32"
 
     @cached_property
     def budget_bytes(self) -> int:
@@ -141,7 +156,7 @@ class ModelManager:
             ensure_available(get_spec(key), self.checkpoints.get(key))
 
     @contextmanager
-    def use(self, key: str) -> Iterator[tuple[Adapter, bool]]:
+    def use(self, key: str) -> Iterator[tuple[LoadedAdapter, bool]]:
         """Yield (adapter, cold) with the model loaded and pinned; cold is True if this call loaded it."""
         entry, cold = self._acquire(key)
         try:
@@ -192,8 +207,10 @@ class ModelManager:
                 self.ensure_available(key)
                 # Make room first, so peak memory stays near the budget; tiny builds are ~free.
                 self._evict_to_fit(0 if self.weights == "tiny" else int(spec.size_mb * MB))
-                adapter = spec.load_class()(spec, self.weights, self.device, self.checkpoints.get(key))
-                log.info("loading %s (%s weights) on %s", key, self.weights, self.device)
+                adapter = spec.load_class()(
+                    spec, self.weights, self.device, self.checkpoints.get(key), self.precision_for(key)
+                )
+                log.info("loading %s (%s weights, %s) on %s", key, self.weights, adapter.precision, self.device)
                 adapter.load()
                 entry = self._entries[key] = _Entry(adapter)
             entry.pins += 1
@@ -224,7 +241,7 @@ class ModelManager:
 
             torch.cuda.empty_cache()
 
-    def _run_with_oom_retry(self, adapter: Adapter, image: np.ndarray, params: dict) -> Prediction:
+    def _run_with_oom_retry(self, adapter: LoadedAdapter, image: np.ndarray, params: dict) -> Prediction:
         import torch
 
         try:

@@ -183,6 +183,19 @@ def draw_outlines(scene: np.ndarray, crops: list[MaskCrop], colours: np.ndarray)
         cv2.drawContours(scene, contours, -1, PALETTE.by_idx(int(colours[crop.index])).as_bgr(), OUTLINE_PX)
 
 
+def to_detections(prediction: Prediction, shown: np.ndarray | None = None, with_masks: bool = True) -> sv.Detections:
+    """The instances at indices ``shown`` (default: all) as supervision ``Detections``: the one
+    conversion, so boxes keep `Prediction`'s convention (XYXY pixels, right and bottom inclusive)."""
+    index = slice(None) if shown is None else shown
+    masks = prediction.masks[index] if with_masks and prediction.masks is not None else None
+    return sv.Detections(
+        xyxy=prediction.boxes[index],
+        mask=masks,
+        confidence=prediction.scores[index],
+        class_id=prediction.class_ids[index],
+    )
+
+
 def annotate_instances(
     scene: np.ndarray, prediction: Prediction, shown: np.ndarray, colours: np.ndarray, panoptic: bool
 ) -> np.ndarray:
@@ -192,9 +205,7 @@ def annotate_instances(
         shown, colours = shown[things], colours[things]
     if not len(shown):
         return scene
-    detections = sv.Detections(
-        xyxy=prediction.boxes[shown], confidence=prediction.scores[shown], class_id=prediction.class_ids[shown]
-    )
+    detections = to_detections(prediction, shown, with_masks=False)
     if not panoptic:
         scene = sv.BoxAnnotator(color=PALETTE, thickness=2).annotate(scene, detections, custom_color_lookup=colours)
     tags = [f"{prediction.label_name(int(c))} {s:.2f}" for c, s in zip(detections.class_id, detections.confidence)]

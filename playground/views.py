@@ -76,13 +76,13 @@ def draw(
 
 
 def caption(title: str, prediction: Prediction) -> str:
-    """``"DETR ResNet-50 · random weights · cold · load 700 · forward 120 · post 3 ms"``."""
+    """``"DETR ResNet-50 · random weights · bf16 · cold · load 700 · forward 120 · post 3 ms"``."""
     timings = prediction.timings_ms
     state = prediction.state
     parts = [title]
     if prediction.weights != "pretrained":
         parts.append(f"{prediction.weights} weights")
-    parts.append(state)
+    parts += [prediction.precision, state]
     if prediction.cold:
         parts.append(f"load {timings.get('load', 0):.0f}")
     parts.append(f"forward {timings.get('forward', 0):.0f}")

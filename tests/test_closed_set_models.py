@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from playground.core.errors import UnknownParameterError
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from playground.core.errors import MissingWeightsError
+from playground.core.errors import MissingWeightsError, UnknownParameterError
 from playground.core.registry import get_spec
 from playground.core.types import Prediction
 from playground.manager import ModelManager

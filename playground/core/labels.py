@@ -1,8 +1,10 @@
-"""Label names taken from library metadata, for random-weight builds that have no checkpoint."""
+"""COCO category names, read in one place: torchvision's weights metadata (no hand-typed lists)."""
 
 from __future__ import annotations
 
 from functools import cache
+
+from playground.core.types import BACKGROUND_LABELS
 
 
 @cache
@@ -16,3 +18,13 @@ def coco_detection_labels() -> dict[int, str]:
 
     categories = FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1.meta["categories"]
     return dict(enumerate(categories))
+
+
+@cache
+def coco_thing_names() -> frozenset[str]:
+    """The 80 COCO object ("thing") category names: the detection categories less background and N/A.
+
+    COCO panoptic's things are exactly COCO detection's 80 categories with the same names; its
+    53 stuff classes ("sky-other-merged", "wall-brick", ...) come on top.
+    """
+    return frozenset(name for name in coco_detection_labels().values() if name not in BACKGROUND_LABELS)

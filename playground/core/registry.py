@@ -43,6 +43,8 @@ class ModelSpec:
         summary: one line on what makes the model worth comparing.
         labels: where its label names come from.
         components: registry keys a composite model is made of.
+        half_precision: False for a model that gains nothing in bf16/fp16 or breaks there: it
+            then runs in fp32 whatever ``--precision`` says (``precision_note`` says why).
     """
 
     key: str
@@ -57,6 +59,8 @@ class ModelSpec:
     labels: str
     revision: str | None = None
     components: tuple[str, ...] = field(default_factory=tuple)
+    half_precision: bool = True
+    precision_note: str = ""
 
     def load_class(self) -> type:
         """Import and return the class named by ``adapter`` (the first call imports the model code)."""

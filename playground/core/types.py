@@ -12,7 +12,7 @@ supervision's ``Detections`` does; the semantic map is kept as it is.
 
 Box convention: XYXY in pixels, with the right and bottom edges inclusive, as supervision's
 ``mask_to_xyxy`` gives them: a mask covering columns 3..7 has x1 = 3 and x2 = 7. A box from a
-model's regression head is kept as the model gives it.
+model's regression head is kept as the model gives it. `boxes_from_masks` makes boxes from masks.
 """
 
 from __future__ import annotations
@@ -29,6 +29,17 @@ BACKGROUND_LABELS = frozenset({"__background__", "background", "N/A"})
 """Class names that mean "nothing here": left undrawn and out of comparisons."""
 SCORE_FLOOR = 0.05
 """Adapters drop detections scoring below this; the UI's thresholds filter above it."""
+
+
+def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool -> (N, 4) float32 XYXY pixel boxes of each mask, right and bottom edges
+    inclusive (supervision's ``mask_to_xyxy`` convention); zeros for an empty mask."""
+    boxes = np.zeros((len(masks), 4), np.float32)
+    for index, mask in enumerate(masks):
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if len(rows):
+            boxes[index] = (cols[0], rows[0], cols[-1], rows[-1])
+    return boxes
 
 
 @dataclass
@@ -53,6 +64,7 @@ class Prediction:
         timings_ms: milliseconds per stage (load, preprocess, forward, postprocess).
         checkpoint: the checkpoint that made it (hub id, weights enum or local path).
         device: where it ran, e.g. ``"cpu"``.
+        precision: what its heavy part ran in: ``fp32``, ``bf16`` or ``fp16``.
         cold: True when this call loaded the model.
         cached: True when it was served from the result cache (with its original timings).
         mode: how a prompt model ran: ``"prompt"``, ``"boxes"`` or ``"everything"`` ("" otherwise).
@@ -77,6 +89,7 @@ class Prediction:
     timings_ms: dict[str, float] = field(default_factory=dict)
     checkpoint: str = ""
     device: str = ""
+    precision: str = "fp32"
     cold: bool = False
     cached: bool = False
     mode: str = ""

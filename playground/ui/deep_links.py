@@ -16,9 +16,6 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 
 from playground.ui.common import EXAMPLES_DIR
 
-SLIDER_PARAMS = ("score", "mask", "opacity", "box_threshold", "text_threshold")
-TEXT_PARAMS = ("text", "points", "box")
-
 
 @dataclass
 class TabControls:

@@ -1,0 +1,97 @@
+"""The layers: imports run one way (core <- models <- the rest), with no cycle, and files stay small.
+
+Every import counts, including those inside functions and under ``TYPE_CHECKING``: the graph is
+read from the source with `ast`, not from what happens to be imported at run time.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("playground", "models")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_modules() -> dict[str, Path]:
+    return {module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
+
+
+def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Project modules that ``path`` imports anywhere in its source (a package import counts as it)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            if name in modules:
+                found.add(name)
+    found.discard(module_name(path))
+    return found
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    modules = project_modules()
+    return {name: imports_of(path, modules) for name, path in modules.items()}
+
+
+def test_core_imports_only_core(graph) -> None:
+    for name, targets in graph.items():
+        if name.startswith("playground.core"):
+            assert all(t.startswith("playground.core") for t in targets), (name, targets)
+
+
+def test_models_import_only_core_and_models(graph) -> None:
+    for name, targets in graph.items():
+        if name.startswith("models"):
+            allowed = ("playground.core", "models")
+            assert all(t.startswith(allowed) for t in targets), (name, targets)
+
+
+def test_nothing_above_models_imports_an_adapter(graph) -> None:
+    """The rest of playground names adapters only by the spec table's "module:Class" strings."""
+    for name, targets in graph.items():
+        if name.startswith("playground") and not name.startswith("playground.core"):
+            assert not any(t.startswith("models") for t in targets), (name, targets)
+
+
+def test_no_import_cycle(graph) -> None:
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        assert name not in visiting, f"import cycle: {' -> '.join([*visiting[visiting.index(name) :], name])}"
+        visiting.append(name)
+        for target in sorted(graph[name]):
+            visit(target)
+        visiting.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+
+
+def test_the_check_finds_a_cycle() -> None:
+    """The cycle check itself can fail: a two-module cycle is reported."""
+    with pytest.raises(AssertionError, match="import cycle: a -> b -> a"):
+        test_no_import_cycle({"a": {"b"}, "b": {"a"}})
+
+
+def test_files_stay_small() -> None:
+    for path in (ROOT / "models").glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 250, path
+    for path in (ROOT / "playground").rglob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, path

@@ -1,0 +1,145 @@
+"""Precision: how ``auto`` resolves, the fp32 fallback, the cast back to float32 before
+post-processing, and bf16 agreeing with fp32 on tiny random-weight models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from playground.core import precision as precision_module
+from playground.core.errors import PlaygroundError
+from playground.core.precision import precision_from_env, resolve_precision
+from playground.manager import ModelManager
+
+CPU = torch.device("cpu")
+CLOSED_SET = ["fcn", "unet", "retinanet", "faster-rcnn", "mask-rcnn", "detr", "detr-panoptic", "maskformer"]
+
+pytestmark = pytest.mark.usefixtures("fast_cpu")
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Pretend (or deny) that the CPU computes bf16 in hardware."""
+
+    def set_native(value: bool) -> None:
+        monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: value)
+
+    return set_native
+
+
+def test_auto_follows_native_bf16_support(native_bf16) -> None:
+    native_bf16(True)
+    assert resolve_precision("auto", CPU) == "bf16"
+    native_bf16(False)
+    assert resolve_precision("auto", CPU) == "fp32"
+
+
+def test_explicit_choices_and_refusals() -> None:
+    assert resolve_precision("fp32", CPU) == "fp32"
+    assert resolve_precision("bf16", CPU) == "bf16"  # emulated without native support, but it runs
+    with pytest.raises(PlaygroundError, match="fp16 is for CUDA"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(PlaygroundError, match="use one of auto, fp32, bf16, fp16"):
+        resolve_precision("int8", CPU)
+
+
+def test_environment_variable(monkeypatch) -> None:
+    monkeypatch.setenv("PLAYGROUND_PRECISION", "bf16")
+    assert precision_from_env() == "bf16"
+    monkeypatch.setenv("PLAYGROUND_PRECISION", "half")
+    with pytest.raises(PlaygroundError, match="PLAYGROUND_PRECISION='half'"):
+        precision_from_env()
+
+
+def test_a_spec_without_half_precision_falls_back_to_fp32(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from playground.core import registry
+
+    manager = ModelManager(weights="tiny", device="cpu", precision="bf16")
+    assert manager.precision_for("fcn") == "bf16"
+    monkeypatch.setitem(registry.REGISTRY, "fcn", replace(registry.REGISTRY["fcn"], half_precision=False))
+    assert manager.precision_for("fcn") == "fp32"
+    prediction = manager.predict("fcn", np.zeros((64, 64, 3), np.uint8))
+    assert prediction.precision == "fp32"
+
+
+@pytest.mark.parametrize("key", CLOSED_SET)
+def test_postprocessing_sees_float32(key, astronaut, monkeypatch) -> None:
+    """Half-precision regions hand float32 back: every float tensor reaching postprocess is fp32."""
+    manager = ModelManager(weights="tiny", device="cpu", precision="bf16")
+    seen: list[torch.dtype] = []
+    with manager.use(key) as (adapter, _):
+        postprocess = adapter.postprocess
+
+        def spy(outputs, *args, **kwargs):
+            collect_float_dtypes(outputs, seen)
+            return postprocess(outputs, *args, **kwargs)
+
+        monkeypatch.setattr(adapter, "postprocess", spy)
+    prediction = manager.predict(key, astronaut[:128, :160])
+    assert prediction.precision == "bf16"
+    assert seen and set(seen) == {torch.float32}
+
+
+@pytest.mark.parametrize("key", CLOSED_SET)
+def test_bf16_regions_agree_with_fp32(key, astronaut) -> None:
+    """The same tiny weights in fp32 and bf16, fed the same inputs: each half-precision region's
+    outputs agree with fp32 to within bf16 rounding (relative L2 error)."""
+    image = astronaut[:128, :160]
+    fp32 = ModelManager(weights="tiny", device="cpu", precision="fp32")
+    bf16 = ModelManager(weights="tiny", device="cpu", precision="bf16")
+    with fp32.use(key) as (reference, _), bf16.use(key) as (half, _):
+        half.model.load_state_dict(reference.model.state_dict())
+        errors = {}
+        for region in half.half_precision_regions:
+            args, kwargs = region_inputs(reference, region, image)
+            with torch.inference_mode():
+                outputs = [adapter.model.get_submodule(region)(*args, **kwargs) for adapter in (reference, half)]
+            tensors: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
+            for output, found in zip(outputs, tensors):
+                collect_tensors(output, found)
+            assert {t.dtype for t in tensors[1]} == {torch.float32}  # cast back
+            errors[region] = relative_error(*tensors)
+    assert max(errors.values()) < 0.02, errors
+
+
+def region_inputs(adapter, region: str, image: np.ndarray) -> tuple[tuple, dict]:
+    """The arguments ``region`` of ``adapter.model`` is called with on ``image``."""
+    captured: list[tuple[tuple, dict]] = []
+    module = adapter.model.get_submodule(region)
+    handle = module.register_forward_pre_hook(lambda _m, a, k: captured.append((a, k)), with_kwargs=True)
+    try:
+        with torch.inference_mode():
+            adapter.forward(adapter.preprocess(image, adapter.spec.tasks[0]))
+    finally:
+        handle.remove()
+    return captured[0]
+
+
+def relative_error(reference: list[torch.Tensor], other: list[torch.Tensor]) -> float:
+    ref = torch.cat([t.float().flatten() for t in reference])
+    out = torch.cat([t.float().flatten() for t in other])
+    return float((out - ref).norm() / ref.norm().clamp_min(1e-12))
+
+
+def collect_tensors(value, found: list[torch.Tensor]) -> None:
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point():
+            found.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            collect_tensors(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            collect_tensors(item, found)
+    elif hasattr(value, "__dict__"):
+        for item in vars(value).values():
+            collect_tensors(item, found)
+
+
+def collect_float_dtypes(value, seen: list[torch.dtype]) -> None:
+    tensors: list[torch.Tensor] = []
+    collect_tensors(value, tensors)
+    seen.extend(t.dtype for t in tensors)
