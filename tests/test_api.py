@@ -92,3 +92,9 @@ def test_endpoint_refuses_a_path_that_was_not_uploaded(live_app):
         stream = response.read().decode()
     assert "event: error" in stream
     assert "root:" not in stream
+
+
+def test_an_unknown_parameter_is_one_clear_error(client):
+    with pytest.raises(Exception, match="treshold") as error:
+        client.predict(handle_file(ASTRONAUT), ["fcn"], 0.5, 0.5, treshold=0.3, api_name="/semantic")
+    assert "\n" not in str(error.value).strip()

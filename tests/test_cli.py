@@ -75,6 +75,7 @@ def test_predict_threshold_filters_instances(tmp_path, capsys):
         (["predict", "detr", __file__], "not an image format"),
         (["predict", "detr", str(ASTRONAUT), "--threshold", "3"], "expected a number in 0..1"),
         (["predict", "detr", str(ASTRONAUT), "--checkpoint", "nonsense"], "expected KEY=PATH"),
+        (["predict", "detr", str(ASTRONAUT), "--text", "cat"], "DETR ResNet-50 has no parameter 'text'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message, capsys):
