@@ -85,7 +85,9 @@ def published(key: str, task: str) -> Published | None:
                 for dataset, metrics in getattr(module, enum_name)[member].meta.get("_metrics", {}).items():
                     name, label = TORCHVISION_METRICS[task]
                     if name in metrics:
-                        return Published(metrics[name], label, dataset, f"torchvision {spec.checkpoint} meta")
+                        return Published(
+                            metrics[name], label, dataset.replace("-", " "), f"torchvision {spec.checkpoint} meta"
+                        )
     return MODEL_CARD_SCORES.get((key, task))
 
 

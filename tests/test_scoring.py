@@ -285,3 +285,15 @@ def test_cli_bad_truth_exits_2_with_one_line(tmp_path):
     done = run_score(str(tmp_path / "result.json"), str(EXAMPLES / "annotations" / "astronaut.json"))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "512x512 image; this image is 100x100" in done.stderr
+
+
+def test_drawn_boxes_score_and_draw_in_three_colours():
+    from playground.score_views import FP, MISS, TP, draw_matches
+
+    truth = from_boxes([("Person", *BOXES[0]), ("cat", *BOXES[1])], SIZE)
+    result = score(detections([BOXES[0], (0, 150, 40, 190)], ["person", "dog"]), truth)
+    assert (result.metrics["tp"], result.metrics["fp"], result.metrics["fn"]) == (1, 1, 1)
+    drawing = draw_matches(np.zeros((*SIZE, 3), np.uint8), result.matches)
+    assert drawing.shape[1] == SIZE[1] and drawing.shape[0] > SIZE[0]  # the legend strip below
+    for colour in (TP, FP, MISS):
+        assert (drawing[: SIZE[0]] == colour).all(axis=2).any()
