@@ -1,4 +1,4 @@
-"""The command line: ``python -m playground models | predict | download | bench``.
+"""The command line: ``python -m playground models | predict | download | bench | score``.
 
 Runs the same `Playground` as the app. Errors a user can fix exit with status 2 and one line on
 stderr, never a traceback.
@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("keys", nargs="+", metavar="KEY")
     download.set_defaults(run=run_download)
 
-    from playground import bench
+    from playground import bench, score_cli
+
+    score_cli.add_arguments(commands.add_parser("score", help="score a predict result against ground truth"))
 
     bench.add_arguments(commands.add_parser("bench", help="time models, overlay, start-up and memory; write JSON"))
     return parser

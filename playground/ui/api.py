@@ -18,6 +18,8 @@ from playground.core.errors import BadPromptError, PlaygroundError
 from playground.core.images import LoadedImage, load_image
 from playground.core.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
+from playground.ground_truth import load_truth
+from playground.score_views import score_outcomes
 from playground.service import Outcome, Playground
 from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path
 from playground.ui.compare_tab import comparable_keys, needs_text
@@ -31,6 +33,7 @@ def register_api(playground: Playground) -> None:
     gr.api(prompt_endpoint(playground), api_name="prompt", **MODEL_EVENTS)
     gr.api(text_endpoint(playground), api_name="text", **MODEL_EVENTS)
     gr.api(compare_endpoint(playground), api_name="compare", **MODEL_EVENTS)
+    gr.api(score_endpoint(playground), api_name="score", **MODEL_EVENTS)
 
 
 def task_endpoint(playground: Playground, task: str):
@@ -121,13 +124,49 @@ def compare_endpoint(playground: Playground):
     return compare
 
 
+def score_endpoint(playground: Playground):
+    def score(
+        image: FileData, models: list[str], truth: FileData, text: str = "", score_threshold: float = 0.5
+    ) -> tuple[FileData, list[dict]]:
+        """Score: run `models` (any keys but `sam`; `text` feeds the open-vocabulary ones) on `image` and
+        score them against `truth`, a COCO instances JSON or a label-map PNG for the same image. Returns
+        each model's true positives, false positives and misses drawn side by side (PNG) and one
+        {model, task, metrics, published} per model, best first."""
+        loaded = uploaded_image(image)
+        truth_path = uploaded_path(truth, "ground truth")
+        allowed = comparable_keys()
+        if not models or any(key not in allowed for key in models):
+            raise gr.Error(f"Choose models from {', '.join(allowed)} (got {', '.join(models) or 'none'}).")
+        try:
+            ground_truth = load_truth(truth_path, loaded.pixels.shape[:2], file_name=uploaded_path(image, "image"))
+            outcomes = playground.predict_many(
+                list(models), loaded.pixels, params_for=lambda key: {"text": text} if needs_text(key) else {}
+            )
+            panels = score_outcomes(loaded.pixels, outcomes, ground_truth, score_threshold)
+        except PlaygroundError as error:
+            raise gr.Error(str(error)) from None
+        if not panels:
+            raise gr.Error("; ".join(f"{o.key}: {o.error}" for o in outcomes if o.error) or "Nothing was scored.")
+        path = new_output_path("scores.png")
+        Image.fromarray(side_by_side([panel.overlay for panel in panels])).save(path)
+        return FileData(path=str(path)), [panel.score.to_json() for panel in panels]
+
+    return score
+
+
+def uploaded_path(file: FileData | dict | str, what: str) -> str:
+    """The path of an uploaded file, refusing paths outside Gradio's upload cache and our examples."""
+    path = file.get("path") if isinstance(file, dict) else getattr(file, "path", file)
+    if not path:
+        raise gr.Error(f"No {what} was sent.")
+    if not (is_in_or_equal(path, get_upload_folder()) or is_in_or_equal(path, EXAMPLES_DIR)):
+        raise gr.Error(f"The {what} is not an upload; send it with gradio_client.handle_file().")
+    return path
+
+
 def uploaded_image(image: FileData | dict | str) -> LoadedImage:
     """Decode an uploaded file, refusing paths outside Gradio's upload cache and our examples."""
-    path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
-    if not path:
-        raise gr.Error("No image was sent.")
-    if not (is_in_or_equal(path, get_upload_folder()) or is_in_or_equal(path, EXAMPLES_DIR)):
-        raise gr.Error("That file is not an upload; send the image with gradio_client.handle_file().")
+    path = uploaded_path(image, "image")
     try:
         return load_image(path)
     except PlaygroundError as error:
