@@ -14,7 +14,7 @@ post-processing threshold) on the same image runs no second forward pass.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -46,12 +46,12 @@ class _Prepared:
 
     digest: str
     inputs: dict[str, torch.Tensor] | None
-    cached: MaskFormerForInstanceSegmentationOutput | None
+    cached: Any
 
 
 @dataclass(frozen=True)
 class _Raw:
-    outputs: MaskFormerForInstanceSegmentationOutput
+    outputs: Any
     reused: bool
 
 
@@ -61,10 +61,16 @@ class MaskFormerAdapter(Adapter):
     Things vs stuff: the checkpoint's config carries only ``id2label`` (no thing/stuff flags), so
     a class is a thing when its name is one of COCO's 80 object categories (torchvision's weights
     metadata); COCO panoptic lists those 80 first (ids 0-79), then 53 stuff classes.
+
+    Mask2Former shares this adapter: subclasses name their model, processor and output classes
+    and their configs (`tiny_config`, `random_config`).
     """
 
     half_precision_regions = ("model",)
     """The Swin backbone, pixel decoder and transformer; the class and mask-embedding heads stay float32."""
+    model_class: ClassVar[type] = MaskFormerForInstanceSegmentation
+    processor_class: ClassVar[type] = MaskFormerImageProcessor
+    output_class: ClassVar[type] = MaskFormerForInstanceSegmentationOutput
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,21 +79,28 @@ class MaskFormerAdapter(Adapter):
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
             load = {"local_path": self.checkpoint}
-            self.processor = hf_from_pretrained(self.spec, MaskFormerImageProcessor.from_pretrained, **load)
-            model = hf_from_pretrained(self.spec, MaskFormerForInstanceSegmentation.from_pretrained, **load)
+            self.processor = hf_from_pretrained(self.spec, self.processor_class.from_pretrained, **load)
+            model = hf_from_pretrained(self.spec, self.model_class.from_pretrained, **load)
         else:
             labels = coco_panoptic_placeholder_labels()
-            if self.weights == "tiny":
-                self.processor = MaskFormerImageProcessor(size=TINY_SIZE)
-                config = tiny_maskformer_config(labels)
-            else:  # the default config is the Swin-B layout of the checkpoint
-                self.processor = MaskFormerImageProcessor()
-                config = MaskFormerConfig(id2label=labels)
-            model = MaskFormerForInstanceSegmentation(config)
+            tiny = self.weights == "tiny"
+            self.processor = self.new_processor(tiny)
+            model = self.model_class(self.tiny_config(labels) if tiny else self.random_config(labels))
         self.label_names = {int(k): v for k, v in model.config.id2label.items()}
         self.thing_ids = thing_ids_by_name(self.label_names)
         self.stuff_ids = frozenset(self.label_names) - self.thing_ids
         return model
+
+    def new_processor(self, tiny: bool) -> Any:
+        """The image processor of a random build: small inputs for tiny builds, else the library default."""
+        return self.processor_class(size=TINY_SIZE) if tiny else self.processor_class()
+
+    def tiny_config(self, id2label: dict[int, str]) -> Any:
+        return tiny_maskformer_config(id2label)
+
+    def random_config(self, id2label: dict[int, str]) -> Any:
+        """The default config: the Swin-B layout of the checkpoint."""
+        return MaskFormerConfig(id2label=id2label)
 
     def preprocess(self, image: np.ndarray, task: str) -> _Prepared:
         """(H, W, 3) uint8 -> ``pixel_values`` (1, 3, h, w) and ``pixel_mask`` (1, h, w), unless cached."""
@@ -96,14 +109,15 @@ class MaskFormerAdapter(Adapter):
         if cached is not None:
             return _Prepared(digest, None, cached)
         inputs = self.processor(images=image, return_tensors="pt")
-        return _Prepared(digest, {name: t.to(self.device) for name, t in inputs.items()}, None)
+        tensors = {name: t.to(self.device) for name, t in inputs.items() if isinstance(t, torch.Tensor)}
+        return _Prepared(digest, tensors, None)
 
     def forward(self, prepared: _Prepared) -> _Raw:
         """-> class_queries_logits (1, Q, classes + 1) and masks_queries_logits (1, Q, h/4, w/4)."""
         if prepared.cached is not None:
             return _Raw(prepared.cached, reused=True)
         out = self.model(**prepared.inputs)
-        raw = MaskFormerForInstanceSegmentationOutput(
+        raw = self.output_class(
             class_queries_logits=out.class_queries_logits, masks_queries_logits=out.masks_queries_logits
         )
         self.raw_outputs.put(prepared.digest, raw)
@@ -134,7 +148,7 @@ class MaskFormerAdapter(Adapter):
         elif task == "panoptic":
             fields = panoptic_fields(self, outputs, image, PANOPTIC_THRESHOLD)
         else:
-            raise BadPromptError(f"MaskFormer does task semantic, instance or panoptic, not {task!r}.")
+            raise BadPromptError(f"{self.spec.title} does task semantic, instance or panoptic, not {task!r}.")
         prediction = self.new_prediction(image, task, **fields)
         prediction.reuse = "raw outputs cached" if raw.reused else ""
         return prediction

@@ -1,4 +1,4 @@
-"""torchvision's COCO detectors: RetinaNet, Faster R-CNN and Mask R-CNN (ResNet-50 FPN, v2 weights).
+"""torchvision's COCO detectors: RetinaNet, Faster R-CNN, Mask R-CNN (ResNet-50 FPN, v2 weights), SSDLite.
 
 - RetinaNet is one-stage: a dense head classifies every anchor of every FPN level at once,
   trained with focal loss so the easy background anchors do not drown the rest.
@@ -6,8 +6,10 @@
   each proposal are classified and refined.
 - Mask R-CNN adds a small FCN head on the same RoI features that predicts a 28x28 soft mask
   per detection.
+- SSDLite is one-stage and mobile: SSD's default boxes on six feature maps of a MobileNetV3,
+  with heads of depthwise-separable convs, on a fixed 320 x 320 input (3.4 M parameters).
 
-All three return torchvision's uniform dict (``boxes`` XYXY in image pixels, ``labels``,
+All four return torchvision's uniform dict (``boxes`` XYXY in image pixels, ``labels``,
 ``scores``, and for Mask R-CNN ``masks`` (N, 1, H, W) in [0, 1]). Resizing, normalisation and
 NMS happen inside the model; the weights' ``transforms()`` only converts uint8 to float.
 """
@@ -29,6 +31,7 @@ from torchvision.models.detection import (
     fasterrcnn_resnet50_fpn_v2,
     maskrcnn_resnet50_fpn_v2,
     retinanet_resnet50_fpn_v2,
+    ssdlite320_mobilenet_v3_large,
 )
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
@@ -151,6 +154,19 @@ class MaskRCNNAdapter(TorchvisionDetectionAdapter):
         mask_predictor = MaskRCNNPredictor(c, c, num_classes)
         parts = tiny_two_stage_parts(num_classes)
         return MaskRCNN(**parts, mask_head=mask_head, mask_predictor=mask_predictor, **TINY_SIZE, **options)
+
+
+class SSDLiteAdapter(TorchvisionDetectionAdapter):
+    """``ssdlite320_mobilenet_v3_large`` (COCO): SSD on MobileNetV3, 320 px, depthwise heads."""
+
+    half_precision_regions = ("backbone",)
+
+    builder = staticmethod(ssdlite320_mobilenet_v3_large)
+    score_thresh_kwarg = "score_thresh"
+
+    def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:
+        """The full layout: at 3.4 M parameters it is already as small as the other tiny builds."""
+        return ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=num_classes, **options)
 
 
 # ---- tiny builds: the same model classes with a small ResNet, FPN and heads ---------------------

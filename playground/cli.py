@@ -43,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(predict, weights_mode_from_env())
     predict.add_argument("--task", help="for models that serve several tasks, e.g. maskformer: panoptic")
     predict.add_argument("--threshold", type=float, default=0.5, help="minimum score kept in the output (0..1)")
-    predict.add_argument("--points", help='SAM points "x,y,label;x,y,label" (label 1 foreground, 0 background)')
-    predict.add_argument("--box", help="SAM box x1,y1,x2,y2 in pixels")
-    predict.add_argument("--text", help='Grounded-SAM classes, e.g. "cat, dog"')
+    predict.add_argument("--points", help='SAM / SAM 2 points "x,y,label;x,y,label" (label 1 foreground, 0 background)')
+    predict.add_argument("--box", help="SAM / SAM 2 / SAM 3 box x1,y1,x2,y2 in pixels")
+    predict.add_argument(
+        "--text", help='classes for the text models (Grounded-SAM, SAM 3, OWLv2, OWLv2 + SAM), e.g. "cat, dog"'
+    )
     predict.add_argument("--out", type=Path, help="write the overlay PNG here")
     predict.add_argument("--json", type=Path, help="write the result JSON here (default: print it)")
     predict.add_argument("--coco", type=Path, help="write COCO results JSON here (bbox XYWH, RLE masks)")
@@ -140,7 +142,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from playground.service import Playground
 
     playground = Playground(manager_from_args(args))
-    prediction = playground.predict(args.key, loaded.pixels, task=args.task, **params)
+    task = args.task or ("text" if args.text is not None and "text" in spec.tasks else None)
+    prediction = playground.predict(args.key, loaded.pixels, task=task, **params)
     shown = prediction.filtered(args.threshold)
     result = to_json(shown)
     if loaded.notice:

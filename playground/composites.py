@@ -1,11 +1,16 @@
 """Composites: models made of other models, run through the `ModelManager` (they sit above it).
 
-Grounded-SAM: Grounding DINO turns text into boxes, SAM turns the boxes into masks. Not a model
-of its own: both parts run through the manager, so the SAM here is the same instance, with the
-same image-embedding cache, as the prompt tab's, and the manager never holds two SAMs.
-Params: ``text``, ``box_threshold`` (0.35) and ``text_threshold`` (0.25). A threshold
-change re-runs neither heavy forward: Grounding DINO re-applies its post-processing to cached raw
-outputs, and SAM decodes the surviving boxes on its cached image embedding.
+`BoxesThenSAM`: an open-vocabulary detector turns text into boxes, SAM turns the boxes into masks.
+Not a model of its own: both parts run through the manager, so the SAM here is the same instance,
+with the same image-embedding cache, as the prompt tab's, and the manager never holds two SAMs.
+``spec.components`` names (detector key, SAM key); a subclass declares the detector's
+post-processing params, which pass through to it:
+
+- `GroundedSAM` (Grounding DINO): ``text``, ``box_threshold`` (0.35), ``text_threshold`` (0.25);
+- `OwlSAM` (OWLv2): ``text``, ``box_threshold`` (0.1).
+
+A threshold change re-runs neither heavy forward: the detector re-applies its post-processing to
+cached raw outputs, and SAM decodes the surviving boxes on its cached image embedding.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import numpy as np
 
 from playground.core.params import split_params
 from playground.core.registry import ModelSpec
-from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.core.types import TIMING_STAGES, Prediction
 from playground.manager import ModelManager
 
@@ -25,11 +29,11 @@ MAX_BOXES = 100
 """Most boxes SAM segments in one call (the best-scoring): a low box threshold can pass hundreds."""
 
 
-class GroundedSAM:
-    """The ``grounded-sam`` composite: ``spec.components`` is (detector key, SAM key)."""
+class BoxesThenSAM:
+    """Text -> boxes (``spec.components[0]``) -> masks (``spec.components[1]``, a SAM)."""
 
     forward_params: ClassVar[frozenset[str]] = frozenset({"text"})
-    postprocess_params: ClassVar[frozenset[str]] = frozenset({"box_threshold", "text_threshold"})
+    postprocess_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, spec: ModelSpec, manager: ModelManager) -> None:
         self.spec = spec
@@ -45,24 +49,17 @@ class GroundedSAM:
         image: np.ndarray,
         task: str | None = None,
         text: str = "",
-        box_threshold: float = BOX_THRESHOLD,
-        text_threshold: float = TEXT_THRESHOLD,
+        **detector_params: float,
     ) -> Prediction:
-        """Masks (N, H, W) for the boxes Grounding DINO finds for ``text`` in ``image`` (H, W, 3 uint8).
+        """Masks (N, H, W) for the boxes the detector finds for ``text`` in ``image`` (H, W, 3 uint8).
 
-        Boxes, scores and labels are Grounding DINO's (labels are the user's class names); masks
-        are SAM's for exactly those boxes, in the same order. Timings are summed per stage;
-        ``meta`` splits them per model; ``reuse`` says whether SAM's embedding was cached.
+        Boxes, scores and labels are the detector's (labels are the user's class names); masks
+        are SAM's for exactly those boxes, in the same order. ``detector_params`` (thresholds)
+        go to the detector. Timings are summed per stage; ``meta`` splits them per model;
+        ``reuse`` says whether SAM's embedding was cached.
         """
         detector_key, sam_key = self.spec.components
-        boxes = self.manager.predict(
-            detector_key,
-            image,
-            task="text",
-            text=text,
-            box_threshold=box_threshold,
-            text_threshold=text_threshold,
-        )
+        boxes = self.manager.predict(detector_key, image, task="text", text=text, **detector_params)
         parts = [boxes]
         warnings = [boxes.warning] if boxes.warning else []
         if len(boxes) > MAX_BOXES:
@@ -97,3 +94,15 @@ class GroundedSAM:
             warning=" ".join(warnings),
             meta=meta,
         )
+
+
+class GroundedSAM(BoxesThenSAM):
+    """``grounded-sam``: Grounding DINO's boxes, SAM's masks."""
+
+    postprocess_params = frozenset({"box_threshold", "text_threshold"})
+
+
+class OwlSAM(BoxesThenSAM):
+    """``owlv2-sam``: OWLv2's boxes, SAM's masks."""
+
+    postprocess_params = frozenset({"box_threshold"})

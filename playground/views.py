@@ -76,10 +76,14 @@ def draw(
 
 
 def caption(title: str, prediction: Prediction) -> str:
-    """``"DETR ResNet-50 · random weights · bf16 · cold · load 700 · forward 120 · post 3 ms"``."""
+    """``"DETR ResNet-50 (2020; box AP 42.0, COCO 2017 val (model card)) · random weights · bf16 · cold ·
+    load 700 · forward 120 · post 3 ms"``."""
+    from playground.core.weights import published_score
+
     timings = prediction.timings_ms
     state = prediction.state
-    parts = [title]
+    spec = get_spec(prediction.model)
+    parts = [f"{title} ({spec.year}; {published_score(spec)})"]
     if prediction.weights != "pretrained":
         parts.append(f"{prediction.weights} weights")
     parts += [prediction.precision, state]

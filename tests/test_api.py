@@ -75,6 +75,20 @@ def test_text_endpoint_labels_instances_with_the_users_words(client):
     assert Image.open(overlay_path).width == 512
 
 
+def test_prompt_and_text_endpoints_take_the_new_models(client):
+    overlay_path, results = client.predict(
+        handle_file(ASTRONAUT), [[256, 200, 1]], None, ["sam", "sam2"], api_name="/prompt"
+    )
+    assert [r["model"] for r in results] == ["sam", "sam2"] and all(len(r["instances"]) == 3 for r in results)
+    assert Image.open(overlay_path).width >= 2 * 512
+    models = ["grounded-sam", "sam3", "owlv2-sam"]
+    overlay_path, results = client.predict(handle_file(ASTRONAUT), "person", 0.3, 0.25, models, api_name="/text")
+    assert [r["model"] for r in results] == models and all(r["task"] == "text" for r in results)
+    assert all({i["label"] for i in r["instances"]} <= {"person"} for r in results)
+    with pytest.raises(Exception, match="'detr' is not a text model here"):
+        client.predict(handle_file(ASTRONAUT), "person", 0.3, 0.25, ["detr"], api_name="/text")
+
+
 def test_a_model_from_another_task_is_a_clear_error(client):
     with pytest.raises(Exception, match="'fcn' is not a detection model here"):
         client.predict(handle_file(ASTRONAUT), ["fcn"], 0.5, 0.5, api_name="/detection")

@@ -1,4 +1,5 @@
-"""The prompt and text tabs in the browser: clicks give a mask, text gives a labelled overlay."""
+"""The prompt and text tabs in the browser: clicks give SAM's and SAM 2.1's masks side by side,
+text gives three labelled overlays (Grounded-SAM, SAM 3, OWLv2 + SAM)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def click_canvas(page, x_fraction: float, y_fraction: float) -> None:
     page.mouse.click(box["x"] + box["width"] * x_fraction, box["y"] + box["height"] * y_fraction)
 
 
-def test_two_clicks_on_the_prompt_tab_show_a_mask(page, screenshot_dir):
+def test_two_clicks_on_the_prompt_tab_show_sam_and_sam2_side_by_side(page, screenshot_dir):
     open_tab(page, "Prompt segmentation (points, box)")
     pick_example(page, "prompt")
     page.locator("#prompt-canvas img").first.wait_for(timeout=30_000)
@@ -38,19 +39,29 @@ def test_two_clicks_on_the_prompt_tab_show_a_mask(page, screenshot_dir):
     after = page.locator("#prompt-canvas img").first.get_attribute("src")
     assert after != before
     assert_not_blank(fetch_image(page, after))
+    sam2_panel = page.locator("#prompt-panel-sam2 img").first.get_attribute("src")
+    assert sam2_panel not in (before, after)
+    assert_not_blank(fetch_image(page, sam2_panel))
+    lines = status.inner_text().splitlines()
+    assert any(line.startswith("Segment Anything") for line in lines)
+    assert any(line.startswith("SAM 2.1") and "cached" in line for line in lines)
     choices = page.locator("#prompt-candidate label").all_inner_texts()
     assert len(choices) == 3 and all(re.search(r"IoU \d\.\d{3}", choice) for choice in choices)
     page.screenshot(path=str(screenshot_dir / "prompt.png"), full_page=True)
 
 
-def test_typing_cat_in_the_text_tab_shows_a_labelled_overlay(page, screenshot_dir):
+def test_typing_cat_in_the_text_tab_shows_three_models_side_by_side(page, screenshot_dir):
     open_tab(page, "Text to segment (open vocabulary)")
     pick_example(page, "text", index=2)  # chelsea
     page.locator("#text-prompt textarea").fill("cat")
     page.locator("#text-box-threshold input[type=number]").fill("0.05")
     page.locator("#text-box-threshold input[type=number]").press("Enter")
     page.locator("#text-run").click()
-    page.locator("#text-panel-0 img").first.wait_for(timeout=120_000)
-    assert_not_blank(fetch_image(page, page.locator("#text-panel-0 img").first.get_attribute("src")))
-    assert "Grounded-SAM" in page.locator("#text-status").inner_text()
+    page.wait_for_function(
+        "() => /OWLv2 \\+ SAM/.test(document.querySelector('#text-status')?.innerText)", timeout=240_000
+    )
+    for index in range(3):
+        assert_not_blank(fetch_image(page, page.locator(f"#text-panel-{index} img").first.get_attribute("src")))
+    status = page.locator("#text-status").inner_text()
+    assert all(title in status for title in ("Grounded-SAM", "SAM 3", "OWLv2 + SAM"))
     page.screenshot(path=str(screenshot_dir / "text.png"), full_page=True)

@@ -150,3 +150,55 @@ def test_sam_prompt_errors_are_one_line(flags, message, capsys):
     assert main(["predict", "sam", str(ASTRONAUT), "--weights", "tiny", *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+NEW_KEYS = ["sam2", "sam3", "owlv2", "owlv2-sam", "d-fine", "ssdlite", "mask2former", "eomt"]
+
+
+def test_models_lists_the_new_keys():
+    done = run_cli("models")
+    assert done.returncode == 0
+    for key in NEW_KEYS:
+        assert f"\n{key} " in "\n" + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "flags", "task"),
+    [
+        ("sam2", ["--points", "256,200,1;100,400,0"], "prompt"),
+        ("sam3", ["--text", "cat"], "text"),
+        ("owlv2", ["--text", "cat"], "text"),
+        ("owlv2-sam", ["--text", "cat"], "text"),
+        ("d-fine", [], "detection"),
+        ("ssdlite", [], "detection"),
+        ("mask2former", ["--task", "panoptic"], "panoptic"),
+        ("eomt", [], "panoptic"),
+    ],
+)
+def test_new_models_predict_with_tiny_weights(tmp_path, key, flags, task):
+    out = tmp_path / "out.json"
+    args = ["predict", key, str(ASTRONAUT), "--weights", "tiny", "--threshold", "0", "--json", str(out)]
+    assert main([*args, *flags]) == 0
+    result = json.loads(out.read_text())
+    check_schema(result, key, task)
+
+
+@pytest.mark.parametrize("key", NEW_KEYS)
+def test_new_models_fail_fast_offline_naming_the_checkpoint(tmp_path, key):
+    from playground.core.registry import get_spec
+
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch")}
+    flags = {"sam2": ["--points", "5,5"], "sam3": ["--text", "cat"], "owlv2": ["--text", "cat"]}
+    flags["owlv2-sam"] = flags["owlv2"]
+    start = time.monotonic()
+    done = run_cli("predict", key, str(ASTRONAUT), "--weights", "pretrained", *flags.get(key, []), env=env)
+    elapsed = time.monotonic() - start
+    assert done.returncode == 2, done.stderr
+    assert elapsed < 30, f"{key} took {elapsed:.1f} s to fail offline"
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    spec = get_spec(key)
+    checkpoint = spec.checkpoint.split(" + ")[0] if spec.components else spec.checkpoint
+    assert checkpoint.split(".")[0] in lines[0]
+    if key == "sam3":  # gated: the message says how to get access
+        assert "https://huggingface.co/facebook/sam3" in lines[0] and "HF_TOKEN" in lines[0]

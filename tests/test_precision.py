@@ -13,7 +13,20 @@ from playground.core.precision import precision_from_env, resolve_precision
 from playground.manager import ModelManager
 
 CPU = torch.device("cpu")
-CLOSED_SET = ["fcn", "unet", "retinanet", "faster-rcnn", "mask-rcnn", "detr", "detr-panoptic", "maskformer"]
+CLOSED_SET = [
+    "fcn",
+    "unet",
+    "retinanet",
+    "faster-rcnn",
+    "mask-rcnn",
+    "ssdlite",
+    "detr",
+    "d-fine",
+    "detr-panoptic",
+    "maskformer",
+    "mask2former",
+    "eomt",
+]
 
 pytestmark = pytest.mark.usefixtures("fast_cpu")
 

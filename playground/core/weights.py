@@ -38,13 +38,33 @@ def hub_offline() -> bool:
 
 
 def missing(spec: ModelSpec, why: str) -> MissingWeightsError:
-    """The one-line error for weights we cannot get."""
+    """The one-line error for weights we cannot get; for a gated repo it says how to get access
+    (the hub answers 401/403 or "gated" without it, and offline we cannot tell, so it always does)."""
+    access = (
+        f"{spec.title} is gated: ask for access on https://huggingface.co/{spec.checkpoint} "
+        "(logged in, accept its licence), then set HF_TOKEN to an access token of that account. "
+        if spec.gated
+        else ""
+    )
     return MissingWeightsError(
-        f"{spec.title} weights ({spec.checkpoint}) are not available: {why}. "
+        f"{spec.title} weights ({spec.checkpoint}) are not available: {why}. {access}"
         f"Fetch them with `python -m playground download {spec.key}` on a machine with "
         f"internet (or pass a local path with --checkpoint {spec.key}=PATH), "
         f"or run with --weights random."
     )
+
+
+def published_score(spec: ModelSpec) -> str:
+    """``spec.published``, or for a torchvision checkpoint its weights enum's ``meta["_metrics"]``,
+    e.g. ``"box_map 41.5 on COCO-val2017 (torchvision weights meta)"``."""
+    if spec.published or spec.source != "torchvision":
+        return spec.published
+    metrics = torchvision_weights(spec).meta.get("_metrics", {})
+    parts = [
+        f"{', '.join(f'{name} {value}' for name, value in scores.items())} on {dataset}"
+        for dataset, scores in metrics.items()
+    ]
+    return f"{'; '.join(parts)} (torchvision weights meta)" if parts else "not in the torchvision weights meta"
 
 
 # ---- torchvision weight enums -------------------------------------------------------------

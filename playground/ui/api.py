@@ -23,6 +23,7 @@ from playground.score_views import score_outcomes
 from playground.service import Outcome, Playground
 from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path
 from playground.ui.compare_tab import comparable_keys, needs_text
+from playground.ui.text_tab import text_params
 from playground.views import ViewOptions, make_panel, side_by_side
 
 
@@ -56,41 +57,48 @@ def task_endpoint(playground: Playground, task: str):
 
 def prompt_endpoint(playground: Playground):
     def prompt(
-        image: FileData, points: list[list[float]] | None = None, box: list[float] | None = None
+        image: FileData,
+        points: list[list[float]] | None = None,
+        box: list[float] | None = None,
+        models: list[str] | None = None,
     ) -> tuple[FileData, list[dict]]:
-        """Prompt: SAM on `image` with `points` [[x, y, label], ...] (label 1 foreground, 0 background)
-        and/or a `box` [x1, y1, x2, y2], in pixels. Returns the best mask's overlay (PNG) and the JSON of
-        all three candidates (area, box, predicted IoU as score). The image embedding is cached."""
+        """Prompt: `models` (default ["sam"]; also "sam2", and "sam3" for a box) on `image` with `points`
+        [[x, y, label], ...] (label 1 foreground, 0 background) and/or a `box` [x1, y1, x2, y2], in pixels.
+        Returns each model's best mask side by side (PNG) and per model the JSON of all candidates (area,
+        box, predicted IoU as score). Each model's image embedding is cached."""
         loaded = uploaded_image(image)
         params: dict[str, object] = {}
         if points:
             params["points"] = tuple(tuple(point) for point in points)
         if box:
             params["box"] = tuple(box)
-        outcome = single_outcome(playground, "sam", loaded, task="prompt", **params)
-        overlay, results = respond(loaded, [outcome], ViewOptions(score_threshold=0.0), best_only=True)
-        return overlay, results
+        keys = checked_keys(models or ["sam"], "prompt")
+        outcomes = [single_outcome(playground, key, loaded, task="prompt", **params) for key in keys]
+        return respond(loaded, outcomes, ViewOptions(score_threshold=0.0), best_only=True)
 
     return prompt
 
 
 def text_endpoint(playground: Playground):
     def text(
-        image: FileData, text: str, box_threshold: float = BOX_THRESHOLD, text_threshold: float = TEXT_THRESHOLD
+        image: FileData,
+        text: str,
+        box_threshold: float = BOX_THRESHOLD,
+        text_threshold: float = TEXT_THRESHOLD,
+        models: list[str] | None = None,
     ) -> tuple[FileData, list[dict]]:
-        """Text: Grounded-SAM finds and segments `text` (e.g. "cat, dog") in `image`. Returns the overlay
-        (PNG) and the JSON: one instance per found phrase with its score, box and mask area."""
+        """Text: `models` (default ["grounded-sam"]; also "sam3", "owlv2-sam") find and segment `text`
+        (e.g. "cat, dog") in `image`; the thresholds are Grounding DINO's. Returns the overlays side by
+        side (PNG) and per model the JSON: one instance per found phrase with its score, box and mask area."""
         loaded = uploaded_image(image)
-        outcome = single_outcome(
-            playground,
-            "grounded-sam",
-            loaded,
-            task="text",
-            text=text,
-            box_threshold=box_threshold,
-            text_threshold=text_threshold,
-        )
-        return respond(loaded, [outcome], ViewOptions(score_threshold=0.0))
+        keys = checked_keys(models or ["grounded-sam"], "text")
+        outcomes = [
+            single_outcome(
+                playground, key, loaded, task="text", **text_params(key, text, box_threshold, text_threshold)
+            )
+            for key in keys
+        ]
+        return respond(loaded, outcomes, ViewOptions(score_threshold=0.0))
 
     return text
 

@@ -27,8 +27,9 @@ DEFAULT_MODELS = ("detr", "retinanet", "faster-rcnn", "mask-rcnn", "grounding-di
 
 
 def comparable_keys() -> list[str]:
-    """Built models that need no click prompt (SAM needs points, so it lives in its own tab)."""
-    return [spec.key for spec in REGISTRY.values() if spec.tasks != ("prompt",)]
+    """Built models that need no click prompt (SAM needs points, so it lives in its own tab), oldest
+    first, so the list reads as a timeline."""
+    return [spec.key for spec in sorted(REGISTRY.values(), key=lambda spec: spec.year) if spec.tasks != ("prompt",)]
 
 
 def needs_text(key: str) -> bool:

@@ -1,8 +1,9 @@
-"""The Prompt tab: click points or two box corners on the image and SAM segments at once.
+"""The Prompt tab: click points or two box corners on the image; SAM and SAM 2.1 segment side by side.
 
-SAM encodes an image once (seconds on a CPU); each later click runs only its prompt encoder and
-mask decoder on the cached embedding. The three candidate masks come with SAM's predicted IoU,
-best shown first. "Segment everything" prompts a grid of points on the same embedding.
+Each model encodes an image once (seconds on a CPU) into its own cached embedding; each later
+click runs only the prompt encoders and mask decoders. The three candidate masks come with each
+model's predicted IoU, best shown first. "Segment everything" (SAM only) prompts a grid of points
+on SAM's embedding. A model that fails shows its error in its own panel; the other still renders.
 """
 
 from __future__ import annotations
@@ -18,29 +19,37 @@ from playground.core.prompts import PromptHistory
 from playground.core.registry import get_spec
 from playground.core.types import Prediction
 from playground.export import to_json
-from playground.service import Playground
+from playground.service import Outcome, Playground
 from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import draw, draw_prompts
 
 CLICK_MODES = {"foreground point": "foreground", "background point": "background", "box corner": "corner"}
+PROMPT_MODELS = ("sam", "sam2")
+"""The models that answer every click, side by side; the first also draws on the clickable canvas."""
 
 
 @dataclass(frozen=True)
 class PromptSession:
-    """One browser session's prompt state: the image, its clicks, and SAM's latest answer."""
+    """One browser session's prompt state: the image, its clicks, and each model's latest answer."""
 
     image: np.ndarray
     history: PromptHistory = field(default_factory=PromptHistory)
-    prediction: Prediction | None = None
+    outcomes: tuple[Outcome, ...] = ()
+
+    @property
+    def prediction(self) -> Prediction | None:
+        """The first model's (SAM's) prediction, which sets the candidate choices."""
+        return self.outcomes[0].prediction if self.outcomes else None
 
 
 def create_prompt_tab(playground: Playground) -> TabControls:
-    title = get_spec("sam").title
+    titles = " and ".join(f"**{get_spec(key).title}**" for key in PROMPT_MODELS)
     with gr.Tab("Prompt segmentation (points, box)", id="prompt"):
         gr.Markdown(
-            f"**{title}**: upload or pick an image, then click on it. Points and a box (two corner clicks) "
-            "can be combined; the image is encoded once and each click after that only runs the light decoder."
+            f"{titles} side by side: upload or pick an image, then click on it. Points and a box (two corner "
+            "clicks) can be combined; each model encodes the image once and each click after that only runs "
+            "its light decoder."
         )
         with gr.Row():
             with gr.Column(scale=1):
@@ -53,19 +62,34 @@ def create_prompt_tab(playground: Playground) -> TabControls:
                     undo = gr.Button("Undo", size="sm", elem_id="prompt-undo")
                     clear = gr.Button("Clear", size="sm", elem_id="prompt-clear")
                 candidate = gr.Radio(
-                    choices=[], label="Candidate mask (SAM's predicted IoU)", type="index", elem_id="prompt-candidate"
+                    choices=[], label="Candidate mask (predicted IoU)", type="index", elem_id="prompt-candidate"
                 )
                 opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Mask opacity", elem_id="prompt-opacity")
-                with gr.Accordion("Segment everything", open=False):
+                with gr.Accordion("Segment everything (SAM)", open=False):
                     per_side = gr.Slider(4, 64, value=16, step=1, label="points per side")
                     per_batch = gr.Slider(8, 256, value=64, step=8, label="points per batch")
                     iou_thresh = gr.Slider(0, 1, value=0.88, step=0.01, label="predicted IoU threshold")
                     stability = gr.Slider(0, 1, value=0.95, step=0.01, label="stability score threshold")
                     everything = gr.Button("Segment everything", elem_id="prompt-everything")
             with gr.Column(scale=2):
-                canvas = gr.Image(
-                    label="Click here to prompt", interactive=False, format="png", elem_id="prompt-canvas", height=560
-                )
+                with gr.Row(equal_height=True):
+                    canvas = gr.Image(
+                        label=f"{get_spec(PROMPT_MODELS[0]).title}: click here to prompt",
+                        interactive=False,
+                        format="png",
+                        elem_id="prompt-canvas",
+                        height=480,
+                    )
+                    others = [
+                        gr.Image(
+                            label=get_spec(key).title,
+                            interactive=False,
+                            format="png",
+                            height=480,
+                            elem_id=f"prompt-panel-{key}",
+                        )
+                        for key in PROMPT_MODELS[1:]
+                    ]
                 status = gr.Markdown(elem_id="prompt-status")
                 with gr.Accordion("JSON (same as the CLI)", open=False):
                     result_json = gr.JSON()
@@ -73,11 +97,12 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         controls = TabControls("prompt", image)
         add_link_button(controls)
 
-    outputs = [canvas, candidate, status, result_json, session]
+    outputs = [canvas, *others, candidate, status, result_json, session]
+    blank_others = [None] * len(others)
 
     def on_image(image_path):
         if not image_path:
-            return None, gr.Radio(choices=[], value=None), "", None, None
+            return None, *blank_others, gr.Radio(choices=[], value=None), "", None, None
         try:
             loaded = load_image(image_path)
         except PlaygroundError as error:
@@ -85,6 +110,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         note = f"{loaded.notice} " if loaded.notice else ""
         return (
             loaded.pixels,
+            *[loaded.pixels] * len(others),
             gr.Radio(choices=[], value=None),
             note + "Click on the image.",
             None,
@@ -110,14 +136,15 @@ def create_prompt_tab(playground: Playground) -> TabControls:
     @on_gpu
     def run_prompts(state: PromptSession, shown_opacity: float):
         if not state.history.ready:
-            state = replace(state, prediction=None)
+            state = replace(state, outcomes=())
             waiting = "Click the second corner of the box." if state.history.pending_corner else "Click on the image."
-            return draw_prompts(state.image, state.history), gr.Radio(choices=[], value=None), waiting, None, state
-        try:
-            prediction = playground.predict("sam", state.image, task="prompt", **state.history.params())
-        except PlaygroundError as error:
-            raise gr.Error(str(error)) from None
-        return show(replace(state, prediction=prediction), 0, shown_opacity, new_candidates=True)
+            drawn = draw_prompts(state.image, state.history)
+            return drawn, *[drawn] * len(others), gr.Radio(choices=[], value=None), waiting, None, state
+        params = state.history.params()
+        outcomes = playground.predict_many(list(PROMPT_MODELS), state.image, task="prompt", params_for=lambda _: params)
+        if outcomes[0].prediction is None:
+            raise gr.Error(outcomes[0].error)
+        return show(replace(state, outcomes=tuple(outcomes)), 0, shown_opacity, new_candidates=True)
 
     @on_gpu
     def on_everything(state: PromptSession | None, side, batch, iou, stable, shown_opacity: float):
@@ -130,10 +157,12 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             "stability_score_thresh": float(stable),
         }
         try:
-            prediction = playground.predict("sam", state.image, task="prompt", everything=True, **settings)
+            prediction = playground.predict(PROMPT_MODELS[0], state.image, task="prompt", everything=True, **settings)
         except PlaygroundError as error:
             raise gr.Error(str(error)) from None
-        return show(PromptSession(state.image, prediction=prediction), None, shown_opacity, new_candidates=True)
+        skipped = [Outcome(key, error="no 'segment everything' here") for key in PROMPT_MODELS[1:]]
+        outcomes = (Outcome(PROMPT_MODELS[0], prediction=prediction), *skipped)
+        return show(PromptSession(state.image, outcomes=outcomes), None, shown_opacity, new_candidates=True)
 
     def on_view(state: PromptSession | None, index: int | None, shown_opacity: float):
         if state is None or state.prediction is None:
@@ -159,23 +188,33 @@ def create_prompt_tab(playground: Playground) -> TabControls:
 
 
 def show(state: PromptSession, index: int | None, opacity: float, new_candidates: bool) -> tuple:
-    """The canvas with the chosen candidate (or every mask for "everything"), and its status line."""
+    """Each model's panel with the chosen candidate (or every mask for "everything"), the first
+    model's candidate choices, one status line per model, and the JSON of what is shown."""
     prediction = state.prediction
     everything = prediction.mode == "everything"
-    shown = prediction if everything or index is None else prediction[[index]]
-    canvas = draw_prompts(draw(state.image, shown, opacity=opacity, legend=False), state.history)
+    panels, notes, shown_json = [], [], []
+    for outcome in state.outcomes:
+        title = get_spec(outcome.key).title
+        if outcome.prediction is None:
+            panels.append(draw_prompts(state.image, state.history))
+            notes.append(f"{title}: {outcome.error}")
+            continue
+        candidate = outcome.prediction
+        shown = candidate if everything or index is None else candidate[[min(index, len(candidate) - 1)]]
+        panels.append(draw_prompts(draw(state.image, shown, opacity=opacity, legend=False), state.history))
+        timings = candidate.timings_ms
+        note = f"{title}: {candidate.reuse} · decoder {timings.get('forward', 0):.0f} ms"
+        note += f" · post {timings.get('postprocess', 0):.0f} ms"
+        if everything:
+            note = f"{len(candidate)} masks · " + note
+        if candidate.weights != "pretrained":
+            note += f" · {candidate.weights} weights"
+        notes.append(note)
+        shown_json.append(to_json(shown))
     choices = [f"mask {i + 1} · IoU {score:.3f}" for i, score in enumerate(prediction.scores)]
     radio = (
         gr.Radio(choices=[] if everything else choices, value=None if everything else choices[index or 0])
         if new_candidates
         else gr.skip()
     )
-    timings = prediction.timings_ms
-    status = (
-        f"{prediction.reuse} · decoder {timings.get('forward', 0):.0f} ms · post {timings.get('postprocess', 0):.0f} ms"
-    )
-    if everything:
-        status = f"{len(prediction)} masks · " + status
-    if prediction.weights != "pretrained":
-        status += f" · {prediction.weights} weights"
-    return canvas, radio, status, to_json(shown), state
+    return *panels, radio, "\n\n".join(notes), shown_json, state

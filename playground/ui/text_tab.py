@@ -1,8 +1,10 @@
-"""The Text tab: type class names and Grounded-SAM finds and segments them.
+"""The Text tab: type class names; Grounded-SAM, SAM 3 and OWLv2 + SAM find and segment them side by side.
 
-Grounding DINO turns the text into boxes, SAM turns the boxes into masks. Moving a threshold
-re-applies Grounding DINO's post-processing to its cached raw outputs and decodes the surviving
-boxes on SAM's cached image embedding: neither heavy forward runs again.
+Grounded-SAM: Grounding DINO turns the text into boxes, SAM turns the boxes into masks; moving a
+threshold re-applies Grounding DINO's post-processing to its cached raw outputs and decodes the
+surviving boxes on SAM's cached image embedding. SAM 3 segments each phrase directly. OWLv2 + SAM
+is Grounded-SAM with OWLv2 as the detector (at its own box threshold, 0.1). A model that fails
+(e.g. SAM 3 without hub access) shows its error in its own panel; the others still render.
 """
 
 from __future__ import annotations
@@ -13,19 +15,29 @@ from playground.core.errors import PlaygroundError
 from playground.core.images import load_image
 from playground.core.registry import get_spec
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
-from playground.service import Outcome, Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
+from playground.service import Playground
+from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu, run_progress
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import ViewOptions, make_panel
 
-TABLE_HEADERS = ["phrase", "score", "box (x1, y1, x2, y2)", "mask area px"]
+TABLE_HEADERS = ["model", "phrase", "score", "box (x1, y1, x2, y2)", "mask area px"]
+TEXT_MODELS = ("grounded-sam", "sam3", "owlv2-sam")
+"""The models the tab runs on one prompt, side by side (the /text endpoint's default is the first)."""
+
+
+def text_params(key: str, text: str, box_threshold: float, text_threshold: float) -> dict[str, object]:
+    """The params ``key`` takes from the tab's prompt and its Grounding DINO thresholds."""
+    if key == "grounded-sam":
+        return {"text": text, "box_threshold": box_threshold, "text_threshold": text_threshold}
+    return {"text": text}
 
 
 def create_text_tab(playground: Playground) -> TabControls:
     with gr.Tab("Text to segment (open vocabulary)", id="text"):
+        titles = ", ".join(f"**{get_spec(key).title}**" for key in TEXT_MODELS)
         gr.Markdown(
-            f"**{get_spec('grounded-sam').title}**: type what to find, e.g. `cat, dog` or `a red car; person`. "
-            "Grounding DINO finds boxes for the phrases, SAM segments each box."
+            f"{titles} side by side: type what to find, e.g. `cat, dog` or `a red car; person`. The thresholds "
+            "are Grounding DINO's; SAM 3 and OWLv2 keep their own."
         )
         with gr.Row():
             image = image_input("text", scale=1)
@@ -45,7 +57,13 @@ def create_text_tab(playground: Playground) -> TabControls:
                     )
                 run = gr.Button("Find and segment", variant="primary", elem_id="text-run")
                 gr.Examples(example_paths(), inputs=[image], label="Examples", elem_id="text-examples")
-        panel = gr.Image(label="Grounded-SAM", interactive=False, format="png", height=520, elem_id="text-panel-0")
+        with gr.Row(equal_height=True):
+            panels = [
+                gr.Image(
+                    label=get_spec(key).title, interactive=False, format="png", height=420, elem_id=f"text-panel-{i}"
+                )
+                for i, key in enumerate(TEXT_MODELS)
+            ]
         status = gr.Markdown(elem_id="text-status")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="What was found", wrap=True, elem_id="text-table")
         with gr.Accordion("JSON (same as the CLI)", open=False):
@@ -63,30 +81,32 @@ def create_text_tab(playground: Playground) -> TabControls:
             raise gr.Error("Type what to find, e.g. 'cat, dog'.")
         try:
             loaded = load_image(image_path)
-            progress(0, desc="running Grounding DINO, then SAM…")
-            prediction = playground.predict(
-                "grounded-sam",
-                loaded.pixels,
-                task="text",
-                text=prompt,
-                box_threshold=float(box_value),
-                text_threshold=float(text_value),
-            )
         except PlaygroundError as error:
             raise gr.Error(str(error)) from None
-        shown = make_panel(
-            loaded.pixels, Outcome(prediction.model, prediction=prediction), ViewOptions(score_threshold=0.0)
+        keys = list(TEXT_MODELS)
+        outcomes = playground.predict_many(
+            keys,
+            loaded.pixels,
+            task="text",
+            on_start=run_progress(progress, keys, playground),
+            params_for=lambda key: text_params(key, prompt, float(box_value), float(text_value)),
         )
+        shown = [make_panel(loaded.pixels, outcome, ViewOptions(score_threshold=0.0)) for outcome in outcomes]
         rows = [
-            [i["label"], i["score"], ", ".join(f"{v:.0f}" for v in i["box"]), i.get("mask_area")]
-            for i in shown.result["instances"]
+            [panel.key, i["label"], i["score"], ", ".join(f"{v:.0f}" for v in i["box"]), i.get("mask_area")]
+            for panel in shown
+            for i in panel.result.get("instances", [])
         ]
-        notes = [loaded.notice, prediction.warning, shown.caption]
-        notes.append(f"SAM embedding: {prediction.reuse}")
-        return gr.Image(value=shown.overlay, label=shown.caption), "\n\n".join(filter(None, notes)), rows, shown.result
+        notes = [loaded.notice]
+        for outcome, panel in zip(outcomes, shown):
+            prediction = outcome.prediction
+            notes.append(panel.caption if prediction is None else f"{panel.caption} · {prediction.reuse}")
+            notes.append(prediction.warning if prediction else "")
+        images = [gr.Image(value=panel.overlay, label=panel.caption) for panel in shown]
+        return *images, "\n\n".join(filter(None, notes)), rows, [panel.result for panel in shown]
 
     inputs = [image, text, box_threshold, text_threshold]
-    outputs = [panel, status, table, result_json]
+    outputs = [*panels, status, table, result_json]
     run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
     text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
     for slider in (box_threshold, text_threshold):

@@ -1,0 +1,134 @@
+"""SAM 2.1 (transformers ``Sam2Model``) on single images: a hierarchical Hiera encoder, SAM's
+prompt encoder and a mask decoder that also reads the encoder's high-resolution features (2024).
+
+SAM 2 is built for video (a memory of past frames conditions each new one); on one image it is
+a faster, more accurate SAM. The prompts and the embedding cache are SAM's (`SAMAdapter`): the
+image is encoded once (a list of 3 feature maps, finest first) and each click runs only the
+prompt encoder and decoder. Coordinates go through ``Sam2Processor`` (points and boxes scaled to
+its square 1024 input) and masks back through its ``post_process_masks``. Params: ``points``,
+``box``, or ``boxes`` (as `SAMAdapter`; no "segment everything" here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import Sam2Config, Sam2ImageProcessor, Sam2Model, Sam2Processor
+from transformers.models.sam2.configuration_sam2 import (
+    Sam2HieraDetConfig,
+    Sam2MaskDecoderConfig,
+    Sam2PromptEncoderConfig,
+    Sam2VisionConfig,
+)
+
+from models.sam import LABEL_NAMES, SAMAdapter, SamInputs, SamOutputs
+from models.sam_everything import MASK_CHUNK
+from playground.core.cache import Lookup
+from playground.core.weights import hf_from_pretrained
+
+CHECKPOINTS = (
+    "facebook/sam2.1-hiera-tiny",
+    "facebook/sam2.1-hiera-small",
+    "facebook/sam2.1-hiera-base-plus",
+    "facebook/sam2.1-hiera-large",
+)
+"""Hub ids a ``--checkpoint sam2=ID`` may name instead of a local path."""
+TINY_SIZE = 128
+"""Input side (pixels) of the tiny test build (transformers' own test size); the real one is 1024."""
+
+
+class SAM2Adapter(SAMAdapter):
+    """``facebook/sam2.1-hiera-tiny`` (or ``-small`` / ``-base-plus`` / ``-large`` via ``--checkpoint sam2=ID``)."""
+
+    forward_params = frozenset({"points", "box", "boxes"})
+
+    def build(self) -> torch.nn.Module:
+        self.label_names = LABEL_NAMES
+        source = self.checkpoint or self.spec.checkpoint
+        if self.weights == "pretrained":
+            load = {"repo_id": source} if source in CHECKPOINTS else {"local_path": source}
+            self.processor = hf_from_pretrained(self.spec, Sam2Processor.from_pretrained, **load)
+            return hf_from_pretrained(self.spec, Sam2Model.from_pretrained, **load)
+        if self.weights == "tiny":
+            size = {"height": TINY_SIZE, "width": TINY_SIZE}
+            self.processor = Sam2Processor(Sam2ImageProcessor(size=size))
+            return Sam2Model(tiny_sam2_config())
+        self.processor = Sam2Processor(Sam2ImageProcessor())
+        return Sam2Model(Sam2Config())  # the library default is the Hiera-T layout
+
+    def forward(self, inputs: SamInputs) -> SamOutputs:
+        """Image embeddings (cached, or encoded now), then the prompt encoder and mask decoder."""
+        lookup = self.embeddings.get_or_compute(inputs.key, lambda: self._encode(inputs.image))
+        embeddings = lookup.value["image_embeddings"]
+        size = [list(inputs.image.shape[:2])]
+        if inputs.mode == "boxes":
+            chunks = []
+            for start in range(0, len(inputs.boxes), MASK_CHUNK):
+                boxes = inputs.boxes[start : start + MASK_CHUNK].tolist()
+                prompt = self.processor(input_boxes=[boxes], original_sizes=size, return_tensors="pt")
+                out = self.model(
+                    image_embeddings=embeddings,
+                    input_boxes=prompt["input_boxes"].to(self.device),
+                    multimask_output=False,
+                )
+                chunks.append((out.pred_masks[0, :, 0], out.iou_scores[0, :, 0]))
+            return SamOutputs(
+                lookup, "boxes", torch.cat([s for _, s in chunks]), low_res=torch.cat([m for m, _ in chunks])
+            )
+        given: dict[str, Any] = {}
+        if len(inputs.points):
+            given["input_points"] = [[inputs.points.tolist()]]
+            given["input_labels"] = [[inputs.labels.tolist()]]
+        if len(inputs.boxes):
+            given["input_boxes"] = [inputs.boxes.tolist()]
+        prompt = self.processor(original_sizes=size, return_tensors="pt", **given)
+        tensors = {name: prompt[name].to(self.device) for name in given}
+        out = self.model(image_embeddings=embeddings, multimask_output=True, **tensors)
+        return SamOutputs(lookup, "prompt", out.iou_scores[0, 0], low_res=out.pred_masks[0, 0])
+
+    def _encode(self, image: np.ndarray) -> dict[str, list[torch.Tensor]]:
+        """The vision encoder on the processed image: 3 feature maps (1, C, h, w), finest first."""
+        processed = self.processor(images=image, return_tensors="pt")
+        return {"image_embeddings": self.model.get_image_embeddings(processed["pixel_values"].to(self.device))}
+
+    def _upscale(self, low_res: torch.Tensor, lookup: Lookup[dict[str, Any]], image: np.ndarray) -> torch.Tensor:
+        """(N, h, w) low-res mask logits -> (N, H, W) logits at the image's size (``post_process_masks``)."""
+        chunks = [
+            self.processor.post_process_masks(
+                [low_res[start : start + MASK_CHUNK, None]], [image.shape[:2]], binarize=False
+            )[0][:, 0]
+            for start in range(0, len(low_res), MASK_CHUNK)
+        ]
+        return torch.cat(chunks)
+
+
+def tiny_sam2_config() -> Sam2Config:
+    """transformers' own SAM 2 test layout: a 4-stage Hiera of width 12 on 128-pixel inputs."""
+    backbone = Sam2HieraDetConfig(
+        hidden_size=12,
+        image_size=TINY_SIZE,
+        blocks_per_stage=[1, 2, 7, 2],
+        embed_dim_per_stage=[12, 24, 48, 96],
+    )
+    vision = Sam2VisionConfig(
+        backbone_config=backbone,
+        backbone_channel_list=[96, 48, 24, 12],
+        backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]],
+        fpn_hidden_size=32,
+    )
+    return Sam2Config(
+        vision_config=vision,
+        prompt_encoder_config=Sam2PromptEncoderConfig(image_size=TINY_SIZE, hidden_size=32, mask_input_channels=8),
+        mask_decoder_config=Sam2MaskDecoderConfig(
+            hidden_size=32, mlp_dim=64, num_attention_heads=4, iou_head_hidden_dim=32
+        ),
+        memory_attention_hidden_size=12,
+        memory_encoder_hidden_size=32,
+        image_size=TINY_SIZE,
+        mask_downsampler_embed_dim=32,
+        memory_fuser_embed_dim=32,
+        memory_attention_num_layers=1,
+        memory_attention_feed_forward_hidden_size=32,
+    )
