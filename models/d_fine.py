@@ -37,8 +37,9 @@ class DFineAdapter(ProcessorAdapter):
     """
 
     channels_last = True
-    half_precision_regions = ("model.backbone", "model.encoder")
-    """The HGNet backbone and the hybrid encoder; the decoder, which refines boxes, stays float32."""
+    half_precision_regions = ("model.backbone",)
+    """The HGNet backbone. The hybrid encoder stays float32: in bf16 its output drifted far from fp32
+    on the tiny build (tests/test_precision.py), and the decoder refines boxes."""
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
