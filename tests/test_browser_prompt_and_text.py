@@ -17,7 +17,7 @@ def click_canvas(page, x_fraction: float, y_fraction: float) -> None:
 
 
 def test_two_clicks_on_the_prompt_tab_show_a_mask(page, screenshot_dir):
-    open_tab(page, "Prompt segmentation (points, box)")
+    open_tab(page, "Prompt")
     pick_example(page, "prompt")
     page.locator("#prompt-canvas img").first.wait_for(timeout=30_000)
     before = page.locator("#prompt-canvas img").first.get_attribute("src")
@@ -44,7 +44,7 @@ def test_two_clicks_on_the_prompt_tab_show_a_mask(page, screenshot_dir):
 
 
 def test_typing_cat_in_the_text_tab_shows_a_labelled_overlay(page, screenshot_dir):
-    open_tab(page, "Text to segment (open vocabulary)")
+    open_tab(page, "Text")
     pick_example(page, "text", index=2)  # chelsea
     page.locator("#text-prompt textarea").fill("cat")
     page.locator("#text-box-threshold input[type=number]").fill("0.05")
@@ -52,5 +52,5 @@ def test_typing_cat_in_the_text_tab_shows_a_labelled_overlay(page, screenshot_di
     page.locator("#text-run").click()
     page.locator("#text-panel-0 img").first.wait_for(timeout=120_000)
     assert_not_blank(fetch_image(page, page.locator("#text-panel-0 img").first.get_attribute("src")))
-    assert "Grounded-SAM" in page.locator("#text-status").inner_text()
+    assert "Grounded-SAM" in page.locator("#text-caption-0").inner_text()
     page.screenshot(path=str(screenshot_dir / "text.png"), full_page=True)

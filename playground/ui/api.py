@@ -19,7 +19,7 @@ from playground.core.images import LoadedImage, load_image
 from playground.core.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.service import Outcome, Playground
-from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path
+from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path, user_error
 from playground.ui.compare_tab import comparable_keys, needs_text
 from playground.views import ViewOptions, make_panel, side_by_side
 
@@ -97,7 +97,7 @@ def single_outcome(playground: Playground, key: str, loaded: LoadedImage, **para
     try:
         return Outcome(key, prediction=playground.predict(key, loaded.pixels, **params))
     except BadPromptError as error:
-        raise gr.Error(str(error)) from None
+        raise user_error(str(error)) from None
     except PlaygroundError as error:
         return Outcome(key, error=str(error))
 
@@ -112,7 +112,7 @@ def compare_endpoint(playground: Playground):
         allowed = comparable_keys()
         unknown = [key for key in models if key not in allowed]
         if unknown or not models:
-            raise gr.Error(f"Choose models from {', '.join(allowed)} (got {', '.join(models) or 'none'}).")
+            raise user_error(f"Choose models from {', '.join(allowed)} (got {', '.join(models) or 'none'}).")
         outcomes = playground.predict_many(
             list(models), loaded.pixels, params_for=lambda key: {"text": text} if needs_text(key) else {}
         )
@@ -125,23 +125,23 @@ def uploaded_image(image: FileData | dict | str) -> LoadedImage:
     """Decode an uploaded file, refusing paths outside Gradio's upload cache and our examples."""
     path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
     if not path:
-        raise gr.Error("No image was sent.")
+        raise user_error("No image was sent.")
     if not (is_in_or_equal(path, get_upload_folder()) or is_in_or_equal(path, EXAMPLES_DIR)):
-        raise gr.Error("That file is not an upload; send the image with gradio_client.handle_file().")
+        raise user_error("That file is not an upload; send the image with gradio_client.handle_file().")
     try:
         return load_image(path)
     except PlaygroundError as error:
-        raise gr.Error(str(error)) from None
+        raise user_error(str(error)) from None
 
 
 def checked_keys(models: list[str], task: str) -> list[str]:
     """``models`` if each is a built model of ``task``, else a clear `gr.Error`."""
     allowed = [spec.key for spec in models_for_task(task)]
     if not models:
-        raise gr.Error(f"Pick at least one model: {', '.join(allowed)}.")
+        raise user_error(f"Pick at least one model: {', '.join(allowed)}.")
     for key in models:
         if key not in REGISTRY or key not in allowed:
-            raise gr.Error(f"'{key}' is not a {task} model here; choose from {', '.join(allowed)}.")
+            raise user_error(f"'{key}' is not a {task} model here; choose from {', '.join(allowed)}.")
     return list(models)
 
 

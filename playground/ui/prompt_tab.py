@@ -19,10 +19,11 @@ from playground.core.registry import get_spec
 from playground.core.types import Prediction
 from playground.export import to_json
 from playground.service import Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
+from playground.ui.common import MODEL_EVENTS, TAB_LABELS, example_paths, image_input, on_gpu, user_error
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import draw, draw_prompts
 
+CORNER_HINT = "Box: now click the opposite corner."
 CLICK_MODES = {"foreground point": "foreground", "background point": "background", "box corner": "corner"}
 
 
@@ -37,10 +38,11 @@ class PromptSession:
 
 def create_prompt_tab(playground: Playground) -> TabControls:
     title = get_spec("sam").title
-    with gr.Tab("Prompt segmentation (points, box)", id="prompt"):
+    with gr.Tab(TAB_LABELS["prompt"], id="prompt"):
         gr.Markdown(
-            f"**{title}**: upload or pick an image, then click on it. Points and a box (two corner clicks) "
-            "can be combined; the image is encoded once and each click after that only runs the light decoder."
+            f"**Prompt segmentation** with {title}: upload or pick an image, then click on it. "
+            "Points and a box (two corner clicks) can be combined; the image is encoded once and each click "
+            "after that only runs the light decoder."
         )
         with gr.Row():
             with gr.Column(scale=1):
@@ -66,6 +68,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
                 canvas = gr.Image(
                     label="Click here to prompt", interactive=False, format="png", elem_id="prompt-canvas", height=560
                 )
+                gr.HTML(elem_id="prompt-margin-hint", elem_classes=["stale-mark"])  # see style.HEAD
                 status = gr.Markdown(elem_id="prompt-status")
                 with gr.Accordion("JSON (same as the CLI)", open=False):
                     result_json = gr.JSON()
@@ -81,7 +84,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         try:
             loaded = load_image(image_path)
         except PlaygroundError as error:
-            raise gr.Error(str(error)) from None
+            raise user_error(str(error)) from None
         note = f"{loaded.notice} " if loaded.notice else ""
         return (
             loaded.pixels,
@@ -93,7 +96,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
 
     def on_click(state: PromptSession | None, mode: str, shown_opacity: float, evt: gr.SelectData):
         if state is None:
-            raise gr.Error("Upload an image or pick an example first.")
+            raise user_error("Upload an image or pick an example first.")
         x, y = evt.index
         return run_prompts(replace(state, history=state.history.add(CLICK_MODES[mode], x, y)), shown_opacity)
 
@@ -111,18 +114,18 @@ def create_prompt_tab(playground: Playground) -> TabControls:
     def run_prompts(state: PromptSession, shown_opacity: float):
         if not state.history.ready:
             state = replace(state, prediction=None)
-            waiting = "Click the second corner of the box." if state.history.pending_corner else "Click on the image."
+            waiting = CORNER_HINT if state.history.pending_corner else "Click on the image."
             return draw_prompts(state.image, state.history), gr.Radio(choices=[], value=None), waiting, None, state
         try:
             prediction = playground.predict("sam", state.image, task="prompt", **state.history.params())
         except PlaygroundError as error:
-            raise gr.Error(str(error)) from None
+            raise user_error(str(error)) from None
         return show(replace(state, prediction=prediction), 0, shown_opacity, new_candidates=True)
 
     @on_gpu
     def on_everything(state: PromptSession | None, side, batch, iou, stable, shown_opacity: float):
         if state is None:
-            raise gr.Error("Upload an image or pick an example first.")
+            raise user_error("Upload an image or pick an example first.")
         settings = {
             "points_per_side": int(side),
             "points_per_batch": int(batch),
@@ -132,8 +135,8 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         try:
             prediction = playground.predict("sam", state.image, task="prompt", everything=True, **settings)
         except PlaygroundError as error:
-            raise gr.Error(str(error)) from None
-        return show(PromptSession(state.image, prediction=prediction), None, shown_opacity, new_candidates=True)
+            raise user_error(str(error)) from None
+        return show(replace(state, prediction=prediction), None, shown_opacity, new_candidates=True, settings=settings)
 
     def on_view(state: PromptSession | None, index: int | None, shown_opacity: float):
         if state is None or state.prediction is None:
@@ -158,8 +161,11 @@ def create_prompt_tab(playground: Playground) -> TabControls:
     return controls
 
 
-def show(state: PromptSession, index: int | None, opacity: float, new_candidates: bool) -> tuple:
-    """The canvas with the chosen candidate (or every mask for "everything"), and its status line."""
+def show(
+    state: PromptSession, index: int | None, opacity: float, new_candidates: bool, settings: dict | None = None
+) -> tuple:
+    """The canvas with the chosen candidate (or every mask for "everything"), and its status line;
+    ``settings`` are "Segment everything"'s thresholds, named when it found no mask."""
     prediction = state.prediction
     everything = prediction.mode == "everything"
     shown = prediction if everything or index is None else prediction[[index]]
@@ -176,6 +182,13 @@ def show(state: PromptSession, index: int | None, opacity: float, new_candidates
     )
     if everything:
         status = f"{len(prediction)} masks · " + status
+        if not len(prediction) and settings:
+            status += (
+                f"\n\nNo mask passed the predicted IoU threshold ({settings['pred_iou_thresh']:.2f}) and the "
+                f"stability score threshold ({settings['stability_score_thresh']:.2f}): lower them and try again."
+            )
+    elif state.history.pending_corner is not None:
+        status += f"\n\n{CORNER_HINT}"
     if prediction.weights != "pretrained":
         status += f" · {prediction.weights} weights"
     return canvas, radio, status, to_json(shown), state

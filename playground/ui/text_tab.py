@@ -14,15 +14,25 @@ from playground.core.images import load_image
 from playground.core.registry import get_spec
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.service import Outcome, Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
+from playground.ui.common import (
+    MODEL_EVENTS,
+    TAB_LABELS,
+    download_files,
+    download_panel,
+    example_paths,
+    image_input,
+    on_gpu,
+    user_error,
+)
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.panels import panel_html
 from playground.views import ViewOptions, make_panel
 
 TABLE_HEADERS = ["phrase", "score", "box (x1, y1, x2, y2)", "mask area px"]
 
 
 def create_text_tab(playground: Playground) -> TabControls:
-    with gr.Tab("Text to segment (open vocabulary)", id="text"):
+    with gr.Tab(TAB_LABELS["text"], id="text"):
         gr.Markdown(
             f"**{get_spec('grounded-sam').title}**: type what to find, e.g. `cat, dog` or `a red car; person`. "
             "Grounding DINO finds boxes for the phrases, SAM segments each box."
@@ -45,11 +55,14 @@ def create_text_tab(playground: Playground) -> TabControls:
                     )
                 run = gr.Button("Find and segment", variant="primary", elem_id="text-run")
                 gr.Examples(example_paths(), inputs=[image], label="Examples", elem_id="text-examples")
-        panel = gr.Image(label="Grounded-SAM", interactive=False, format="png", height=520, elem_id="text-panel-0")
+        panel = gr.Image(show_label=False, interactive=False, format="png", height=520, elem_id="text-panel-0")
+        caption = gr.HTML(elem_id="text-caption-0", elem_classes=["panel-caption"])
         status = gr.Markdown(elem_id="text-status")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="What was found", wrap=True, elem_id="text-table")
         with gr.Accordion("JSON (same as the CLI)", open=False):
             result_json = gr.JSON()
+        prepare, downloads = download_panel("text")
+        shown_outcome = gr.State()
         controls = TabControls(
             "text", image, None, {"box_threshold": box_threshold, "text_threshold": text_threshold}, {"text": text}
         )
@@ -58,9 +71,9 @@ def create_text_tab(playground: Playground) -> TabControls:
     @on_gpu
     def run_text(image_path, prompt, box_value, text_value, progress=gr.Progress(track_tqdm=True)):
         if not image_path:
-            raise gr.Error("Upload an image or pick an example first.")
+            raise user_error("Upload an image or pick an example first.")
         if not (prompt or "").strip():
-            raise gr.Error("Type what to find, e.g. 'cat, dog'.")
+            raise user_error("Type what to find, e.g. 'cat, dog'.")
         try:
             loaded = load_image(image_path)
             progress(0, desc="running Grounding DINO, then SAM…")
@@ -73,20 +86,26 @@ def create_text_tab(playground: Playground) -> TabControls:
                 text_threshold=float(text_value),
             )
         except PlaygroundError as error:
-            raise gr.Error(str(error)) from None
-        shown = make_panel(
-            loaded.pixels, Outcome(prediction.model, prediction=prediction), ViewOptions(score_threshold=0.0)
-        )
+            raise user_error(str(error)) from None
+        outcome = Outcome(prediction.model, prediction=prediction)
+        shown = make_panel(loaded.pixels, outcome, ViewOptions(score_threshold=0.0), legend=False)
         rows = [
             [i["label"], i["score"], ", ".join(f"{v:.0f}" for v in i["box"]), i.get("mask_area")]
             for i in shown.result["instances"]
         ]
-        notes = [loaded.notice, prediction.warning, shown.caption]
-        notes.append(f"SAM embedding: {prediction.reuse}")
-        return gr.Image(value=shown.overlay, label=shown.caption), "\n\n".join(filter(None, notes)), rows, shown.result
+        notes = [loaded.notice, prediction.warning, f"SAM embedding: {prediction.reuse}"]
+        status_text = "\n\n".join(filter(None, notes))
+        return shown.overlay, panel_html(shown), status_text, rows, shown.result, (loaded.pixels, outcome)
+
+    def prepare_downloads(shown_result):
+        if shown_result is None:
+            raise user_error("Find something first.")
+        pixels, outcome = shown_result
+        return download_files(pixels, [outcome], ViewOptions(score_threshold=0.0))
 
     inputs = [image, text, box_threshold, text_threshold]
-    outputs = [panel, status, table, result_json]
+    outputs = [panel, caption, status, table, result_json, shown_outcome]
+    prepare.click(prepare_downloads, inputs=shown_outcome, outputs=downloads, api_visibility="private")
     run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
     text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
     for slider in (box_threshold, text_threshold):
