@@ -31,10 +31,10 @@ document.addEventListener("click", (event) => {
 }, true);
 // Gradio ignores a click on the prompt canvas beside the picture (in its letterbox margin); say so.
 document.addEventListener("click", (event) => {
-  const frame = event.target.closest("#prompt-canvas .image-container");
-  const image = frame?.querySelector("img");
+  const image = event.target.closest("#prompt-canvas")?.querySelector("img");
   const hint = document.querySelector("#prompt-margin-hint");
-  if (!image || !hint || !image.naturalWidth || event.target.closest("[class*=icon-button]")) return;
+  const button = event.target.closest("button, a, label");
+  if (!image || !hint || !image.naturalWidth || (button && !button.contains(image))) return;
   const box = image.getBoundingClientRect();
   const scale = Math.min(box.width / image.naturalWidth, box.height / image.naturalHeight, 1);
   const x = (event.clientX - box.left - (box.width - image.naturalWidth * scale) / 2) / scale;
