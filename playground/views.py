@@ -115,7 +115,7 @@ def empty_hint(prediction: Prediction, shown: Prediction, options: ViewOptions) 
         return "every class found is hidden: tick it under Classes shown" if classes else "only background found"
     real = prediction.filtered(labels=frozenset(set(prediction.labels) - BACKGROUND_LABELS))
     if not len(real):
-        return "nothing found"
+        return "only background or N/A classes found" if len(prediction) else "nothing found"
     if (real.scores >= options.score_threshold).any():
         return "every class found is hidden: tick it under Classes shown"
     return f"nothing ≥ {options.score_threshold:.2f} (best {real.scores.max():.2f}): lower the score"

@@ -75,9 +75,12 @@ def test_text_endpoint_labels_instances_with_the_users_words(client):
     assert Image.open(overlay_path).width == 512
 
 
-def test_a_model_from_another_task_is_a_clear_error(client):
+def test_a_model_from_another_task_is_a_clear_error_logged_as_one_line(client, live_app):
     with pytest.raises(Exception, match="'fcn' is not a detection model here"):
         client.predict(handle_file(ASTRONAUT), ["fcn"], 0.5, 0.5, api_name="/detection")
+    log = live_app.log_text()
+    assert "user error: 'fcn' is not a detection model here" in log
+    assert "Traceback" not in log  # a user's mistake is not a fault: no traceback in the server log
 
 
 def test_endpoint_refuses_a_path_that_was_not_uploaded(live_app):

@@ -28,5 +28,5 @@ def test_compare_runs_five_models_from_three_tasks(page, screenshot_dir):
     for task in ("semantic", "detection", "instance"):
         assert task in summary
     page.locator("#compare-diff-button").click()
-    page.locator("#compare-diff-counts").get_by_text("both").wait_for(timeout=30_000)
+    page.locator("#compare-diff-counts").get_by_text("Objects").wait_for(timeout=30_000)
     page.screenshot(path=str(screenshot_dir / "compare.png"), full_page=True)
