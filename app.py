@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from playground.service import Playground
     from playground.ui.app import build_demo
     from playground.ui.common import EXAMPLES_DIR
+    from playground.ui.style import CSS, HEAD
 
     demo = build_demo(Playground(manager))
     demo.queue(default_concurrency_limit=4, max_size=64)
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         max_file_size=MAX_UPLOAD,
         allowed_paths=[str(EXAMPLES_DIR)],
         footer_links=["api"],
+        css=CSS,
+        head=HEAD,
         prevent_thread_lock=True,
     )
     # The page is up; import the heavy libraries now so the first Run does not wait for them.

@@ -135,7 +135,7 @@ class SAMAdapter(Adapter):
         if points is not None and not isinstance(points, (tuple, list)):
             raise BadPromptError("points: expected ((x, y, label), ...) with label 1 (foreground) or 0 (background).")
         if not points and box is None:
-            raise BadPromptError("SAM needs a prompt: click at least one point or draw a box.")
+            raise BadPromptError("SAM needs a prompt: one or more points, or a box.")
         checked = [check_point(p, width, height) for p in points or ()]
         box_list = [check_box(box, width, height)] if box is not None else []
         return SamInputs(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from playground.core.errors import BadPromptError, PlaygroundError
+from playground.core.registry import CLOSED_SET_TASKS
 from playground.core.types import WEIGHT_MODES
 
 
@@ -42,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("image", type=Path, help="an image file")
     add_model_arguments(predict, weights_mode_from_env())
     predict.add_argument("--task", help="for models that serve several tasks, e.g. maskformer: panoptic")
-    predict.add_argument("--threshold", type=float, default=0.5, help="minimum score kept in the output (0..1)")
+    predict.add_argument(
+        "--threshold",
+        type=float,
+        help="minimum score kept in the output (0..1) [default: 0.5 for semantic, detection, instance and "
+        "panoptic models; none for the prompt and text models, whose scores are predicted IoUs or are "
+        "thresholded by their own detector]",
+    )
     predict.add_argument("--points", help='SAM / SAM 2 points "x,y,label;x,y,label" (label 1 foreground, 0 background)')
     predict.add_argument("--box", help="SAM / SAM 2 / SAM 3 box x1,y1,x2,y2 in pixels")
     predict.add_argument(
@@ -133,18 +140,25 @@ def run_predict(args: argparse.Namespace) -> int:
     from playground.core.registry import get_spec
 
     spec = get_spec(args.key)
-    if not 0.0 <= args.threshold <= 1.0:
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise BadPromptError(f"--threshold {args.threshold}: expected a number in 0..1.")
     loaded = load_image(args.image)
     params = prompt_params(args)
+    task = args.task or prompt_task(spec.tasks, params)
+    check_prompt_flags(spec.key, task, params)
 
     from playground.export import to_coco, to_json
     from playground.service import Playground
 
     playground = Playground(manager_from_args(args))
-    task = args.task or ("text" if args.text is not None and "text" in spec.tasks else None)
-    prediction = playground.predict(args.key, loaded.pixels, task=task, **params)
-    shown = prediction.filtered(args.threshold)
+    try:
+        prediction = playground.predict(args.key, loaded.pixels, task=task, **params)
+    except BadPromptError as error:
+        raise BadPromptError(flag_words(str(error))) from None
+    # The same filter as the UI and API: a score threshold for closed-set tasks; SAM's candidates
+    # (scored by predicted IoU) and Grounded-SAM's phrases (thresholded by their own model) all kept.
+    threshold = args.threshold if args.threshold is not None else (0.5 if task in CLOSED_SET_TASKS else 0.0)
+    shown = prediction.filtered(threshold)
     result = to_json(shown)
     if loaded.notice:
         result["notice"] = loaded.notice
@@ -153,7 +167,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
         from playground.overlay import render
 
-        Image.fromarray(render(loaded.pixels, shown)).save(args.out)
+        drawn = shown[:1] if shown.mode == "prompt" else shown  # SAM: its best candidate, as the UI and API draw
+        Image.fromarray(render(loaded.pixels, drawn)).save(args.out)
     if args.coco:
         args.coco.write_text(json.dumps(to_coco(shown)) + "\n")
     text = json.dumps(result, indent=2)
@@ -175,6 +190,31 @@ def prompt_params(args: argparse.Namespace) -> dict[str, object]:
     if args.text is not None:
         params["text"] = args.text
     return params
+
+
+def prompt_task(tasks: tuple[str, ...], params: dict[str, object]) -> str:
+    """The task the given flags ask for: text with --text, prompt with --points/--box, else the first."""
+    if "text" in params and "text" in tasks:
+        return "text"
+    if {"points", "box"} & set(params) and "prompt" in tasks:
+        return "prompt"
+    return tasks[0]
+
+
+def check_prompt_flags(key: str, task: str, params: dict[str, object]) -> None:
+    """A prompt model given no prompt: name the flags that give one."""
+    if task == "prompt" and not ({"points", "box"} & set(params)):
+        raise BadPromptError(f"{key} needs a prompt: --points x,y[,label];... and/or --box x1,y1,x2,y2 (pixels).")
+    if task == "text" and not str(params.get("text", "")).strip():
+        raise BadPromptError(f'{key} needs --text naming what to find, e.g. --text "cat, dog".')
+
+
+def flag_words(message: str) -> str:
+    """A prompt error as the CLI words it: prefixed with the flag it concerns."""
+    for prefix, flag in (("point", "--points"), ("box", "--box"), ("The text", "--text"), ("text", "--text")):
+        if message.startswith(prefix):
+            return f"{flag}: {message}"
+    return message
 
 
 def parse_points(text: str) -> tuple[tuple[float, float, int], ...]:

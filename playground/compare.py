@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     import supervision as sv
 
 ONLY_A, ONLY_B, BOTH = "#e63c3c", "#2878f0", "#28c85a"
-SUMMARY_HEADERS = ["model", "task", "weights", "objects", "mean score", "found", "latency ms", "state"]
+SUMMARY_HEADERS = ["model", "task", "count", "mean score", "latency ms", "state", "weights", "found"]
+"""The long "found" column comes last, so it wraps instead of pushing the others off the table."""
 
 
 @dataclass(frozen=True)
@@ -35,24 +36,37 @@ class Agreement:
     only_b: int
 
 
-def summary_row(prediction: Prediction) -> list[object]:
-    """One row of the compare table for an already filtered prediction."""
-    counts = Counter(prediction.labels)
+def found_counts(prediction: Prediction) -> Counter[str]:
+    """Instances per class name, and 1 per class of a semantic map covering at least 1% of the
+    image; background and "N/A" left out."""
+    counts = Counter(label for label in prediction.labels if label not in BACKGROUND_LABELS)
     if prediction.semantic_map is not None:
-        counts.update({label: 1 for label, area in prediction.semantic_areas().items() if area >= 0.01})
+        areas = prediction.semantic_areas().items()
+        counts.update({label: 1 for label, area in areas if area >= 0.01 and label not in BACKGROUND_LABELS})
+    return counts
+
+
+def summary_row(prediction: Prediction) -> list[object]:
+    """One row of the compare table for an already filtered prediction; "count" counts what
+    "found" lists (see `found_counts`)."""
+    counts = found_counts(prediction)
     found = ", ".join(f"{label} x{n}" for label, n in counts.most_common(6)) or "nothing"
     mean_score = round(float(prediction.scores.mean()), 3) if len(prediction) else None
-    state = prediction.state
     return [
         get_spec(prediction.model).title,
         prediction.task,
-        prediction.weights,
-        len(prediction),
+        sum(counts.values()),
         mean_score,
-        found,
         round(sum(prediction.timings_ms.values())),
-        state,
+        prediction.state,
+        prediction.weights,
+        found,
     ]
+
+
+def error_row(title: str) -> list[object]:
+    """The compare table's row for a model that failed (its panel shows the message, once)."""
+    return [title, "", 0, None, None, "error", "", "see its panel"]
 
 
 def detections_of(prediction: Prediction) -> sv.Detections:
@@ -81,11 +95,7 @@ def difference_overlay(image: np.ndarray, a: Prediction, b: Prediction) -> np.nd
         color_2=sv.Color.from_hex(ONLY_B),
         color_overlap=sv.Color.from_hex(BOTH),
         opacity=0.55,
-        label_1=f"only {get_spec(a.model).title}",
-        label_2=f"only {get_spec(b.model).title}",
-        label_overlap="both",
-        label_scale=0.6,
-    )
+    )  # no labels baked in: the page shows the legend as text, which wraps and follows the theme
     detections_a, detections_b = detections_of(a), detections_of(b)
     if (detections_a.mask is None) != (detections_b.mask is None):  # compare like with like: boxes
         detections_a.mask = detections_b.mask = None

@@ -67,6 +67,7 @@ def render(
     opacity: float = 0.5,
     hidden_labels: frozenset[str] = frozenset(),
     legend: bool = True,
+    empty_text: str = "nothing found above the threshold",
 ) -> np.ndarray:
     """(H, W, 3) uint8 RGB with ``prediction`` drawn on it; a legend strip is added below.
 
@@ -75,7 +76,17 @@ def render(
         prediction: already filtered by score; ``hidden_labels`` hides classes on top of that.
         opacity: mask opacity in [0, 1].
         legend: add the legend strip (the output is then taller than H).
+        empty_text: what the legend says when nothing is drawn.
     """
+    rgb, entries = render_with_legend(image, prediction, opacity, hidden_labels)
+    return add_legend(rgb, entries, empty_text) if legend else rgb
+
+
+def render_with_legend(
+    image: np.ndarray, prediction: Prediction, opacity: float = 0.5, hidden_labels: frozenset[str] = frozenset()
+) -> tuple[np.ndarray, list[LegendEntry]]:
+    """(H, W, 3) uint8 RGB with ``prediction`` drawn on it, and its legend entries (for a UI to
+    show as text that follows the page's light or dark theme, instead of a baked strip)."""
     scene = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # supervision draws with OpenCV, in BGR
     slots = np.zeros(image.shape[:2], np.uint8)  # palette slot + 1 per pixel, 0 where nothing is drawn
     entries = paint_semantic(slots, prediction, hidden_labels)
@@ -89,14 +100,16 @@ def render(
         things = prediction.is_thing[shown]
         draw_outlines(scene, [crop for crop in crops if things[crop.index]], colours)
     scene = annotate_instances(scene, prediction, shown, colours, panoptic)
-    rgb = cv2.cvtColor(scene, cv2.COLOR_BGR2RGB)
-    if not legend:
-        return rgb
     if panoptic:
         entries += segment_entries(prediction, shown, colours, crops)
     else:
         entries += class_entries(prediction, shown)
-    return add_legend(rgb, entries)
+    return cv2.cvtColor(scene, cv2.COLOR_BGR2RGB), entries
+
+
+def colour_hex(colour: int) -> str:
+    """``"#rrggbb"`` of a legend entry's palette index."""
+    return PALETTE.by_idx(colour).as_hex()
 
 
 def paint_semantic(slots: np.ndarray, prediction: Prediction, hidden_labels: frozenset[str]) -> list[LegendEntry]:
@@ -235,12 +248,13 @@ def segment_entries(
     ]
 
 
-def add_legend(image: np.ndarray, entries: list[LegendEntry]) -> np.ndarray:
-    """``image`` (H, W, 3 RGB) with a white strip below listing each entry next to its colour swatch."""
+def add_legend(image: np.ndarray, entries: list[LegendEntry], empty_text: str = "nothing found") -> np.ndarray:
+    """``image`` (H, W, 3 RGB) with a white strip below listing each entry next to its colour swatch
+    (``empty_text`` when there are none)."""
     width = image.shape[1]
     size = max(11, min(18, width // 40))  # swatch side and text height, pixels
     row_height, pad = size + 8, 6
-    texts = entries or [(-1, "nothing found above the threshold")]
+    texts = entries or [(-1, empty_text)]
     rows, x = 1, pad
     positions: list[tuple[int, int]] = []
     for colour, text in texts:

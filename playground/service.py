@@ -24,6 +24,7 @@ from playground.core.errors import PlaygroundError
 from playground.core.images import image_digest
 from playground.core.registry import get_spec
 from playground.core.types import Prediction
+from playground.core.weights import is_cached
 from playground.manager import ModelManager
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,20 @@ class Playground:
         )
         self.cache.put(cache_key, CachedResult(frozen_post, prediction))
         return prediction
+
+    def peek(self, key: str, image: np.ndarray, task: str | None = None, **params: object) -> Prediction | None:
+        """The cached prediction `predict` would return, or None: never runs or loads a model
+        (a deep link shows results at once when they are cached, and waits for Run otherwise)."""
+        forward, post = get_spec(key).load_class().split_params(get_spec(key).title, params) if params else ({}, {})
+        entry = self.cache.get((image_digest(image), key, task, tuple(sorted(forward.items()))))
+        if entry is None or entry.postprocess != tuple(sorted(post.items())):
+            return None
+        return replace(entry.prediction, cached=True, meta=dict(entry.prediction.meta))
+
+    def weights_local(self, key: str) -> bool:
+        """False when ``key`` would need pretrained weights that are neither cached nor given locally."""
+        manager = self.manager
+        return manager.weights != "pretrained" or key in manager.checkpoints or is_cached(get_spec(key))
 
     def predict_many(
         self,

@@ -12,7 +12,8 @@ import numpy as np
 
 from playground.core.prompts import PromptHistory
 from playground.core.registry import get_spec
-from playground.core.types import Prediction
+from playground.core.types import BACKGROUND_LABELS, Prediction
+from playground.core.weights import published_score
 from playground.export import to_json
 from playground.service import Outcome
 
@@ -36,29 +37,90 @@ class ViewOptions:
 
 @dataclass(frozen=True)
 class Panel:
-    """One model's panel: an (H', W, 3) uint8 overlay, its caption, and the JSON of what it shows."""
+    """One model's panel.
+
+    Attributes:
+        key: registry key of the model.
+        overlay: (H', W, 3) uint8, the image with what is shown drawn on it (and, if asked, a legend strip).
+        title: the model's title.
+        details: weights, state and timings (or the error), e.g. ``"tiny weights · warm · forward 12 ms"``.
+        hint: why nothing is shown and what to do about it, or "".
+        legend: ("#rrggbb", text) per class or segment drawn.
+        result: the JSON of what is shown.
+    """
 
     key: str
     overlay: np.ndarray
-    caption: str
+    title: str
+    details: str
+    hint: str
+    legend: list[tuple[str, str]]
     result: dict
+
+    @property
+    def caption(self) -> str:
+        return f"{self.title} · {self.details}" if self.details else self.title
+
+    @property
+    def error(self) -> bool:
+        return "error" in self.result
 
 
 def shown_prediction(prediction: Prediction, options: ViewOptions) -> Prediction:
-    """The instances that pass the view's mask and score thresholds."""
-    return prediction.filtered(options.score_threshold).with_mask_threshold(options.mask_threshold)
+    """The instances that pass the view's mask and score thresholds, without background or hidden classes."""
+    dropped = BACKGROUND_LABELS | options.hidden_labels
+    keep = prediction.scores >= options.score_threshold
+    keep &= np.array([name not in dropped for name in prediction.labels], bool)
+    kept = prediction if keep.all() else prediction[keep]  # no copy of the masks when nothing is dropped
+    return kept.with_mask_threshold(options.mask_threshold)
 
 
-def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions) -> Panel:
-    """The panel for ``outcome``: its overlay, or the image greyed out with the error as caption."""
-    title = get_spec(outcome.key).title
+def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions, legend: bool = True) -> Panel:
+    """The panel for ``outcome``: its overlay, or the image greyed out with the error as details.
+
+    ``legend`` bakes the legend strip into the overlay (for files); a page shows `Panel.legend` instead.
+    """
+    spec = get_spec(outcome.key)
+    title = f"{spec.title} ({spec.year}; {published_score(spec)})"
     if outcome.prediction is None:
         grey = image.mean(axis=2, keepdims=True).astype(np.uint8)
         dimmed = (np.repeat(grey, 3, axis=2) * 0.5 + 64).astype(np.uint8)
-        return Panel(outcome.key, dimmed, f"{title}: {outcome.error}", {"model": outcome.key, "error": outcome.error})
+        return Panel(
+            outcome.key, dimmed, title, outcome.error or "", "", [], {"model": outcome.key, "error": outcome.error}
+        )
+    from playground.overlay import add_legend, colour_hex, render_with_legend  # see `draw`
+
     shown = shown_prediction(outcome.prediction, options)
-    overlay = draw(image, shown, opacity=options.opacity, hidden_labels=options.hidden_labels)
-    return Panel(outcome.key, overlay, caption(title, outcome.prediction), to_json(shown))
+    hint = empty_hint(outcome.prediction, shown, options)
+    overlay, entries = render_with_legend(image, shown, options.opacity, options.hidden_labels)
+    if legend:
+        overlay = add_legend(overlay, entries, hint or "nothing found")
+    return Panel(
+        outcome.key,
+        overlay,
+        title,
+        details(outcome.prediction),
+        hint,
+        [(colour_hex(colour), text) for colour, text in entries],
+        to_json(shown),
+    )
+
+
+def empty_hint(prediction: Prediction, shown: Prediction, options: ViewOptions) -> str:
+    """Why ``shown`` (``prediction`` as the view shows it) shows nothing, and what to do; "" if it shows something."""
+    if len(shown):
+        return ""
+    if prediction.semantic_map is not None and not len(prediction):  # a class map: no score applies
+        classes = [name for name in prediction.semantic_areas() if name not in BACKGROUND_LABELS]
+        if any(name not in options.hidden_labels for name in classes):
+            return ""
+        return "every class found is hidden: tick it under Classes shown" if classes else "only background found"
+    real = prediction.filtered(labels=frozenset(set(prediction.labels) - BACKGROUND_LABELS))
+    if not len(real):
+        return "only background or N/A classes found" if len(prediction) else "nothing found"
+    if (real.scores >= options.score_threshold).any():
+        return "every class found is hidden: tick it under Classes shown"
+    return f"nothing ≥ {options.score_threshold:.2f} (best {real.scores.max():.2f}): lower the score"
 
 
 def draw(
@@ -75,18 +137,13 @@ def draw(
     return render(image, prediction, opacity=opacity, hidden_labels=hidden_labels, legend=legend)
 
 
-def caption(title: str, prediction: Prediction) -> str:
-    """``"DETR ResNet-50 (2020; box AP 42.0, COCO 2017 val (model card)) · random weights · bf16 · cold ·
-    load 700 · forward 120 · post 3 ms"``."""
-    from playground.core.weights import published_score
-
+def details(prediction: Prediction) -> str:
+    """``"random weights · bf16 · cold · load 700 · forward 120 · post 3 ms"``."""
     timings = prediction.timings_ms
-    state = prediction.state
-    spec = get_spec(prediction.model)
-    parts = [f"{title} ({spec.year}; {published_score(spec)})"]
+    parts = []
     if prediction.weights != "pretrained":
         parts.append(f"{prediction.weights} weights")
-    parts += [prediction.precision, state]
+    parts += [prediction.precision, prediction.state]
     if prediction.cold:
         parts.append(f"load {timings.get('load', 0):.0f}")
     parts.append(f"forward {timings.get('forward', 0):.0f}")
@@ -94,14 +151,16 @@ def caption(title: str, prediction: Prediction) -> str:
     return " · ".join(parts)
 
 
-def found_labels(outcomes: list[Outcome]) -> list[str]:
-    """Every class name the outcomes found (instances and semantic classes), sorted."""
+def present_labels(outcomes: list[Outcome], score_threshold: float = 0.0) -> list[str]:
+    """Every class name the outcomes show at ``score_threshold`` (instances and semantic classes),
+    background and "N/A" left out, sorted."""
     names: set[str] = set()
     for outcome in outcomes:
         if outcome.prediction is not None:
-            names.update(outcome.prediction.labels)
-            names.update(outcome.prediction.semantic_areas())
-    return sorted(names)
+            prediction = outcome.prediction
+            names.update(prediction.filtered(score_threshold).labels)
+            names.update(prediction.semantic_areas())
+    return sorted(names - BACKGROUND_LABELS)
 
 
 def table_rows(panels: list[Panel]) -> list[list[object]]:
@@ -113,8 +172,6 @@ def table_rows(panels: list[Panel]) -> list[list[object]]:
             rows.append([panel.key, instance["label"], round(instance["score"], 3), box])
         for label, area in panel.result.get("semantic", {}).items():
             rows.append([panel.key, label, None, f"{100 * area:.1f}% of image"])
-        if "error" in panel.result:
-            rows.append([panel.key, "error", None, panel.result["error"]])
     return rows
 
 

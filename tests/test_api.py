@@ -89,9 +89,12 @@ def test_prompt_and_text_endpoints_take_the_new_models(client):
         client.predict(handle_file(ASTRONAUT), "person", 0.3, 0.25, ["detr"], api_name="/text")
 
 
-def test_a_model_from_another_task_is_a_clear_error(client):
+def test_a_model_from_another_task_is_a_clear_error_logged_as_one_line(client, live_app):
     with pytest.raises(Exception, match="'fcn' is not a detection model here"):
         client.predict(handle_file(ASTRONAUT), ["fcn"], 0.5, 0.5, api_name="/detection")
+    log = live_app.log_text()
+    assert "user error: 'fcn' is not a detection model here" in log
+    assert "Traceback" not in log  # a user's mistake is not a fault: no traceback in the server log
 
 
 def test_endpoint_refuses_a_path_that_was_not_uploaded(live_app):

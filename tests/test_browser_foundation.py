@@ -14,7 +14,7 @@ def test_fcn_and_detr_overlays_render(page, screenshot_dir):
     [fcn_url] = run_and_wait(page, "semantic", 1)
     page.screenshot(path=str(screenshot_dir / "semantic.png"), full_page=True)
 
-    open_tab(page, "Object detection")
+    open_tab(page, "Detection")
     pick_example(page, "detection")
     select_models(page, "detection", ["DETR ResNet-50"])
     [detr_url] = run_and_wait(page, "detection", 1)
@@ -23,7 +23,7 @@ def test_fcn_and_detr_overlays_render(page, screenshot_dir):
     assert_not_blank(fcn)
     assert_not_blank(detr)
     assert fcn.shape != detr.shape or (fcn != detr).any(), "the two panels show the same image"
-    summary = page.locator("#detection-summary").inner_text()
-    assert "DETR ResNet-50 · tiny weights · " in summary  # cold, warm or cached: the app is shared
-    assert "forward" in summary
+    caption = page.locator("#detection-caption-0").inner_text()
+    assert "DETR ResNet-50" in caption and "tiny weights · " in caption  # cold, warm or cached: the app is shared
+    assert "forward" in caption
     page.screenshot(path=str(screenshot_dir / "detection.png"), full_page=True)

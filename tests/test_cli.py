@@ -120,8 +120,10 @@ def test_prompt_flags_parse_and_reject_malformed_input():
 
 
 def test_sam_points_and_box_write_masks_with_iou_scores(tmp_path):
+    """No --threshold: SAM's candidates are scored by predicted IoU, which no default threshold cuts
+    (the UI and API show them all too; tiny weights predict IoUs far below 0.5)."""
     out = tmp_path / "sam.json"
-    args = ["predict", "sam", str(ASTRONAUT), "--weights", "tiny", "--threshold", "0"]
+    args = ["predict", "sam", str(ASTRONAUT), "--weights", "tiny"]
     assert main([*args, "--points", "256,200,1;100,400,0", "--box", "150,100,400,450", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["model"] == "sam" and len(result["instances"]) == 3
@@ -144,6 +146,8 @@ def test_grounded_sam_text_writes_labelled_masks(tmp_path):
         (["--points", "10;20"], "--points"),
         (["--box", "600,10,700,50"], "outside"),
         (["--points", "10,20,5"], "label 5"),
+        ([], "--points x,y"),
+        (["--points", "900,20"], "--points: point (900, 20) is outside"),
     ],
 )
 def test_sam_prompt_errors_are_one_line(flags, message, capsys):
@@ -202,3 +206,9 @@ def test_new_models_fail_fast_offline_naming_the_checkpoint(tmp_path, key):
     assert checkpoint.split(".")[0] in lines[0]
     if key == "sam3":  # gated: the message says how to get access
         assert "https://huggingface.co/facebook/sam3" in lines[0] and "HF_TOKEN" in lines[0]
+
+
+def test_text_models_without_text_name_the_flag(capsys):
+    assert main(["predict", "grounded-sam", str(ASTRONAUT), "--weights", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "--text" in err and "click" not in err and err.count("\n") == 1

@@ -21,7 +21,7 @@ from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.ground_truth import load_truth
 from playground.score_views import score_outcomes
 from playground.service import Outcome, Playground
-from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path
+from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path, user_error
 from playground.ui.compare_tab import comparable_keys, needs_text
 from playground.ui.text_tab import text_params
 from playground.views import ViewOptions, make_panel, side_by_side
@@ -108,7 +108,7 @@ def single_outcome(playground: Playground, key: str, loaded: LoadedImage, **para
     try:
         return Outcome(key, prediction=playground.predict(key, loaded.pixels, **params))
     except BadPromptError as error:
-        raise gr.Error(str(error)) from None
+        raise user_error(str(error)) from None
     except PlaygroundError as error:
         return Outcome(key, error=str(error))
 
@@ -123,7 +123,7 @@ def compare_endpoint(playground: Playground):
         allowed = comparable_keys()
         unknown = [key for key in models if key not in allowed]
         if unknown or not models:
-            raise gr.Error(f"Choose models from {', '.join(allowed)} (got {', '.join(models) or 'none'}).")
+            raise user_error(f"Choose models from {', '.join(allowed)} (got {', '.join(models) or 'none'}).")
         outcomes = playground.predict_many(
             list(models), loaded.pixels, params_for=lambda key: {"text": text} if needs_text(key) else {}
         )
@@ -166,9 +166,9 @@ def uploaded_path(file: FileData | dict | str, what: str) -> str:
     """The path of an uploaded file, refusing paths outside Gradio's upload cache and our examples."""
     path = file.get("path") if isinstance(file, dict) else getattr(file, "path", file)
     if not path:
-        raise gr.Error(f"No {what} was sent.")
+        raise user_error(f"No {what} was sent.")
     if not (is_in_or_equal(path, get_upload_folder()) or is_in_or_equal(path, EXAMPLES_DIR)):
-        raise gr.Error(f"The {what} is not an upload; send it with gradio_client.handle_file().")
+        raise user_error(f"The {what} is not an upload; send it with gradio_client.handle_file().")
     return path
 
 
@@ -178,17 +178,17 @@ def uploaded_image(image: FileData | dict | str) -> LoadedImage:
     try:
         return load_image(path)
     except PlaygroundError as error:
-        raise gr.Error(str(error)) from None
+        raise user_error(str(error)) from None
 
 
 def checked_keys(models: list[str], task: str) -> list[str]:
     """``models`` if each is a built model of ``task``, else a clear `gr.Error`."""
     allowed = [spec.key for spec in models_for_task(task)]
     if not models:
-        raise gr.Error(f"Pick at least one model: {', '.join(allowed)}.")
+        raise user_error(f"Pick at least one model: {', '.join(allowed)}.")
     for key in models:
         if key not in REGISTRY or key not in allowed:
-            raise gr.Error(f"'{key}' is not a {task} model here; choose from {', '.join(allowed)}.")
+            raise user_error(f"'{key}' is not a {task} model here; choose from {', '.join(allowed)}.")
     return list(models)
 
 

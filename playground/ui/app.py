@@ -27,12 +27,14 @@ def build_demo(playground: Playground) -> gr.Blocks:
         weights = playground.manager.weights
         if weights != "pretrained":
             gr.Markdown(
-                f"⚠️ **Running with `{weights}` weights** — {RANDOM_WEIGHTS_NOTE}. "
+                f"**Running with `{weights}` weights** — {RANDOM_WEIGHTS_NOTE}. Their scores are near zero "
+                "(often below 0.05), so lower the score threshold to see what they find. "
                 "Start with `--weights pretrained` for real predictions.",
                 elem_id="weights-banner",
             )
+        link_notice = gr.Markdown(visible=False, elem_id="link-notice")
         controls = []
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:
             controls += [create_tab(task, playground) for task in CLOSED_SET_TASKS]
             controls.append(create_prompt_tab(playground))
             controls.append(create_text_tab(playground))
@@ -42,7 +44,7 @@ def build_demo(playground: Playground) -> gr.Blocks:
             refresh = gr.Button("Refresh", size="sm")
             refresh.click(lambda: memory_report(playground), outputs=memory, api_visibility="private")
         register_api(playground)
-        wire_deep_links(demo, tabs, controls)
+        wire_deep_links(demo, tabs, controls, link_notice)
     return demo
 
 

@@ -1,7 +1,8 @@
 """A tab for a closed-set task (semantic, detection, instance, panoptic): layout and its events.
 
 Run runs the selected models once per image (through `Playground`'s result cache); every other
-control re-renders the stored outcomes, so sliders and class toggles never run a model.
+control re-renders the stored outcomes, so sliders and class toggles never run a model. Each
+tab shows only the view controls that act on its models' outputs.
 """
 
 from __future__ import annotations
@@ -14,68 +15,90 @@ import numpy as np
 from playground.core.errors import PlaygroundError
 from playground.core.images import load_image
 from playground.core.registry import TASKS, models_for_task
-from playground.export import export_files
 from playground.service import Outcome, Playground
 from playground.ui.common import (
     MODEL_EVENTS,
+    TAB_LABELS,
+    download_files,
+    download_panel,
     example_paths,
     image_input,
-    new_output_path,
+    model_choices,
     on_gpu,
-    panel_updates,
     run_progress,
+    user_error,
 )
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.panels import panel_slots, panel_updates
 from playground.ui.score_panel import add_score_panel
-from playground.views import ViewOptions, found_labels, make_panel, shown_prediction, table_rows
+from playground.views import ViewOptions, make_panel, present_labels, table_rows
 
-MASK_TASKS = ("instance", "panoptic")
+VIEW_CONTROLS = {
+    "semantic": ("opacity",),  # a class map: no score, no soft masks
+    "detection": ("score",),  # boxes only
+    "instance": ("score", "mask", "opacity"),
+    "panoptic": ("score", "opacity"),  # segments come binarised: no soft masks to re-threshold
+}
+"""The view controls each task's tab shows: only those that act on its models' outputs."""
+HIDDEN_SEPARATOR = ";"
+"""Between the unticked class names kept in the hidden box (class names may hold commas)."""
+STALE = "**Out of date:** these results are for the previous image. Press **Run** for this one."
 
 
 @dataclass
 class TabResult:
-    """What a tab keeps per browser session between events: the image and each model's outcome."""
+    """What a tab keeps per browser session between events: the image and each model's outcome.
+
+    ``source`` is the image path the models ran on: another path in the image box makes it stale.
+    """
 
     image: np.ndarray
     outcomes: list[Outcome]
+    source: str
     notice: str = ""
 
 
 def create_tab(task: str, playground: Playground) -> TabControls:
     """Lay out ``task``'s tab inside the current `gr.Blocks`, wire its events, return its controls."""
     specs = models_for_task(task)
-    built = [(spec.title, spec.key) for spec in specs]
-    with gr.Tab(TASKS[task], id=task):
+    shown = VIEW_CONTROLS[task]
+    with gr.Tab(TAB_LABELS[task], id=task):
+        gr.Markdown(f"**{TASKS[task]}**: pick an image and models, then press Run.")
         with gr.Row():
             image = image_input(task, scale=1)
             with gr.Column(scale=1):
                 models = gr.CheckboxGroup(
-                    choices=built,
-                    value=[key for _, key in built[:2]],
+                    choices=model_choices(specs, playground),
+                    value=[spec.key for spec in specs[:2]],
                     label="Models",
                     elem_id=f"{task}-models",
                 )
                 run = gr.Button("Run", variant="primary", elem_id=f"{task}-run")
                 gr.Examples(example_paths(), inputs=[image], label="Examples", elem_id=f"{task}-examples")
-        with gr.Row(equal_height=True):
-            panels = [
-                gr.Image(visible=False, interactive=False, format="png", height=440, elem_id=f"{task}-panel-{index}")
-                for index in range(len(built))
-            ]
+        stale = gr.Markdown(elem_id=f"{task}-stale", elem_classes=["stale-mark"])
+        slots = panel_slots(task, len(specs), height=440)
         summary = gr.Markdown(elem_id=f"{task}-summary")
-        with gr.Row():
-            score = gr.Slider(0, 1, value=0.5, step=0.01, label="Score threshold", elem_id=f"{task}-score")
+        with gr.Row(elem_classes=["controls-row"]):
+            score = gr.Slider(
+                0, 1, value=0.5, step=0.01, label="Score threshold", visible="score" in shown, elem_id=f"{task}-score"
+            )
             mask = gr.Slider(
                 0.05,
                 0.95,
                 value=0.5,
                 step=0.05,
-                label="Mask threshold",
-                visible=task in MASK_TASKS,
+                label="Mask threshold (soft masks: Mask R-CNN)",
+                visible="mask" in shown,
                 elem_id=f"{task}-mask",
             )
-            opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Mask opacity", elem_id=f"{task}-opacity")
-        classes = gr.CheckboxGroup(label="Classes shown", elem_id=f"{task}-classes")
+            opacity = gr.Slider(
+                0, 1, value=0.5, step=0.05, label="Mask opacity", visible="opacity" in shown, elem_id=f"{task}-opacity"
+            )
+        with gr.Row(equal_height=False):
+            classes = gr.CheckboxGroup(label="Classes shown", elem_id=f"{task}-classes", scale=8)
+            all_classes = gr.Button("All", size="sm", scale=0, min_width=60, elem_id=f"{task}-classes-all")
+            no_classes = gr.Button("None", size="sm", scale=0, min_width=60, elem_id=f"{task}-classes-none")
+        hidden = gr.Textbox(visible="hidden", elem_id=f"{task}-hidden")
         table = gr.Dataframe(
             headers=["model", "label", "score", "box (x1, y1, x2, y2) or area"],
             label="What each model found",
@@ -83,94 +106,115 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         )
         with gr.Accordion("JSON (same as the CLI)", open=False):
             result_json = gr.JSON(label="Results")
-        with gr.Accordion("Download (overlays, masks, COCO results)", open=False, elem_id=f"{task}-download"):
-            prepare = gr.Button("Prepare files for what is shown", size="sm", elem_id=f"{task}-prepare")
-            downloads = gr.File(file_count="multiple", label="Files", elem_id=f"{task}-downloads")
-        controls = TabControls(task, image, models, {"score": score, "mask": mask, "opacity": opacity})
+        prepare, downloads = download_panel(task)
+        sliders = {"score": score, "mask": mask, "opacity": opacity}
+        controls = TabControls(task, image, models, {name: sliders[name] for name in shown}, {"hide": hidden})
         add_link_button(controls)
         state = gr.State()
         add_score_panel(task, image, state, score)  # scoring against ground truth (issue 15)
 
-    view_inputs = [score, mask, opacity, classes]
-    view_outputs = [*panels, summary, table, result_json]
+    view_inputs = [score, mask, opacity, hidden]
+    view_outputs = [*slots.outputs, summary, table, result_json, classes]
 
-    @on_gpu
-    def run_models(
-        image_path, keys, score_value, mask_value, opacity_value, shown_classes, progress=gr.Progress(track_tqdm=True)
-    ):
+    def render(result: TabResult, score_value, mask_value, opacity_value, hidden_text) -> tuple:
+        options = view_options(score_value, mask_value, opacity_value, hidden_text)
+        panels = [make_panel(result.image, outcome, options, legend=False) for outcome in result.outcomes]
+        present = present_labels(result.outcomes, options.score_threshold)
+        ticked = [name for name in present if name not in options.hidden_labels]
+        notice = result.notice or ""
+        return (
+            *panel_updates(panels, slots),
+            notice,
+            table_rows(panels),
+            [panel.result for panel in panels],
+            gr.CheckboxGroup(choices=present, value=ticked),
+        )
+
+    def outcomes_for(image_path, keys, run_model) -> TabResult:
         if not image_path:
-            raise gr.Error("Upload an image or pick an example first.")
+            raise user_error("Upload an image or pick an example first.")
         if not keys:
-            raise gr.Error("Pick at least one model.")
+            raise user_error("Pick at least one model.")
         try:
             loaded = load_image(image_path)
         except PlaygroundError as error:
-            raise gr.Error(str(error)) from None
-        outcomes = playground.predict_many(
-            list(keys), loaded.pixels, task=task, on_start=run_progress(progress, keys, playground)
-        )
-        result = TabResult(loaded.pixels, outcomes, loaded.notice)
-        labels = found_labels(outcomes)
-        options = view_options(score_value, mask_value, opacity_value, labels, labels)
-        rendered = render_result(result, options, len(panels))
-        return (*rendered, gr.CheckboxGroup(choices=labels, value=labels), result)
+            raise user_error(str(error)) from None
+        return TabResult(loaded.pixels, run_model(loaded.pixels), image_path, loaded.notice)
 
-    def rerender(result, score_value, mask_value, opacity_value, shown_classes):
+    @on_gpu
+    def run_models(
+        image_path, keys, score_value, mask_value, opacity_value, hidden_text, progress=gr.Progress(track_tqdm=True)
+    ):
+        def run_model(pixels):
+            on_start = run_progress(progress, keys, playground)
+            return playground.predict_many(list(keys), pixels, task=task, on_start=on_start)
+
+        result = outcomes_for(image_path, keys, run_model)
+        return (*render(result, score_value, mask_value, opacity_value, hidden_text), result, "")
+
+    def restore_results(image_path, keys, *view_values):
+        """A deep link's results, when every one is cached; else a note to press Run."""
+        if not image_path or not keys:
+            return (*(gr.skip() for _ in view_outputs), gr.skip(), gr.skip())
+        cached = []
+
+        def peek(pixels):
+            cached.extend(playground.peek(key, pixels, task=task) for key in keys)
+            return [Outcome(key, prediction=prediction) for key, prediction in zip(keys, cached)]
+
+        result = outcomes_for(image_path, keys, peek)
+        if any(prediction is None for prediction in cached):
+            return (*(gr.skip() for _ in view_outputs), gr.skip(), "Press **Run** to compute the linked results.")
+        return (*render(result, *view_values), result, "")
+
+    def rerender(result, *view_values):
         if result is None:
             return tuple(gr.skip() for _ in view_outputs)
-        options = view_options(score_value, mask_value, opacity_value, found_labels(result.outcomes), shown_classes)
-        return render_result(result, options, len(panels))
+        return render(result, *view_values)
+
+    def toggle(result, ticked, score_value, mask_value, opacity_value, hidden_text, which: str):
+        """New hidden classes after the class boxes (``which`` "ticked"), All or None changed, and the re-render."""
+        if result is None:
+            return (gr.skip(), *(gr.skip() for _ in view_outputs))
+        old = view_options(score_value, mask_value, opacity_value, hidden_text).hidden_labels
+        present = frozenset(present_labels(result.outcomes, score_value))
+        new = {"ticked": (old - present) | (present - set(ticked or [])), "all": old - present, "none": old | present}
+        hidden_value = HIDDEN_SEPARATOR.join(sorted(new[which]))
+        return (hidden_value, *render(result, score_value, mask_value, opacity_value, hidden_value))
+
+    def mark_stale(image_path, result):
+        if result is None:
+            return gr.skip()
+        return "" if image_path == result.source else STALE
 
     run.click(
         run_models,
         inputs=[image, models, *view_inputs],
-        outputs=[*view_outputs, classes, state],
+        outputs=[*view_outputs, state, stale],
         api_visibility="private",  # the public API is playground.ui.api's typed endpoint of the same name
         **MODEL_EVENTS,
     )
+    controls.restore = (restore_results, [image, models, *view_inputs], [*view_outputs, state, stale])
+    image.change(mark_stale, inputs=[image, state], outputs=stale, api_visibility="private")
     for control in (score, mask, opacity):
         control.change(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
-    classes.input(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
+    for trigger, which in ((classes.input, "ticked"), (all_classes.click, "all"), (no_classes.click, "none")):
+        trigger(
+            lambda *values, which=which: toggle(*values, which=which),
+            inputs=[state, classes, *view_inputs],
+            outputs=[hidden, *view_outputs],
+            api_visibility="private",
+        )
 
-    def prepare_downloads(result, score_value, mask_value, opacity_value, shown_classes):
+    def prepare_downloads(result, *view_values):
         if result is None:
-            raise gr.Error("Run the models first.")
-        labels = found_labels(result.outcomes)
-        return download_files(result, view_options(score_value, mask_value, opacity_value, labels, shown_classes))
+            raise user_error("Run the models first.")
+        return download_files(result.image, result.outcomes, view_options(*view_values))
 
-    prepare.click(
-        prepare_downloads,
-        inputs=[state, *view_inputs],
-        outputs=downloads,
-        api_visibility="private",
-    )
+    prepare.click(prepare_downloads, inputs=[state, *view_inputs], outputs=downloads, api_visibility="private")
     return controls
 
 
-def download_files(result: TabResult, options: ViewOptions) -> list[str]:
-    """Each successful panel's overlay PNG, COCO results JSON and masks, as shown now."""
-    folder = new_output_path("files").parent
-    paths: list[str] = []
-    for outcome in result.outcomes:
-        if outcome.prediction is not None:
-            panel = make_panel(result.image, outcome, options)
-            shown = shown_prediction(outcome.prediction, options)
-            paths += [str(path) for path in export_files(shown, panel.overlay, folder)]
-    return paths
-
-
-def view_options(
-    score: float, mask: float, opacity: float, all_labels: list[str], shown: list[str] | None
-) -> ViewOptions:
-    hidden = frozenset(all_labels) - frozenset(shown or [])
+def view_options(score: float, mask: float, opacity: float, hidden_text: str | None) -> ViewOptions:
+    hidden = frozenset(name for name in (hidden_text or "").split(HIDDEN_SEPARATOR) if name)
     return ViewOptions(score_threshold=score, mask_threshold=mask, opacity=opacity, hidden_labels=hidden)
-
-
-def render_result(result: TabResult, options: ViewOptions, slots: int) -> tuple:
-    """(each panel slot, summary markdown, table rows, JSON) for the stored result."""
-    panels = [make_panel(result.image, outcome, options) for outcome in result.outcomes]
-    images = panel_updates(panels, slots)
-    summary = "\n".join(f"- {panel.caption}" for panel in panels)
-    if result.notice:
-        summary = f"{result.notice}\n\n{summary}"
-    return (*images, summary, table_rows(panels), [panel.result for panel in panels])

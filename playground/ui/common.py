@@ -1,24 +1,41 @@
-"""Pieces every tab shares: example images, progress text, event settings."""
+"""Pieces every tab shares: tab labels, example images, model choices, progress text, user errors,
+the download panel, event settings."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 from gradio.utils import get_upload_folder
 
-from playground.core.registry import get_spec
-from playground.service import Playground
-from playground.views import Panel
+from playground.core.registry import ModelSpec, get_spec
+from playground.export import export_files
+from playground.service import Outcome, Playground
+from playground.views import ViewOptions, make_panel, shown_prediction
+
+log = logging.getLogger(__name__)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 OUTPUT_DIR = Path(get_upload_folder()) / "playground-outputs"
 """Inside Gradio's cache, the one folder besides the examples from which the app serves files."""
 OUTPUT_MAX_AGE_S = 3600
+
+TAB_LABELS = {
+    "semantic": "Semantic",
+    "detection": "Detection",
+    "instance": "Instance",
+    "panoptic": "Panoptic",
+    "prompt": "Prompt",
+    "text": "Text",
+    "compare": "Compare",
+}
+"""Short tab labels, so all seven fit on a phone's screen; each tab's first line names its task in full."""
 
 MODEL_EVENTS = {"concurrency_id": "models", "concurrency_limit": 2}
 """Events that run models share one queue slot group, so a hosted GPU is never oversubscribed."""
@@ -58,12 +75,6 @@ def image_input(tab: str, height: int = 300, **layout: object) -> gr.Image:
     )
 
 
-def panel_updates(panels: list[Panel], slots: int) -> list[gr.Image]:
-    """Show each panel in its own image slot, captioned, and hide the slots left over."""
-    shown = [gr.Image(value=panel.overlay, label=panel.caption, visible=True) for panel in panels]
-    return shown + [gr.Image(value=None, visible=False)] * (slots - len(panels))
-
-
 def example_paths() -> list[str]:
     """The bundled example photos (see examples/LICENSES.md), as paths Gradio may serve."""
     return [str(path) for path in sorted(EXAMPLES_DIR.glob("*.jpg"))]
@@ -77,3 +88,38 @@ def run_progress(progress: gr.Progress, keys: Sequence[str], playground: Playgro
         progress((index, len(keys)), desc=f"{verb} {get_spec(key).title} ({index + 1}/{len(keys)})…")
 
     return on_start
+
+
+def user_error(message: str) -> gr.Error:
+    """A toast for a mistake the user can fix (no image, an unknown model): logged as one line,
+    without the traceback Gradio prints for real faults."""
+    log.info("user error: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
+def model_choices(specs: list[ModelSpec], playground: Playground) -> list[tuple[str, str]]:
+    """(label, key) per model; a model whose pretrained weights are not local says so before Run."""
+    return [
+        (spec.title if playground.weights_local(spec.key) else f"{spec.title} (weights not downloaded)", spec.key)
+        for spec in specs
+    ]
+
+
+def download_panel(tab: str) -> tuple[gr.Button, gr.File]:
+    """The "Download" accordion: a button that prepares the files for what is shown, and the files."""
+    with gr.Accordion("Download (overlays, masks, COCO results)", open=False, elem_id=f"{tab}-download"):
+        prepare = gr.Button("Prepare files for what is shown", size="sm", elem_id=f"{tab}-prepare")
+        files = gr.File(file_count="multiple", label="Files", elem_id=f"{tab}-downloads")
+    return prepare, files
+
+
+def download_files(image: np.ndarray, outcomes: list[Outcome], options: ViewOptions) -> list[str]:
+    """Each successful model's overlay PNG (legend included), COCO results JSON and masks, as shown now."""
+    folder = new_output_path("files").parent
+    paths: list[str] = []
+    for outcome in outcomes:
+        if outcome.prediction is not None:
+            panel = make_panel(image, outcome, options)
+            shown = shown_prediction(outcome.prediction, options)
+            paths += [str(path) for path in export_files(shown, panel.overlay, folder)]
+    return paths

@@ -12,18 +12,41 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
-from playground.compare import SUMMARY_HEADERS, agreement, difference_overlay, summary_row
+from playground.compare import (
+    BOTH,
+    ONLY_A,
+    ONLY_B,
+    SUMMARY_HEADERS,
+    agreement,
+    difference_overlay,
+    error_row,
+    found_counts,
+    summary_row,
+)
 from playground.core.errors import PlaygroundError
 from playground.core.images import load_image
 from playground.core.registry import REGISTRY, get_spec
 from playground.service import Outcome, Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu, panel_updates, run_progress
+from playground.ui.common import (
+    MODEL_EVENTS,
+    TAB_LABELS,
+    download_files,
+    download_panel,
+    example_paths,
+    image_input,
+    model_choices,
+    on_gpu,
+    run_progress,
+    user_error,
+)
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.panels import PanelSlots, panel_slots, panel_updates
 from playground.ui.score_panel import add_score_panel
 from playground.views import ViewOptions, make_panel, shown_prediction
 
 PANELS_PER_ROW = 3
 DEFAULT_MODELS = ("detr", "retinanet", "faster-rcnn", "mask-rcnn", "grounding-dino")
+STALE = "**Out of date:** these results are for the previous image. Press **Compare** for this one."
 
 
 def comparable_keys() -> list[str]:
@@ -40,16 +63,19 @@ def needs_text(key: str) -> bool:
 class CompareResult:
     image: np.ndarray
     outcomes: list[Outcome]
+    source: str
+    """The image path the models ran on: another path in the image box makes the result stale."""
 
 
 def create_compare_tab(playground: Playground) -> TabControls:
     keys = comparable_keys()
-    with gr.Tab("Compare", id="compare"):
+    with gr.Tab(TAB_LABELS["compare"], id="compare"):
+        gr.Markdown("**Compare** any models across tasks on one image, then what only A, only B or both found.")
         with gr.Row():
             image = image_input("compare")
             with gr.Column():
                 models = gr.CheckboxGroup(
-                    choices=[(get_spec(key).title, key) for key in keys],
+                    choices=model_choices([get_spec(key) for key in keys], playground),
                     value=[key for key in DEFAULT_MODELS if key in keys],
                     label="Models (any task)",
                     elem_id="compare-models",
@@ -62,98 +88,153 @@ def create_compare_tab(playground: Playground) -> TabControls:
                 score = gr.Slider(0, 1, value=0.5, step=0.01, label="Score threshold", elem_id="compare-score")
                 run = gr.Button("Compare", variant="primary", elem_id="compare-run")
                 gr.Examples(example_paths(), inputs=[image], label="Examples", elem_id="compare-examples")
-        panels = []
-        for start in range(0, len(keys), PANELS_PER_ROW):
-            with gr.Row(equal_height=True):
-                panels += [
-                    gr.Image(visible=False, interactive=False, height=360, elem_id=f"compare-panel-{index}")
-                    for index in range(start, min(start + PANELS_PER_ROW, len(keys)))
-                ]
-        summary = gr.Dataframe(headers=SUMMARY_HEADERS, label="Summary", wrap=True, elem_id="compare-summary")
+        stale = gr.Markdown(elem_id="compare-stale", elem_classes=["stale-mark"])
+        slots = panel_slots("compare", len(keys), height=360, per_row=PANELS_PER_ROW)
+        summary = gr.Dataframe(
+            headers=SUMMARY_HEADERS,
+            label="Summary",
+            wrap=True,
+            column_widths=["18%", "9%", "7%", "8%", "8%", "7%", "8%", "35%"],
+            elem_id="compare-summary",
+        )
         with gr.Accordion("What only A, only B, or both found", open=True):
-            with gr.Row():
+            with gr.Row(elem_classes=["controls-row"]):
                 model_a = gr.Dropdown(label="Model A", elem_id="compare-a")
                 model_b = gr.Dropdown(label="Model B", elem_id="compare-b")
                 diff_button = gr.Button("Show difference", elem_id="compare-diff-button")
-            diff_image = gr.Image(label="red: only A · blue: only B · green: both", interactive=False, height=420)
-            diff_counts = gr.Markdown(elem_id="compare-diff-counts")
+            diff_image = gr.Image(show_label=False, interactive=False, height=420, elem_id="compare-diff")
+            diff_counts = gr.HTML(elem_id="compare-diff-counts", elem_classes=["panel-caption"])
+        prepare, downloads = download_panel("compare")
         state = gr.State()
         add_score_panel("compare", image, state, score)  # scoring against ground truth (issue 15)
         controls = TabControls("compare", image, models, {"score": score}, {"text": text})
         add_link_button(controls)
 
-    @on_gpu
-    def run_compare(image_path, chosen, prompt, threshold, progress=gr.Progress(track_tqdm=True)):
+    def compare_result(image_path, chosen, prompt, run_all) -> CompareResult:
         if not image_path:
-            raise gr.Error("Upload an image or pick an example first.")
+            raise user_error("Upload an image or pick an example first.")
         if not chosen:
-            raise gr.Error("Pick at least one model.")
+            raise user_error("Pick at least one model.")
         if any(needs_text(key) for key in chosen) and not (prompt or "").strip():
-            raise gr.Error("Type what to find (e.g. 'person, dog') for the open-vocabulary models.")
+            raise user_error("Type what to find (e.g. 'person, dog') for the open-vocabulary models.")
         try:
             loaded = load_image(image_path)
         except PlaygroundError as error:
-            raise gr.Error(str(error)) from None
-        outcomes = playground.predict_many(
-            list(chosen),
-            loaded.pixels,
-            on_start=run_progress(progress, chosen, playground),
-            params_for=lambda key: {"text": prompt} if needs_text(key) else {},
-        )
-        result = CompareResult(loaded.pixels, outcomes)
-        ran = [(get_spec(o.key).title, o.key) for o in outcomes if o.prediction is not None]
-        first, second = (ran + [(None, None)] * 2)[:2]
+            raise user_error(str(error)) from None
+        return CompareResult(loaded.pixels, run_all(loaded.pixels), image_path)
+
+    def shown_outputs(result: CompareResult, threshold: float) -> tuple:
+        """Panels, summary, the A and B choices (models that found something first), the state."""
+        options = ViewOptions(score_threshold=threshold)
+        ran = [o for o in result.outcomes if o.prediction is not None]
+        ran.sort(key=lambda o: -int(found_anything(o, options)))  # stable: run order otherwise
+        choices = [(get_spec(o.key).title, o.key) for o in ran]
+        first, second = ([key for _, key in choices] + [None, None])[:2]
         return (
-            *render(result, threshold, len(panels)),
-            gr.Dropdown(choices=ran, value=first[1]),
-            gr.Dropdown(choices=ran, value=second[1]),
+            *render(result, threshold, slots),
+            gr.Dropdown(choices=choices, value=first),
+            gr.Dropdown(choices=choices, value=second),
             result,
+            "",
         )
+
+    @on_gpu
+    def run_compare(image_path, chosen, prompt, threshold, progress=gr.Progress(track_tqdm=True)):
+        def run_all(pixels):
+            return playground.predict_many(
+                list(chosen),
+                pixels,
+                on_start=run_progress(progress, chosen, playground),
+                params_for=lambda key: {"text": prompt} if needs_text(key) else {},
+            )
+
+        return shown_outputs(compare_result(image_path, chosen, prompt, run_all), threshold)
+
+    def restore_results(image_path, chosen, prompt, threshold):
+        """A deep link's results, when every one is cached; else a note to press Compare."""
+        skipped = tuple(gr.skip() for _ in range(len(slots.outputs) + 4))
+        if not image_path or not chosen:
+            return (*skipped, gr.skip())
+        cached: list = []
+
+        def peek(pixels):
+            params = {key: {"text": prompt} if needs_text(key) else {} for key in chosen}
+            cached.extend(playground.peek(key, pixels, **params[key]) for key in chosen)
+            return [Outcome(key, prediction=prediction) for key, prediction in zip(chosen, cached)]
+
+        result = compare_result(image_path, chosen, prompt, peek)
+        if any(prediction is None for prediction in cached):
+            return (*skipped, "Press **Compare** to compute the linked results.")
+        return shown_outputs(result, threshold)
 
     def rerender(result, threshold):
         if result is None:
-            return tuple(gr.skip() for _ in range(len(panels) + 1))
-        return render(result, threshold, len(panels))
+            return tuple(gr.skip() for _ in range(len(slots.outputs) + 1))
+        return render(result, threshold, slots)
 
     def show_difference(result, key_a, key_b, threshold):
         if result is None or not key_a or not key_b:
-            raise gr.Error("Run a comparison first, then pick two models.")
+            raise user_error("Run a comparison first, then pick two models.")
         by_key = {o.key: o.prediction for o in result.outcomes if o.prediction is not None}
         options = ViewOptions(score_threshold=threshold)
         a, b = (shown_prediction(by_key[key], options) for key in (key_a, key_b))
         counts = agreement(a, b)
+        title_a, title_b = get_spec(key_a).title, get_spec(key_b).title
+        legend = "".join(
+            f'<span class="chip"><i style="background:{colour}"></i>{text}</span>'
+            for colour, text in ((ONLY_A, f"only {title_a}"), (ONLY_B, f"only {title_b}"), (BOTH, "both"))
+        )
         text = (
-            f"**Objects** (same label, box IoU ≥ 0.5): both **{counts.both}**, "
-            f"only {get_spec(key_a).title} **{counts.only_a}**, only {get_spec(key_b).title} **{counts.only_b}**."
+            f'<div class="panel-legend">{legend}</div><div><b>Objects</b> (same label, box IoU ≥ 0.5): '
+            f"both <b>{counts.both}</b>, only {title_a} <b>{counts.only_a}</b>, only {title_b} <b>{counts.only_b}</b>."
+            "</div>"
         )
         return difference_overlay(result.image, a, b), text
 
+    def mark_stale(image_path, result):
+        if result is None:
+            return gr.skip()
+        return "" if image_path == result.source else STALE
+
+    def prepare_downloads(result, threshold):
+        if result is None:
+            raise user_error("Run a comparison first.")
+        return download_files(result.image, result.outcomes, ViewOptions(score_threshold=threshold))
+
+    run_outputs = [*slots.outputs, summary, model_a, model_b, state, stale]
     run.click(
         run_compare,
         inputs=[image, models, text, score],
-        outputs=[*panels, summary, model_a, model_b, state],
+        outputs=run_outputs,
         api_visibility="private",
         **MODEL_EVENTS,
     )
-    score.change(rerender, inputs=[state, score], outputs=[*panels, summary], api_visibility="private")
+    controls.restore = (restore_results, [image, models, text, score], run_outputs)
+    image.change(mark_stale, inputs=[image, state], outputs=stale, api_visibility="private")
+    score.change(rerender, inputs=[state, score], outputs=[*slots.outputs, summary], api_visibility="private")
     diff_button.click(
         show_difference,
         inputs=[state, model_a, model_b, score],
         outputs=[diff_image, diff_counts],
         api_visibility="private",
     )
+    prepare.click(prepare_downloads, inputs=[state, score], outputs=downloads, api_visibility="private")
     return controls
 
 
-def render(result: CompareResult, threshold: float, slots: int) -> tuple:
-    """(each panel slot, summary rows) for the stored comparison at ``threshold``."""
+def found_anything(outcome: Outcome, options: ViewOptions) -> bool:
+    """True when the outcome shows an instance or a non-background class at ``options``."""
+    return sum(found_counts(shown_prediction(outcome.prediction, options)).values()) > 0
+
+
+def render(result: CompareResult, threshold: float, slots: PanelSlots) -> tuple:
+    """(each panel slot's updates, summary rows) for the stored comparison at ``threshold``."""
     options = ViewOptions(score_threshold=threshold)
-    panels = [make_panel(result.image, outcome, options) for outcome in result.outcomes]
-    images = panel_updates(panels, slots)
+    panels = [make_panel(result.image, outcome, options, legend=False) for outcome in result.outcomes]
     rows = []
     for outcome in result.outcomes:
         if outcome.prediction is None:
-            rows.append([get_spec(outcome.key).title, "", "", 0, None, f"error: {outcome.error}", None, ""])
+            rows.append(error_row(get_spec(outcome.key).title))
         else:
             rows.append(summary_row(shown_prediction(outcome.prediction, options)))
-    return (*images, rows)
+    return (*panel_updates(panels, slots), rows)

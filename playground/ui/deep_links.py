@@ -1,31 +1,42 @@
-"""Deep links: a URL's query string restores a tab's image, models, thresholds and prompts.
+"""Deep links: a URL's query string restores a tab's image, models, thresholds, prompts and results.
 
-``?tab=detection&example=astronaut&models=detr,retinanet&score=0.4`` selects the tab, loads the
-example and sets the controls. Query strings outlive server restarts and read like what they do,
-which `gr.DeepLinkButton`'s session-bound links do not. Uploaded images are linked by their path in
-Gradio's upload cache and restored only from there, so a link cannot name any other file.
+``?tab=detection&example=astronaut&models=detr,retinanet&score=0.4&hide=person;dog`` selects the tab,
+loads the example, sets the controls, and shows the results at once when they are cached (else
+Run computes them). Query strings outlive server restarts and read like what they do, which
+`gr.DeepLinkButton`'s session-bound links do not. An upload is linked by an opaque id, the name
+of the folder Gradio's upload cache gave it (a hash of its bytes), never by a server path, and is
+restored only from there. A parameter the page cannot use becomes one notice above the tabs.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
-from gradio.utils import get_upload_folder, is_in_or_equal
+from gradio.utils import get_upload_folder
 
 from playground.ui.common import EXAMPLES_DIR
+
+UPLOAD_ID = re.compile(r"[0-9a-f]{16,128}")
 
 
 @dataclass
 class TabControls:
-    """The components of one tab that a link restores, by query-parameter name."""
+    """The components of one tab that a link restores, by query-parameter name.
+
+    ``restore`` is an optional ``(function, inputs, outputs)`` that shows the tab's cached results;
+    it runs after the controls are set and gets the values of ``inputs``.
+    """
 
     task: str
     image: gr.Image
     models: gr.CheckboxGroup | gr.Dropdown | None = None
     sliders: dict[str, gr.Slider] = field(default_factory=dict)
     texts: dict[str, gr.Textbox] = field(default_factory=dict)
+    restore: tuple[Callable, list, list] | None = None
 
     @property
     def components(self) -> list[gr.components.Component]:
@@ -36,11 +47,15 @@ class TabControls:
             *self.texts.values(),
         ]
 
+    @property
+    def names(self) -> list[str]:
+        return ["image", *(["models"] if self.models is not None else []), *self.sliders, *self.texts]
+
     def link_js(self) -> str:
-        """A browser-side function of `components`' values that returns the link to this view."""
-        names = ["image", *(["models"] if self.models is not None else []), *self.sliders, *self.texts]
+        """A browser-side function of `components`' values that puts the link to this view in the
+        link box and on the clipboard."""
         return f"""(...values) => {{
-            const names = {names!r};
+            const names = {self.names!r};
             const params = new URLSearchParams({{tab: {self.task!r}}});
             names.forEach((name, i) => {{
                 const value = values[i];
@@ -48,15 +63,18 @@ class TabControls:
                 if (name === "image") {{
                     const file = value.orig_name || "";
                     const stem = file.replace(/\\.[^.]+$/, "");
+                    const folder = (value.path || "").split(/[\\\\/]/).slice(-2, -1)[0] || "";
                     if ({example_names()!r}.includes(stem) && file.endsWith(".jpg")) params.set("example", stem);
-                    else if (value.path) params.set("image", value.path);
+                    else if (/^[0-9a-f]{{16,128}}$/.test(folder)) params.set("upload", folder);
                 }} else if (Array.isArray(value)) {{
                     params.set(name, value.join(","));
                 }} else {{
                     params.set(name, String(value));
                 }}
             }});
-            return window.location.origin + window.location.pathname + "?" + params.toString();
+            const link = window.location.origin + window.location.pathname + "?" + params.toString();
+            navigator.clipboard?.writeText(link).catch(() => {{}});
+            return link;
         }}"""
 
 
@@ -64,56 +82,123 @@ def example_names() -> list[str]:
     return sorted(path.stem for path in EXAMPLES_DIR.glob("*.jpg"))
 
 
-def linked_image(query: dict[str, str]) -> str | None:
-    """The image a link names: a bundled example, or a file inside Gradio's upload cache."""
-    if query.get("example") in example_names():
-        return str(EXAMPLES_DIR / f"{query['example']}.jpg")
-    path = query.get("image")
-    if path and is_in_or_equal(path, get_upload_folder()) and Path(path).is_file():
-        return path
-    return None
+def uploaded_file(upload_id: str) -> str | None:
+    """A file in Gradio's upload cache folder ``upload_id``, or None. The folder is named by a hash
+    of the bytes, so every file in it (the same bytes under the names they were sent as) will do."""
+    if not UPLOAD_ID.fullmatch(upload_id):
+        return None
+    folder = Path(get_upload_folder()) / upload_id
+    files = sorted(path for path in folder.iterdir() if path.is_file()) if folder.is_dir() else []
+    return str(files[0]) if files else None
 
 
-def restore(query: dict[str, str], controls: TabControls) -> list:
-    """Updates for ``controls`` from a link's ``query`` (gr.skip() for what it does not name)."""
-    updates: list = [linked_image(query) or gr.skip()]
+def restore(query: dict[str, str], controls: TabControls, problems: list[str]) -> list:
+    """Updates for ``controls`` from a link's ``query`` (gr.skip() for what it does not name);
+    what cannot be used is skipped and described in ``problems``."""
+    updates: list = [linked_image(query, problems)]
     if controls.models is not None:
         keys = [key for key in query.get("models", "").split(",") if key]
+        known = [value for _, value in controls.models.choices]
+        unknown = [key for key in keys if key not in known]
+        if unknown:
+            problems.append(f"no model {', '.join(unknown)} on this tab (it has {', '.join(known)})")
+        keys = [key for key in keys if key in known]
         updates.append(keys if keys else gr.skip())
-    for name in controls.sliders:
-        try:
-            updates.append(float(query[name]))
-        except (KeyError, ValueError):
-            updates.append(gr.skip())
+    for name, slider in controls.sliders.items():
+        updates.append(slider_value(query, name, slider, problems))
     updates += [query.get(name, gr.skip()) for name in controls.texts]
     return updates
 
 
-def wire_deep_links(demo: gr.Blocks, tabs: gr.Tabs, all_controls: list[TabControls]) -> None:
-    """On page load, select the linked tab and restore its controls; other tabs are untouched."""
-    outputs = [tabs] + [component for controls in all_controls for component in controls.components]
+def linked_image(query: dict[str, str], problems: list[str]) -> str | object:
+    """The image a link names: a bundled example, or a file in Gradio's upload cache."""
+    if "example" in query:
+        if query["example"] in example_names():
+            return str(EXAMPLES_DIR / f"{query['example']}.jpg")
+        problems.append(f"no example '{query['example']}' (there are {', '.join(example_names())})")
+    if "upload" in query:
+        path = uploaded_file(query["upload"])
+        if path:
+            return path
+        problems.append("the linked upload is no longer on this server: upload the image again")
+    return gr.skip()
+
+
+def slider_value(query: dict[str, str], name: str, slider: gr.Slider, problems: list[str]) -> float | object:
+    if name not in query:
+        return gr.skip()
+    try:
+        value = float(query[name])
+    except ValueError:
+        value = float("nan")
+    if not slider.minimum <= value <= slider.maximum:  # also false for nan
+        problems.append(f"{name}={query[name]} is not a number from {slider.minimum:g} to {slider.maximum:g}")
+        return gr.skip()
+    return value
+
+
+def notice(problems: list[str]) -> str:
+    return "**This link could not be restored in full:** " + "; ".join(problems) + ". The rest is restored."
+
+
+def wire_deep_links(demo: gr.Blocks, tabs: gr.Tabs, all_controls: list[TabControls], link_notice: gr.Markdown) -> None:
+    """On page load, select the linked tab, restore its controls and show its cached results;
+    other tabs are untouched."""
+    outputs = [tabs, link_notice] + [component for controls in all_controls for component in controls.components]
+    tasks = [controls.task for controls in all_controls]
 
     def on_load(request: gr.Request) -> list:
         query = dict(request.query_params) if request else {}
-        task = query.get("tab")
-        updates: list = [gr.Tabs(selected=task) if task in {c.task for c in all_controls} else gr.skip()]
+        task = query.pop("tab", None)
+        problems: list[str] = []
+        if task is not None and task not in tasks:
+            problems.append(f"no tab '{task}' (there are {', '.join(tasks)})")
+        updates: list = [gr.Tabs(selected=task) if task in tasks else gr.skip()]
+        restored: list = []
         for controls in all_controls:
             if controls.task == task:
-                updates += restore(query, controls)
+                restored += restore(query, controls, problems)
+                extra = sorted(set(query) - set(controls.names) - {"example", "upload"} | ({"image"} & set(query)))
+                if extra:
+                    problems.append(f"{', '.join(extra)}: not a setting of this tab")
             else:
-                updates += [gr.skip()] * len(controls.components)
-        return updates
+                restored += [gr.skip()] * len(controls.components)
+        shown = gr.Markdown(value=notice(problems), visible=True) if problems else gr.skip()
+        return [*updates, shown, *restored]
 
-    demo.load(on_load, inputs=None, outputs=outputs, api_visibility="private")
+    loaded = demo.load(on_load, inputs=None, outputs=outputs, api_visibility="private")
+    for controls in all_controls:
+        if controls.restore is not None:
+            function, inputs, restore_outputs = controls.restore
+            loaded.then(
+                linked_results(controls.task, function, len(restore_outputs)),
+                inputs=inputs,
+                outputs=restore_outputs,
+                api_visibility="private",
+            )
+
+
+def linked_results(task: str, function: Callable, outputs: int) -> Callable:
+    """``function(*values)`` on a page opened by a link to ``task``; skips its ``outputs`` otherwise."""
+
+    def on_linked(request: gr.Request, *values):
+        query = dict(request.query_params) if request else {}
+        if query.get("tab") != task:
+            return tuple(gr.skip() for _ in range(outputs))
+        return function(*values)
+
+    return on_linked
 
 
 def add_link_button(controls: TabControls) -> None:
-    """A "Link to this view" button and the box that shows the link to copy."""
+    """A "Copy link to this view" button and the box that shows the link."""
     with gr.Row():
-        button = gr.Button("🔗 Link to this view", size="sm", scale=0, elem_id=f"{controls.task}-link-button")
+        button = gr.Button(
+            "Copy link to this view", size="sm", scale=0, min_width=200, elem_id=f"{controls.task}-link-button"
+        )
         link = gr.Textbox(
             show_label=False,
-            placeholder="a link that restores this tab's image, models and settings",
+            placeholder="a link that restores this tab's image, models, settings and results",
             buttons=["copy"],
             elem_id=f"{controls.task}-link",
             scale=4,

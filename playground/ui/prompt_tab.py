@@ -20,11 +20,12 @@ from playground.core.registry import get_spec
 from playground.core.types import Prediction
 from playground.export import to_json
 from playground.service import Outcome, Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
+from playground.ui.common import MODEL_EVENTS, TAB_LABELS, example_paths, image_input, on_gpu, user_error
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.views import draw, draw_prompts
 
 CLICK_MODES = {"foreground point": "foreground", "background point": "background", "box corner": "corner"}
+CORNER_HINT = "Box: now click the opposite corner."
 PROMPT_MODELS = ("sam", "sam2")
 """The models that answer every click, side by side; the first also draws on the clickable canvas."""
 
@@ -45,9 +46,10 @@ class PromptSession:
 
 def create_prompt_tab(playground: Playground) -> TabControls:
     titles = " and ".join(f"**{get_spec(key).title}**" for key in PROMPT_MODELS)
-    with gr.Tab("Prompt segmentation (points, box)", id="prompt"):
+    with gr.Tab(TAB_LABELS["prompt"], id="prompt"):
         gr.Markdown(
-            f"{titles} side by side: upload or pick an image, then click on it. Points and a box (two corner "
+            f"**Prompt segmentation** with {titles} side by side: upload or pick an image, then click on it. "
+            "Points and a box (two corner "
             "clicks) can be combined; each model encodes the image once and each click after that only runs "
             "its light decoder."
         )
@@ -90,6 +92,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
                         )
                         for key in PROMPT_MODELS[1:]
                     ]
+                gr.HTML(elem_id="prompt-margin-hint", elem_classes=["stale-mark"])  # see style.HEAD
                 status = gr.Markdown(elem_id="prompt-status")
                 with gr.Accordion("JSON (same as the CLI)", open=False):
                     result_json = gr.JSON()
@@ -106,7 +109,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         try:
             loaded = load_image(image_path)
         except PlaygroundError as error:
-            raise gr.Error(str(error)) from None
+            raise user_error(str(error)) from None
         note = f"{loaded.notice} " if loaded.notice else ""
         return (
             loaded.pixels,
@@ -119,7 +122,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
 
     def on_click(state: PromptSession | None, mode: str, shown_opacity: float, evt: gr.SelectData):
         if state is None:
-            raise gr.Error("Upload an image or pick an example first.")
+            raise user_error("Upload an image or pick an example first.")
         x, y = evt.index
         return run_prompts(replace(state, history=state.history.add(CLICK_MODES[mode], x, y)), shown_opacity)
 
@@ -137,19 +140,19 @@ def create_prompt_tab(playground: Playground) -> TabControls:
     def run_prompts(state: PromptSession, shown_opacity: float):
         if not state.history.ready:
             state = replace(state, outcomes=())
-            waiting = "Click the second corner of the box." if state.history.pending_corner else "Click on the image."
+            waiting = CORNER_HINT if state.history.pending_corner else "Click on the image."
             drawn = draw_prompts(state.image, state.history)
             return drawn, *[drawn] * len(others), gr.Radio(choices=[], value=None), waiting, None, state
         params = state.history.params()
         outcomes = playground.predict_many(list(PROMPT_MODELS), state.image, task="prompt", params_for=lambda _: params)
         if outcomes[0].prediction is None:
-            raise gr.Error(outcomes[0].error)
+            raise user_error(outcomes[0].error)
         return show(replace(state, outcomes=tuple(outcomes)), 0, shown_opacity, new_candidates=True)
 
     @on_gpu
     def on_everything(state: PromptSession | None, side, batch, iou, stable, shown_opacity: float):
         if state is None:
-            raise gr.Error("Upload an image or pick an example first.")
+            raise user_error("Upload an image or pick an example first.")
         settings = {
             "points_per_side": int(side),
             "points_per_batch": int(batch),
@@ -159,10 +162,10 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         try:
             prediction = playground.predict(PROMPT_MODELS[0], state.image, task="prompt", everything=True, **settings)
         except PlaygroundError as error:
-            raise gr.Error(str(error)) from None
+            raise user_error(str(error)) from None
         skipped = [Outcome(key, error="no 'segment everything' here") for key in PROMPT_MODELS[1:]]
         outcomes = (Outcome(PROMPT_MODELS[0], prediction=prediction), *skipped)
-        return show(PromptSession(state.image, outcomes=outcomes), None, shown_opacity, new_candidates=True)
+        return show(replace(state, outcomes=outcomes), None, shown_opacity, new_candidates=True, settings=settings)
 
     def on_view(state: PromptSession | None, index: int | None, shown_opacity: float):
         if state is None or state.prediction is None:
@@ -187,9 +190,12 @@ def create_prompt_tab(playground: Playground) -> TabControls:
     return controls
 
 
-def show(state: PromptSession, index: int | None, opacity: float, new_candidates: bool) -> tuple:
+def show(
+    state: PromptSession, index: int | None, opacity: float, new_candidates: bool, settings: dict | None = None
+) -> tuple:
     """Each model's panel with the chosen candidate (or every mask for "everything"), the first
-    model's candidate choices, one status line per model, and the JSON of what is shown."""
+    model's candidate choices, one status line per model, and the JSON of what is shown;
+    ``settings`` are "Segment everything"'s thresholds, named when it found no mask."""
     prediction = state.prediction
     everything = prediction.mode == "everything"
     panels, notes, shown_json = [], [], []
@@ -207,6 +213,11 @@ def show(state: PromptSession, index: int | None, opacity: float, new_candidates
         note += f" · post {timings.get('postprocess', 0):.0f} ms"
         if everything:
             note = f"{len(candidate)} masks · " + note
+            if not len(candidate) and settings:
+                note += (
+                    f" · no mask passed the predicted IoU threshold ({settings['pred_iou_thresh']:.2f}) and the "
+                    f"stability score threshold ({settings['stability_score_thresh']:.2f}): lower them and try again"
+                )
         if candidate.weights != "pretrained":
             note += f" · {candidate.weights} weights"
         notes.append(note)
@@ -217,4 +228,6 @@ def show(state: PromptSession, index: int | None, opacity: float, new_candidates
         if new_candidates
         else gr.skip()
     )
+    if state.history.pending_corner is not None:
+        notes.append(CORNER_HINT)
     return *panels, radio, "\n\n".join(notes), shown_json, state

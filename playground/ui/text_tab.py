@@ -16,8 +16,19 @@ from playground.core.images import load_image
 from playground.core.registry import get_spec
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.service import Playground
-from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu, run_progress
+from playground.ui.common import (
+    MODEL_EVENTS,
+    TAB_LABELS,
+    download_files,
+    download_panel,
+    example_paths,
+    image_input,
+    on_gpu,
+    run_progress,
+    user_error,
+)
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.panels import panel_html
 from playground.views import ViewOptions, make_panel
 
 TABLE_HEADERS = ["model", "phrase", "score", "box (x1, y1, x2, y2)", "mask area px"]
@@ -33,10 +44,11 @@ def text_params(key: str, text: str, box_threshold: float, text_threshold: float
 
 
 def create_text_tab(playground: Playground) -> TabControls:
-    with gr.Tab("Text to segment (open vocabulary)", id="text"):
+    with gr.Tab(TAB_LABELS["text"], id="text"):
         titles = ", ".join(f"**{get_spec(key).title}**" for key in TEXT_MODELS)
         gr.Markdown(
-            f"{titles} side by side: type what to find, e.g. `cat, dog` or `a red car; person`. The thresholds "
+            f"**Text to segment** with {titles} side by side: type what to find, "
+            "e.g. `cat, dog` or `a red car; person`. The thresholds "
             "are Grounding DINO's; SAM 3 and OWLv2 keep their own."
         )
         with gr.Row():
@@ -57,17 +69,22 @@ def create_text_tab(playground: Playground) -> TabControls:
                     )
                 run = gr.Button("Find and segment", variant="primary", elem_id="text-run")
                 gr.Examples(example_paths(), inputs=[image], label="Examples", elem_id="text-examples")
+        panels, captions = [], []
         with gr.Row(equal_height=True):
-            panels = [
-                gr.Image(
-                    label=get_spec(key).title, interactive=False, format="png", height=420, elem_id=f"text-panel-{i}"
-                )
-                for i, key in enumerate(TEXT_MODELS)
-            ]
+            for i in range(len(TEXT_MODELS)):
+                with gr.Column(min_width=240):
+                    panels.append(
+                        gr.Image(
+                            show_label=False, interactive=False, format="png", height=420, elem_id=f"text-panel-{i}"
+                        )
+                    )
+                    captions.append(gr.HTML(elem_id=f"text-caption-{i}", elem_classes=["panel-caption"]))
         status = gr.Markdown(elem_id="text-status")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="What was found", wrap=True, elem_id="text-table")
         with gr.Accordion("JSON (same as the CLI)", open=False):
             result_json = gr.JSON()
+        prepare, downloads = download_panel("text")
+        shown_outcomes = gr.State()
         controls = TabControls(
             "text", image, None, {"box_threshold": box_threshold, "text_threshold": text_threshold}, {"text": text}
         )
@@ -76,13 +93,13 @@ def create_text_tab(playground: Playground) -> TabControls:
     @on_gpu
     def run_text(image_path, prompt, box_value, text_value, progress=gr.Progress(track_tqdm=True)):
         if not image_path:
-            raise gr.Error("Upload an image or pick an example first.")
+            raise user_error("Upload an image or pick an example first.")
         if not (prompt or "").strip():
-            raise gr.Error("Type what to find, e.g. 'cat, dog'.")
+            raise user_error("Type what to find, e.g. 'cat, dog'.")
         try:
             loaded = load_image(image_path)
         except PlaygroundError as error:
-            raise gr.Error(str(error)) from None
+            raise user_error(str(error)) from None
         keys = list(TEXT_MODELS)
         outcomes = playground.predict_many(
             keys,
@@ -91,7 +108,8 @@ def create_text_tab(playground: Playground) -> TabControls:
             on_start=run_progress(progress, keys, playground),
             params_for=lambda key: text_params(key, prompt, float(box_value), float(text_value)),
         )
-        shown = [make_panel(loaded.pixels, outcome, ViewOptions(score_threshold=0.0)) for outcome in outcomes]
+        options = ViewOptions(score_threshold=0.0)
+        shown = [make_panel(loaded.pixels, outcome, options, legend=False) for outcome in outcomes]
         rows = [
             [panel.key, i["label"], i["score"], ", ".join(f"{v:.0f}" for v in i["box"]), i.get("mask_area")]
             for panel in shown
@@ -100,13 +118,26 @@ def create_text_tab(playground: Playground) -> TabControls:
         notes = [loaded.notice]
         for outcome, panel in zip(outcomes, shown):
             prediction = outcome.prediction
-            notes.append(panel.caption if prediction is None else f"{panel.caption} · {prediction.reuse}")
-            notes.append(prediction.warning if prediction else "")
-        images = [gr.Image(value=panel.overlay, label=panel.caption) for panel in shown]
-        return *images, "\n\n".join(filter(None, notes)), rows, [panel.result for panel in shown]
+            if prediction is not None:
+                notes += [f"{panel.title}: {prediction.reuse}" if prediction.reuse else "", prediction.warning]
+        return (
+            *[panel.overlay for panel in shown],
+            *[panel_html(panel) for panel in shown],
+            "\n\n".join(filter(None, notes)),
+            rows,
+            [panel.result for panel in shown],
+            (loaded.pixels, outcomes),
+        )
+
+    def prepare_downloads(shown):
+        if shown is None:
+            raise user_error("Find something first.")
+        pixels, outcomes = shown
+        return download_files(pixels, outcomes, ViewOptions(score_threshold=0.0))
 
     inputs = [image, text, box_threshold, text_threshold]
-    outputs = [*panels, status, table, result_json]
+    outputs = [*panels, *captions, status, table, result_json, shown_outcomes]
+    prepare.click(prepare_downloads, inputs=shown_outcomes, outputs=downloads, api_visibility="private")
     run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
     text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
     for slider in (box_threshold, text_threshold):

@@ -1,0 +1,46 @@
+"""The page's CSS and head script, passed to `gr.Blocks.launch` (see app.py)."""
+
+from __future__ import annotations
+
+CSS = """
+.panel-caption { font-size: var(--text-sm); line-height: 1.4; padding: 4px 2px; }
+.panel-title { font-weight: 600; color: var(--body-text-color); }
+.panel-details { color: var(--body-text-color-subdued); }
+.panel-hint { color: var(--color-accent); font-weight: 600; }
+.panel-error { color: var(--error-text-color); overflow-wrap: anywhere; }
+.panel-legend { display: flex; flex-wrap: wrap; gap: 2px 10px; color: var(--body-text-color); }
+.panel-legend .chip { display: inline-flex; align-items: center; gap: 4px; white-space: nowrap; }
+.panel-legend i { display: inline-block; width: 11px; height: 11px; border-radius: 2px; }
+.stale-mark { color: var(--color-accent); font-weight: 600; }
+.panel.stale img { opacity: 0.35; }
+#link-notice { border-left: 4px solid var(--color-accent); padding-left: 8px; }
+table th, table th * { word-break: normal !important; overflow-wrap: normal !important; hyphens: none; }
+/* Narrow screens: controls stacked (the tabs wrap: gr.Tabs(overflow_behavior="wrap")). */
+@media (max-width: 640px) {
+  .controls-row { flex-direction: column !important; }
+  .controls-row > * { width: 100% !important; min-width: 0 !important; }
+}
+"""
+
+HEAD = """
+<script>
+// A new run closes the error toasts of the last one, so an old error never sits over fresh results.
+document.addEventListener("click", (event) => {
+  if (!event.target.closest("button.primary")) return;
+  document.querySelectorAll(".toast-close").forEach((button) => button.click());
+}, true);
+// Gradio ignores a click on the prompt canvas beside the picture (in its letterbox margin); say so.
+document.addEventListener("click", (event) => {
+  const image = event.target.closest("#prompt-canvas")?.querySelector("img");
+  const hint = document.querySelector("#prompt-margin-hint");
+  const button = event.target.closest("button, a, label");
+  if (!image || !hint || !image.naturalWidth || (button && !button.contains(image))) return;
+  const box = image.getBoundingClientRect();
+  const scale = Math.min(box.width / image.naturalWidth, box.height / image.naturalHeight, 1);
+  const x = (event.clientX - box.left - (box.width - image.naturalWidth * scale) / 2) / scale;
+  const y = (event.clientY - box.top - (box.height - image.naturalHeight * scale) / 2) / scale;
+  const outside = x < 0 || y < 0 || x >= image.naturalWidth || y >= image.naturalHeight;
+  hint.textContent = outside ? "That click was beside the picture: click on the picture itself." : "";
+}, true);
+</script>
+"""
