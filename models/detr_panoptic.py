@@ -9,15 +9,22 @@ Checkpoint: ``facebook/detr-resnet-50-panoptic`` at its main revision, whose con
 ResNet backbone, so pretrained weights need ``pip install timm``. We found no ``no_timm`` revision
 for it (``facebook/detr-resnet-50`` has one; transformers' own tests load the panoptic checkpoint
 only with timm). Random and tiny builds use transformers' ResNet.
+
+`DETRPanopticAdapter.forward` runs the library's own submodules with ``DetrForSegmentation.forward``'s
+wiring, except that the mask head runs only on the queries ``post_process_panoptic_segmentation``
+keeps, `MASK_CHUNK` at a time; the library's forward runs it on all 100 queries at once (8.6 GB on
+one 800 x 800 image), then the post-processing drops nearly all of them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import DetrConfig, DetrForSegmentation, DetrImageProcessor, ResNetConfig
+from transformers.models.detr.modeling_detr import DetrSegmentationOutput
 
 from models.base import ProcessorAdapter
 from models.detr import TINY_SIZE, tiny_detr_config
@@ -34,12 +41,23 @@ LAST_THING_ID = 90
 DETR authors' ``is_thing_map = {i: i <= 90}``. DETR predicts those raw ids (250 slots)."""
 NUM_CLASSES = 250
 """Class slots of the checkpoint's classifier (before "no object")."""
+MASK_CHUNK = 4
+"""Kept queries per ``mask_head`` call. The mask head works on one copy of
+the backbone's features per query; its peak is set by the h/4 x w/4 stage: per query, the copy of
+the 256-channel stride-4 map the conv materialises (1 kB a pixel) plus 32- and 16-channel maps and
+conv buffers. Measured at an 800 x 800 input (200 x 200 mask pixels, 40k): 50 MB per query with
+one thread, 90 MB with two (about 1.3 and 2.3 kB per mask pixel), so a chunk of 4 costs 0.2-0.4 GB
+(8: 0.4-0.7 GB, 100 at once: 8.5 GB), scaling with the input's area. The time per query did not
+depend on the chunk size (1 to 32) in our runs on a shared 2-core CPU: about 0.2 s."""
 
 
 class DETRPanopticAdapter(ProcessorAdapter):
     """``facebook/detr-resnet-50-panoptic`` (COCO panoptic), or a random build of its layout.
 
-    The forward gives logits (1, Q, classes + 1), pred_boxes (1, Q, 4) and pred_masks (1, Q, h/4, w/4).
+    The forward gives the library's outputs for the K of Q queries the post-processing keeps:
+    logits (1, K, classes + 1), pred_boxes (1, K, 4) and pred_masks (1, K, h/4, w/4). The body
+    (backbone, encoder, decoder: about 0.2 GB above the weights at 800 x 800) runs once; the mask
+    branch costs `MASK_CHUNK` queries' worth of memory at a time and time per kept query.
     """
 
     channels_last = True
@@ -74,9 +92,112 @@ class DETRPanopticAdapter(ProcessorAdapter):
         self.stuff_ids = frozenset(self.label_names) - self.thing_ids
         return model
 
+    def forward(self, inputs: dict[str, torch.Tensor]) -> DetrSegmentationOutput:
+        """One image -> the library's outputs for the K queries post-processing keeps: logits
+        (1, K, classes + 1), pred_boxes (1, K, 4), pred_masks (1, K, h/4, w/4); K may be 0."""
+        body = detr_body(self.model, inputs["pixel_values"], inputs.get("pixel_mask"))
+        keep = kept_queries(body.logits, self.floor(PANOPTIC_THRESHOLD))
+        return DetrSegmentationOutput(
+            logits=body.logits[:, keep],
+            pred_boxes=body.pred_boxes[:, keep],
+            pred_masks=query_masks(self.model, body, keep),
+        )
+
     def postprocess(self, outputs: Any, image: np.ndarray, task: str) -> Prediction:
         """The processor's ``post_process_panoptic_segmentation`` at the image's size; stuff is fused."""
         return self.new_prediction(image, "panoptic", **panoptic_fields(self, outputs, image, PANOPTIC_THRESHOLD))
+
+
+@dataclass(frozen=True)
+class DetrBody:
+    """``DetrForSegmentation.forward``'s tensors before its mask branch, for one image (input h x w)."""
+
+    logits: torch.Tensor  # (1, Q, classes + 1)
+    pred_boxes: torch.Tensor  # (1, Q, 4) normalised cxcywh
+    queries: torch.Tensor  # (1, Q, d_model): the decoder's last hidden state
+    memory: torch.Tensor  # (1, d_model, h/32, w/32): the encoder's output as a map
+    attention_mask: torch.Tensor  # (1, 1, 1, h/32, w/32): 0 on pixels, dtype min on padding
+    projected: torch.Tensor  # (1, d_model, h/32, w/32): the projected backbone map
+    fpn: list[torch.Tensor]  # backbone stages 3, 2, 1: (1, C, h/16, w/16) ... (1, C, h/4, w/4)
+
+
+def detr_body(model: DetrForSegmentation, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None) -> DetrBody:
+    """Backbone, encoder, decoder, class and box heads, wired as ``DetrForSegmentation.forward``.
+
+    ``pixel_values`` (1, 3, h, w); ``pixel_mask`` (1, h, w) or None (all pixels valid).
+    """
+    batch_size, _, height, width = pixel_values.shape
+    if batch_size != 1:
+        raise ValueError(f"DETR panoptic runs one image at a time, got a batch of {batch_size}")
+    device = pixel_values.device
+    if pixel_mask is None:
+        pixel_mask = torch.ones((batch_size, height, width), device=device)
+    detr = model.detr.model
+    vision_features = detr.backbone(pixel_values, pixel_mask)
+    feature_map, mask = vision_features[-1]
+    projected = detr.input_projection(feature_map)
+    flattened_features = projected.flatten(2).transpose(1, 2)
+    position = detr.position_embedding(shape=feature_map.shape, device=device, dtype=pixel_values.dtype, mask=mask)
+    position = position.flatten(2).transpose(1, 2)
+    flattened_mask = mask.flatten(1)
+    encoded = detr.encoder(
+        inputs_embeds=flattened_features, attention_mask=flattened_mask, spatial_position_embeddings=position
+    ).last_hidden_state
+    query_position = detr.query_position_embeddings.weight.unsqueeze(0).repeat(batch_size, 1, 1)
+    queries = detr.decoder(
+        inputs_embeds=torch.zeros_like(query_position),
+        attention_mask=None,
+        spatial_position_embeddings=position,
+        object_queries_position_embeddings=query_position,
+        encoder_hidden_states=encoded,
+        encoder_attention_mask=flattened_mask,
+    )[0]
+    map_height, map_width = feature_map.shape[-2:]
+    memory = encoded.transpose(1, 2).view(batch_size, model.config.d_model, map_height, map_width)
+    valid = flattened_mask.view(batch_size, map_height, map_width).unsqueeze(1).unsqueeze(1)
+    zero = torch.full((), 0.0, device=memory.device, dtype=memory.dtype)
+    return DetrBody(
+        logits=model.detr.class_labels_classifier(queries),
+        pred_boxes=model.detr.bbox_predictor(queries).sigmoid(),
+        queries=queries,
+        memory=memory,
+        attention_mask=torch.where(valid, zero, torch.finfo(memory.dtype).min),
+        projected=projected,
+        fpn=[vision_features[2][0], vision_features[1][0], vision_features[0][0]],
+    )
+
+
+def kept_queries(logits: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Indices (K,) of the queries in ``logits`` (1, Q, classes + 1) that the processor's
+    ``post_process_panoptic_segmentation(threshold=threshold)`` keeps: the same test, on the same
+    numbers (``remove_low_and_no_objects``): top class not "no object" and its score > threshold."""
+    scores, labels = torch.nn.functional.softmax(logits, dim=-1).max(-1)
+    keep = labels[0].ne(logits.shape[-1] - 1) & (scores[0] > threshold)
+    return keep.nonzero().flatten()
+
+
+def query_masks(
+    model: DetrForSegmentation, body: DetrBody, keep: torch.Tensor, chunk: int = MASK_CHUNK
+) -> torch.Tensor:
+    """Mask logits (1, K, h/4, w/4) of the queries ``keep`` (K,): the library's ``mask_head`` on
+    ``chunk`` of them at a time (each query's mask depends on that query alone).
+
+    ``bbox_attention`` runs on all Q queries, as in the library: its maps are small (Q, heads,
+    h/32, w/32), and its matmul on fewer rows rounds differently. The mask head's convolutions can
+    round differently too (1e-6): PyTorch picks oneDNN or its own kernel by batch size and threads
+    (one thread: a 1x1 conv on fewer than 16 images), so masks match the library's within float
+    rounding, and its panoptic maps except where two queries' masks tie to that precision.
+    """
+    mask_height, mask_width = body.fpn[-1].shape[-2:]
+    masks = body.queries.new_empty((1, len(keep), mask_height, mask_width))
+    if not len(keep):
+        return masks
+    attention = model.bbox_attention(body.queries, body.memory, attention_mask=body.attention_mask)
+    for start in range(0, len(keep), chunk):
+        index = keep[start : start + chunk]
+        out = model.mask_head(features=body.projected, attention_masks=attention[:, index], fpn_features=body.fpn)
+        masks[:, start : start + len(index)] = out.view(1, len(index), mask_height, mask_width)
+    return masks
 
 
 def coco_panoptic_id_labels() -> dict[int, str]:
