@@ -22,6 +22,7 @@ from transformers import MaskFormerConfig, MaskFormerForInstanceSegmentation, Ma
 from transformers.models.maskformer.modeling_maskformer import MaskFormerForInstanceSegmentationOutput
 
 from models.base import Adapter
+from models.explain.maskformer import MaskFormerExplainer
 from models.panoptic import masks_to_fields, panoptic_fields, thing_ids_by_name
 from playground.core.cache import MB
 from playground.core.errors import BadPromptError
@@ -65,6 +66,7 @@ class MaskFormerAdapter(Adapter):
 
     half_precision_regions = ("model",)
     """The Swin backbone, pixel decoder and transformer; the class and mask-embedding heads stay float32."""
+    explainer = MaskFormerExplainer
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
