@@ -62,7 +62,9 @@ class Explainer:
         finally:
             self._local.records = None
 
-    def capture(self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any) -> dict[str, np.ndarray]:
+    def capture(
+        self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
+    ) -> dict[str, np.ndarray]:
         """The arrays for ``prediction.explain``, from the hooks' ``records`` and the model's own
         ``inputs`` and ``outputs`` (as `Adapter.forward` took and gave them)."""
         raise NotImplementedError

@@ -48,7 +48,9 @@ class RetinaNetExplainer(Explainer):
             return output[0].float().sigmoid().amax(dim=-1)  # (A_total,) best class per anchor
         return output
 
-    def capture(self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any) -> dict[str, np.ndarray]:
+    def capture(
+        self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
+    ) -> dict[str, np.ndarray]:
         best = records["head.classification_head"]
         levels = records["backbone"]
         per_location = adapter.model.head.classification_head.num_anchors
@@ -79,7 +81,9 @@ class TwoStageExplainer(Explainer):
             return output[0][0]["masks"][:, 0].clone()  # (N, 28, 28), pasted in place later
         return output
 
-    def capture(self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any) -> dict[str, np.ndarray]:
+    def capture(
+        self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
+    ) -> dict[str, np.ndarray]:
         captured = image_sizes(records, prediction)
         proposals = records["rpn"]
         kept = resize_boxes(proposals[:PROPOSALS_KEPT], captured["resized_size"].tolist(), list(prediction.image_size))
@@ -95,7 +99,9 @@ class MaskRCNNExplainer(TwoStageExplainer):
 
     hooks = (*TwoStageExplainer.hooks, "roi_heads")
 
-    def capture(self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any) -> dict[str, np.ndarray]:
+    def capture(
+        self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
+    ) -> dict[str, np.ndarray]:
         captured = super().capture(records, adapter, inputs, outputs, prediction)
         keep = (outputs["scores"] >= adapter.floor()).cpu()
         captured["roi_masks"] = numpy(records["roi_heads"].cpu()[keep])

@@ -50,7 +50,9 @@ class DETRExplainer(Explainer):
         weights = next(value for name, value in records.items() if name.endswith("encoder_attn"))
         return numpy(weights[queries].reshape(len(queries), *grid), np.float16)
 
-    def capture(self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any) -> dict[str, np.ndarray]:
+    def capture(
+        self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
+    ) -> dict[str, np.ndarray]:
         probs = outputs.logits[0].float().softmax(-1)
         scores = probs[:, :-1].max(-1).values
         queries = torch.nonzero(scores > adapter.floor()).flatten().cpu()  # the processor's own selection
@@ -68,7 +70,9 @@ class DETRPanopticExplainer(DETRExplainer):
 
     prefix = "detr.model."
 
-    def capture(self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any) -> dict[str, np.ndarray]:
+    def capture(
+        self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
+    ) -> dict[str, np.ndarray]:
         probs = outputs.logits[0].float().softmax(-1)
         scores, classes = probs.max(-1)
         candidates = torch.nonzero(classes != probs.shape[-1] - 1).flatten()

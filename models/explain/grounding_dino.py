@@ -15,7 +15,9 @@ class GroundingDINOExplainer(Explainer):
     """``token_scores`` (N, T) float32 for the N boxes of the prediction and the prompt's T tokens
     (``tokens``, the tokenizer's strings, [CLS] and [SEP] included)."""
 
-    def capture(self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any) -> dict[str, np.ndarray]:
+    def capture(
+        self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
+    ) -> dict[str, np.ndarray]:
         lookup, prompt = outputs
         raw = lookup.value
         input_ids = raw["input_ids"][0]

@@ -19,7 +19,9 @@ class SAMExplainer(Explainer):
     ``iou`` (k,); ``points`` (n, 2), ``point_labels`` (n,), ``boxes`` (b, 4) image pixels;
     ``embedding_shape`` (4,); ``embedding_cached`` (1 when this call found the embedding cached)."""
 
-    def capture(self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any) -> dict[str, np.ndarray]:
+    def capture(
+        self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
+    ) -> dict[str, np.ndarray]:
         embedding = outputs.lookup.value["image_embeddings"]
         captured = {
             "points": inputs.points,

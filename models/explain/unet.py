@@ -27,7 +27,9 @@ class UNetExplainer(Explainer):
         energy = output[0].float().square().mean(dim=0)
         return shrink(energy, LONGEST), tuple(output.shape[1:])
 
-    def capture(self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any) -> dict[str, np.ndarray]:
+    def capture(
+        self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
+    ) -> dict[str, np.ndarray]:
         captured: dict[str, np.ndarray] = {}
         for name in self.hooks:
             energy, shape = records[name]

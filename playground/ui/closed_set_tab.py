@@ -26,6 +26,7 @@ from playground.ui.common import (
     run_progress,
 )
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.explain_panel import add_explain, outcome_predictions
 from playground.views import ViewOptions, found_labels, make_panel, shown_prediction, table_rows
 
 MASK_TASKS = ("instance", "panoptic")
@@ -88,6 +89,7 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         controls = TabControls(task, image, models, {"score": score, "mask": mask, "opacity": opacity})
         add_link_button(controls)
         state = gr.State()
+        add_explain(task, state, outcome_predictions)  # Explain views (issue 12)
 
     view_inputs = [score, mask, opacity, classes]
     view_outputs = [*panels, summary, table, result_json]

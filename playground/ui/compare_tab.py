@@ -19,6 +19,7 @@ from playground.core.registry import REGISTRY, get_spec
 from playground.service import Outcome, Playground
 from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu, panel_updates, run_progress
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.explain_panel import add_explain, outcome_predictions
 from playground.views import ViewOptions, make_panel, shown_prediction
 
 PANELS_PER_ROW = 3
@@ -76,6 +77,7 @@ def create_compare_tab(playground: Playground) -> TabControls:
             diff_image = gr.Image(label="red: only A · blue: only B · green: both", interactive=False, height=420)
             diff_counts = gr.Markdown(elem_id="compare-diff-counts")
         state = gr.State()
+        add_explain("compare", state, outcome_predictions)  # Explain views (issue 12)
         controls = TabControls("compare", image, models, {"score": score}, {"text": text})
         add_link_button(controls)
 

@@ -21,6 +21,7 @@ from playground.export import to_json
 from playground.service import Playground
 from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.explain_panel import add_explain
 from playground.views import draw, draw_prompts
 
 CLICK_MODES = {"foreground point": "foreground", "background point": "background", "box corner": "corner"}
@@ -70,6 +71,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
                 with gr.Accordion("JSON (same as the CLI)", open=False):
                     result_json = gr.JSON()
         session = gr.State()
+        add_explain("prompt", session, lambda s: (s.image, [s.prediction]))  # Explain views (issue 12)
         controls = TabControls("prompt", image)
         add_link_button(controls)
 

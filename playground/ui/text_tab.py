@@ -16,6 +16,7 @@ from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.service import Outcome, Playground
 from playground.ui.common import MODEL_EVENTS, example_paths, image_input, on_gpu
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.explain_panel import add_explain
 from playground.views import ViewOptions, make_panel
 
 TABLE_HEADERS = ["phrase", "score", "box (x1, y1, x2, y2)", "mask area px"]
@@ -54,6 +55,8 @@ def create_text_tab(playground: Playground) -> TabControls:
             "text", image, None, {"box_threshold": box_threshold, "text_threshold": text_threshold}, {"text": text}
         )
         add_link_button(controls)
+        explained = gr.State()  # (image, prediction) for the Explain views (issue 12)
+        add_explain("text", explained, lambda value: (value[0], [value[1]]))
 
     @on_gpu
     def run_text(image_path, prompt, box_value, text_value, progress=gr.Progress(track_tqdm=True)):
@@ -83,10 +86,17 @@ def create_text_tab(playground: Playground) -> TabControls:
         ]
         notes = [loaded.notice, prediction.warning, shown.caption]
         notes.append(f"SAM embedding: {prediction.reuse}")
-        return gr.Image(value=shown.overlay, label=shown.caption), "\n\n".join(filter(None, notes)), rows, shown.result
+        status_text = "\n\n".join(filter(None, notes))
+        return (
+            gr.Image(value=shown.overlay, label=shown.caption),
+            status_text,
+            rows,
+            shown.result,
+            (loaded.pixels, prediction),
+        )
 
     inputs = [image, text, box_threshold, text_threshold]
-    outputs = [panel, status, table, result_json]
+    outputs = [panel, status, table, result_json, explained]
     run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
     text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
     for slider in (box_threshold, text_threshold):
