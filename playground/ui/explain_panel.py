@@ -30,8 +30,12 @@ def gallery_items(image: np.ndarray, predictions: list[Prediction]) -> list[tupl
     return items
 
 
-def add_explain(tab: str, state: gr.State, unpack: Unpack) -> gr.Gallery:
-    """The Explain checkbox and gallery of ``tab``, drawn from ``state`` through ``unpack``."""
+def add_explain(
+    tab: str, state: gr.State, unpack: Unpack, updated_by: gr.components.Component | None = None
+) -> gr.Gallery:
+    """The Explain checkbox and gallery of ``tab``, drawn from ``state`` through ``unpack``, again
+    whenever ``updated_by`` (default: ``state``) changes. Gradio hashes a listened-to state, so a
+    state holding a hashable value with arrays inside (a frozen dataclass) needs another trigger."""
     with gr.Group():
         toggle = gr.Checkbox(
             value=False,
@@ -57,7 +61,7 @@ def add_explain(tab: str, state: gr.State, unpack: Unpack) -> gr.Gallery:
         return gr.Gallery(value=items or None, visible=True, label=f"Explain: {len(items)} views")
 
     toggle.change(show, inputs=[state, toggle], outputs=gallery, api_visibility="private")
-    state.change(show, inputs=[state, toggle], outputs=gallery, api_visibility="private")
+    (updated_by or state).change(show, inputs=[state, toggle], outputs=gallery, api_visibility="private")
     return gallery
 
 

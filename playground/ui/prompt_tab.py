@@ -71,7 +71,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
                 with gr.Accordion("JSON (same as the CLI)", open=False):
                     result_json = gr.JSON()
         session = gr.State()
-        add_explain("prompt", session, lambda s: (s.image, [s.prediction]))  # Explain views (issue 12)
+        add_explain("prompt", session, lambda s: (s.image, [s.prediction]), canvas)  # Explain views (issue 12)
         controls = TabControls("prompt", image)
         add_link_button(controls)
 
