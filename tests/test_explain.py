@@ -147,3 +147,14 @@ def conftest_astronaut_path():
     from conftest import EXAMPLES
 
     return EXAMPLES / "astronaut.jpg"
+
+
+def test_api_explain_returns_the_views_and_their_json(live_app, conftest_astronaut_path) -> None:
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    client = Client(live_app.url, verbose=False)
+    files, listed = client.predict(handle_file(str(conftest_astronaut_path)), "fcn", api_name="/explain")
+    assert [item["title"] for item in listed][:1] == ["Coarse grid beside the final map"]
+    assert len(files) == len(listed) and all(item["caption"] for item in listed)
+    assert Image.open(files[0]["image"] if isinstance(files[0], dict) else files[0]).width > 16
