@@ -60,9 +60,7 @@ def test_a_cached_prediction_counts_its_soft_masks() -> None:
 
 def test_unknown_parameters_are_refused_before_anything_runs(astronaut) -> None:
     playground = Playground(ModelManager(weights="tiny", device="cpu"))
-    with pytest.raises(
-        UnknownParameterError, match=r"DETR ResNet-50 has no parameter 'treshold'; it takes no parameters"
-    ):
+    with pytest.raises(UnknownParameterError, match=r"DETR ResNet-50 has no parameter 'treshold'; it takes no parameters"):
         playground.predict("detr", astronaut, treshold=0.3)
     with pytest.raises(UnknownParameterError, match="it takes box_threshold, text, text_threshold"):
         playground.predict("grounded-sam", astronaut, text="cat", box_treshold=0.3)
