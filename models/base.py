@@ -19,6 +19,7 @@ Caches are declared too: an adapter makes each with `new_cache`, and `nbytes`, `
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from models.explain.capture import Explainer
 from models.half_precision import use_half_precision
 from playground.core.cache import LRUCache, deep_nbytes
 from playground.core.params import split_params
@@ -56,12 +58,15 @@ class Adapter(ABC):
             boxes and masks.
         channels_last: a convolutional network, kept in channels-last memory format when it runs
             in half precision (the layout oneDNN's AMX and cuDNN's tensor-core kernels want).
+        explainer: the `Explainer` class that records what the Explain views need during the
+            same forward pass (``prediction.explain``); None records nothing.
     """
 
     forward_params: ClassVar[frozenset[str]] = frozenset()
     postprocess_params: ClassVar[frozenset[str]] = frozenset()
     half_precision_regions: ClassVar[tuple[str, ...]] = ("",)
     channels_last: ClassVar[bool] = False
+    explainer: ClassVar[type[Explainer] | None] = None
 
     def __init__(
         self,
@@ -80,6 +85,9 @@ class Adapter(ABC):
         self.label_names: dict[int, str] = {}
         self.load_ms = 0.0
         self._caches: list[LRUCache] = []
+        self.explain = True
+        """Record ``prediction.explain`` (False only to measure what recording costs)."""
+        self._explainer: Explainer | None = None
 
     def new_cache(self, max_items: int, max_bytes: int) -> LRUCache:
         """A cache this adapter owns: counted in `nbytes`, emptied by `unload` and `clear_caches`."""
@@ -108,6 +116,7 @@ class Adapter(ABC):
             if self.channels_last:
                 model = model.to(memory_format=torch.channels_last)
             use_half_precision(model, self.half_precision_regions, self.precision)
+        self._explainer = self.explainer(model) if self.explainer is not None else None
         self.model = model
         self.load_ms = (time.perf_counter() - start) * 1000
 
@@ -118,6 +127,7 @@ class Adapter(ABC):
     def unload(self) -> None:
         """Drop the model and every cache entry so their memory can be freed."""
         self.model = None
+        self._explainer = None
         self.clear_caches()
 
     def clear_caches(self) -> None:
@@ -160,12 +170,16 @@ class Adapter(ABC):
         forward_params, postprocess_params = self.split_params(self.spec.title, params)
         task = task or self.spec.tasks[0]
         start = time.perf_counter()
+        explainer = self._explainer if self.explain else None
         with torch.inference_mode():
             inputs = self.preprocess(image, task, **forward_params)
             prepared = self._sync_clock()
-            outputs = self.forward(inputs)
+            with explainer.recording() if explainer else contextlib.nullcontext() as records:
+                outputs = self.forward(inputs)
             forwarded = self._sync_clock()
             prediction = self.postprocess(outputs, image, task, **postprocess_params)
+            if explainer is not None:
+                prediction.explain = explainer.capture(records, self, inputs, outputs, prediction)
         done = time.perf_counter()
         prediction.timings_ms.update(
             preprocess=(prepared - start) * 1000,

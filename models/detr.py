@@ -13,6 +13,7 @@ import torch
 from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
 
 from models.base import ProcessorAdapter
+from models.explain.detr import DETRExplainer
 from playground.core.labels import coco_detection_labels
 from playground.core.types import Prediction
 from playground.core.weights import hf_from_pretrained
@@ -30,6 +31,7 @@ class DETRAdapter(ProcessorAdapter):
     channels_last = True
     half_precision_regions = ("model",)
     """The ResNet backbone and the transformer; the class and box heads stay float32."""
+    explainer = DETRExplainer
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":

@@ -28,6 +28,7 @@ from transformers.models.detr.modeling_detr import DetrSegmentationOutput
 
 from models.base import ProcessorAdapter
 from models.detr import TINY_SIZE, tiny_detr_config
+from models.explain.detr import DETRPanopticExplainer
 from models.panoptic import panoptic_fields
 from playground.core.errors import PlaygroundError
 from playground.core.labels import coco_detection_labels
@@ -64,6 +65,7 @@ class DETRPanopticAdapter(ProcessorAdapter):
     half_precision_regions = ("detr.model.backbone", "detr.model.encoder", "detr.model.decoder", "mask_head")
     """The ResNet backbone, the transformer and the convolutional mask head (``DetrForSegmentation``
     calls the parts of ``detr.model`` one by one); the class and box heads stay float32."""
+    explainer = DETRPanopticExplainer
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":

@@ -16,6 +16,7 @@ from torchvision.models.segmentation.fcn import FCN, FCNHead
 from torchvision.transforms._presets import SemanticSegmentation
 
 from models.base import Adapter
+from models.explain.fcn import FCNExplainer
 from playground.core.types import Prediction
 from playground.core.weights import torchvision_state_dict, torchvision_weights
 
@@ -27,6 +28,7 @@ class FCNAdapter(Adapter):
     """torchvision FCN-ResNet50 with COCO-with-VOC-labels weights (21 classes)."""
 
     channels_last = True
+    explainer = FCNExplainer
 
     def build(self) -> torch.nn.Module:
         weights = torchvision_weights(self.spec)

@@ -35,6 +35,7 @@ from transformers.models.grounding_dino.modeling_grounding_dino import (
 )
 
 from models.base import Adapter
+from models.explain.grounding_dino import GroundingDINOExplainer
 from playground.core.cache import MB, Lookup
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
@@ -63,6 +64,7 @@ class GroundingDINOAdapter(Adapter):
 
     half_precision_regions = ("model.backbone", "model.text_backbone", "model.encoder")
     """Swin, BERT and the fusion encoder; the decoder, whose layers refine boxes, stays float32."""
+    explainer = GroundingDINOExplainer
 
     forward_params = frozenset({"text"})
     postprocess_params = frozenset({"box_threshold", "text_threshold"})

@@ -22,6 +22,7 @@ from transformers import MaskFormerConfig, MaskFormerForInstanceSegmentation, Ma
 from transformers.models.maskformer.modeling_maskformer import MaskFormerForInstanceSegmentationOutput
 
 from models.base import Adapter
+from models.explain.maskformer import MaskFormerExplainer
 from models.panoptic import masks_to_fields, panoptic_fields, thing_ids_by_name
 from playground.core.cache import MB
 from playground.core.errors import BadPromptError
@@ -71,6 +72,7 @@ class MaskFormerAdapter(Adapter):
     model_class: ClassVar[type] = MaskFormerForInstanceSegmentation
     processor_class: ClassVar[type] = MaskFormerImageProcessor
     output_class: ClassVar[type] = MaskFormerForInstanceSegmentationOutput
+    explainer = MaskFormerExplainer
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

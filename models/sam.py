@@ -26,6 +26,7 @@ import torch
 from transformers import SamImageProcessor, SamModel, SamProcessor
 
 from models.base import Adapter
+from models.explain.sam import SAMExplainer
 from models.sam_configs import CHECKPOINTS, TINY_SIZE, random_sam_config, tiny_sam_config
 from models.sam_everything import MASK_CHUNK, Everything, check_everything, segment_everything
 from playground.core.cache import MB, Lookup
@@ -76,6 +77,7 @@ class SAMAdapter(Adapter):
 
     half_precision_regions = ("vision_encoder",)
     """The ViT image encoder (almost all of SAM's compute); the prompt encoder and mask decoder stay float32."""
+    explainer = SAMExplainer
 
     forward_params = frozenset({"points", "box", "boxes", "everything", *(f.name for f in fields(Everything))})
 

@@ -41,6 +41,7 @@ from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
 from models.base import Adapter
+from models.explain.detection import MaskRCNNExplainer, RetinaNetExplainer, TwoStageExplainer
 from playground.core.types import Prediction
 from playground.core.weights import torchvision_state_dict, torchvision_weights
 
@@ -66,6 +67,7 @@ class TorchvisionDetectionAdapter(Adapter):
     task: ClassVar[str] = "detection"
     builder: ClassVar[Callable[..., nn.Module]]
     score_thresh_kwarg: ClassVar[str] = "box_score_thresh"
+    explainer = TwoStageExplainer
 
     def build(self) -> nn.Module:
         weights = torchvision_weights(self.spec)
@@ -119,6 +121,7 @@ class RetinaNetAdapter(TorchvisionDetectionAdapter):
 
     builder = staticmethod(retinanet_resnet50_fpn_v2)
     score_thresh_kwarg = "score_thresh"
+    explainer = RetinaNetExplainer
 
     def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:
         """The v2 layout (C3-C5 + P6/P7 from C5, GroupNorm heads) with few channels."""
@@ -147,6 +150,7 @@ class MaskRCNNAdapter(TorchvisionDetectionAdapter):
 
     task = "instance"
     builder = staticmethod(maskrcnn_resnet50_fpn_v2)
+    explainer = MaskRCNNExplainer
 
     def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:
         c = TINY_CHANNELS

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from models.base import Adapter
+from models.explain.unet import UNetExplainer
 from models.unet_network import CARVANA_WIDTHS, UNet
 from playground.core.types import Prediction
 from playground.core.weights import torchhub_state_dict
@@ -31,6 +32,7 @@ class UNetAdapter(Adapter):
     """The lecture's U-Net on the Carvana checkpoint (semantic: background / car)."""
 
     channels_last = True
+    explainer = UNetExplainer
 
     def build(self) -> torch.nn.Module:
         self.label_names = dict(CARVANA_LABELS)

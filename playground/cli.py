@@ -1,4 +1,4 @@
-"""The command line: ``python -m playground models | predict | download | bench | score``.
+"""The command line: ``python -m playground models | predict | explain | score | download | bench``.
 
 Runs the same `Playground` as the app. Errors a user can fix exit with status 2 and one line on
 stderr, never a traceback.
@@ -59,6 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", type=Path, help="write the result JSON here (default: print it)")
     predict.add_argument("--coco", type=Path, help="write COCO results JSON here (bbox XYWH, RLE masks)")
     predict.set_defaults(run=run_predict)
+
+    explain = commands.add_parser("explain", help="run one model and draw its Explain views: PNGs and views.json")
+    explain.add_argument("key", help="registry key, e.g. fcn (see `models`)")
+    explain.add_argument("image", type=Path, help="an image file")
+    add_model_arguments(explain, weights_mode_from_env())
+    explain.add_argument("--task", help="for models that serve several tasks, e.g. maskformer: panoptic")
+    explain.add_argument("--points", help='SAM points "x,y,label;x,y,label" (label 1 foreground, 0 background)')
+    explain.add_argument("--box", help="SAM box x1,y1,x2,y2 in pixels")
+    explain.add_argument("--text", help='Grounding DINO / Grounded-SAM classes, e.g. "cat, dog"')
+    explain.add_argument("--out", type=Path, required=True, help="folder for one PNG per view and views.json")
+    explain.set_defaults(run=run_explain)
 
     download = commands.add_parser("download", help="fetch pretrained checkpoints into the local cache")
     download.add_argument("keys", nargs="+", metavar="KEY")
@@ -177,6 +188,21 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"{spec.key}: {len(shown)} instances, {sum(shown.timings_ms.values()):.0f} ms -> {args.json}")
     else:
         print(text)
+    return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from playground.core.images import load_image
+    from playground.core.registry import get_spec
+    from playground.explain import explain_views, write_views
+    from playground.service import Playground
+
+    spec = get_spec(args.key)
+    loaded = load_image(args.image)
+    playground = Playground(manager_from_args(args))
+    prediction = playground.predict(args.key, loaded.pixels, task=args.task, **prompt_params(args))
+    listed = write_views(explain_views(prediction, loaded.pixels), args.out)
+    print(f"{spec.key}: {len(listed)} views -> {args.out / 'views.json'}")
     return 0
 
 

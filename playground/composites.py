@@ -62,9 +62,13 @@ class BoxesThenSAM:
         boxes = self.manager.predict(detector_key, image, task="text", text=text, **detector_params)
         parts = [boxes]
         warnings = [boxes.warning] if boxes.warning else []
+        explain = dict(boxes.explain)  # which words produced which box (Grounding DINO's Explain)
         if len(boxes) > MAX_BOXES:
             warnings.append(f"Segmented the {MAX_BOXES} best of {len(boxes)} boxes; raise the box threshold.")
-            boxes = boxes[np.sort(np.argsort(-boxes.scores, kind="stable")[:MAX_BOXES])]
+            best = np.sort(np.argsort(-boxes.scores, kind="stable")[:MAX_BOXES])
+            boxes = boxes[best]
+            if "token_scores" in explain:
+                explain["token_scores"] = explain["token_scores"][best]
         masks = np.zeros((0, *image.shape[:2]), bool)
         mask_probs = np.zeros((0, *image.shape[:2]), np.uint8)
         if len(boxes):
@@ -93,6 +97,7 @@ class BoxesThenSAM:
             reuse=parts[-1].reuse if len(parts) > 1 else "not needed (no boxes)",
             warning=" ".join(warnings),
             meta=meta,
+            explain=explain,
         )
 
 

@@ -93,3 +93,11 @@ def test_boxes_from_masks_match_supervision() -> None:
     np.testing.assert_array_equal(boxes[0], [3, 2, 7, 4])
     np.testing.assert_array_equal(boxes, sv.mask_to_xyxy(masks))
     np.testing.assert_array_equal(boxes_from_masks(np.zeros((1, 4, 4), bool)), [[0, 0, 0, 0]])
+
+
+def test_a_cached_prediction_counts_its_explain_arrays() -> None:
+    prediction = Prediction("fcn", "semantic", "tiny", (40, 50), {})
+    without = prediction.nbytes
+    prediction.explain = {"coarse_logits": np.zeros((21, 5, 7), np.float32), "input_size": np.array([40, 56])}
+    assert prediction.nbytes == without + 21 * 5 * 7 * 4 + prediction.explain["input_size"].nbytes
+    assert prediction[[]].explain.keys() == prediction.explain.keys()  # kept when instances are filtered

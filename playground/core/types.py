@@ -71,6 +71,9 @@ class Prediction:
         reuse: what an adapter's own cache saved, e.g. ``"image encoded in 3.1 s"`` or ``"cached"``.
         warning: a sentence the user should read (a text prompt cut short, boxes capped), or "".
         meta: diagnostic extras for the JSON (token lists, per-part timings).
+        explain: small arrays captured from the same forward pass for the Explain views (a coarse
+            class map, attention maps, anchor-score histograms...), named per model family; kept
+            with the cached result and counted in `nbytes`. Empty when the model captures nothing.
     """
 
     model: str
@@ -96,6 +99,7 @@ class Prediction:
     reuse: str = ""
     warning: str = ""
     meta: dict[str, object] = field(default_factory=dict)
+    explain: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
@@ -122,7 +126,8 @@ class Prediction:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by every array: boxes, scores, ids, masks, soft masks, thing flags, semantic map."""
+        """Bytes held by every array: boxes, scores, ids, masks, soft masks, thing flags, semantic map,
+        and the Explain captures."""
         arrays = (
             self.boxes,
             self.scores,
@@ -132,7 +137,7 @@ class Prediction:
             self.is_thing,
             self.semantic_map,
         )
-        return sum(a.nbytes for a in arrays if a is not None)
+        return sum(a.nbytes for a in arrays if a is not None) + sum(a.nbytes for a in self.explain.values())
 
     def __getitem__(self, index: np.ndarray | slice | list[int]) -> Prediction:
         """Instances selected by a boolean mask or indices; the semantic map is kept."""
@@ -146,6 +151,7 @@ class Prediction:
             is_thing=None if self.is_thing is None else self.is_thing[index],
             timings_ms=dict(self.timings_ms),
             meta=dict(self.meta),
+            explain=dict(self.explain),
         )
 
     def filtered(self, min_score: float = 0.0, labels: frozenset[str] | None = None) -> Prediction:

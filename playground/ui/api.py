@@ -18,6 +18,7 @@ from playground.core.errors import BadPromptError, PlaygroundError
 from playground.core.images import LoadedImage, load_image
 from playground.core.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
+from playground.explain import explain_views, write_views
 from playground.ground_truth import load_truth
 from playground.score_views import score_outcomes
 from playground.service import Outcome, Playground
@@ -35,6 +36,7 @@ def register_api(playground: Playground) -> None:
     gr.api(text_endpoint(playground), api_name="text", **MODEL_EVENTS)
     gr.api(compare_endpoint(playground), api_name="compare", **MODEL_EVENTS)
     gr.api(score_endpoint(playground), api_name="score", **MODEL_EVENTS)
+    gr.api(explain_endpoint(playground), api_name="explain", **MODEL_EVENTS)
 
 
 def task_endpoint(playground: Playground, task: str):
@@ -170,6 +172,36 @@ def uploaded_path(file: FileData | dict | str, what: str) -> str:
     if not (is_in_or_equal(path, get_upload_folder()) or is_in_or_equal(path, EXAMPLES_DIR)):
         raise user_error(f"The {what} is not an upload; send it with gradio_client.handle_file().")
     return path
+
+
+def explain_endpoint(playground: Playground):
+    def explain(
+        image: FileData,
+        model: str,
+        points: list[list[float]] | None = None,
+        box: list[float] | None = None,
+        text: str = "",
+        task: str = "",
+    ) -> tuple[list[FileData], list[dict]]:
+        """Explain: run `model` on `image` (SAM with `points` [[x, y, label], ...] and/or a `box`;
+        Grounding DINO and Grounded-SAM with `text`) and draw its Explain views. Returns one PNG per
+        view and their JSON: [{title, caption, file}], as the CLI's views.json."""
+        loaded = uploaded_image(image)
+        if model not in REGISTRY:
+            raise gr.Error(f"Unknown model '{model}'; choose from {', '.join(REGISTRY)}.")
+        params: dict[str, object] = {"text": text} if needs_text(model) else {}
+        if points:
+            params["points"] = tuple(tuple(point) for point in points)
+        if box:
+            params["box"] = tuple(box)
+        outcome = single_outcome(playground, model, loaded, task=task or None, **params)
+        if outcome.prediction is None:
+            raise gr.Error(outcome.error or "The model failed.")
+        folder = new_output_path("views.json").parent
+        listed = write_views(explain_views(outcome.prediction, loaded.pixels), folder)
+        return [FileData(path=str(folder / item["file"])) for item in listed], listed
+
+    return explain
 
 
 def uploaded_image(image: FileData | dict | str) -> LoadedImage:

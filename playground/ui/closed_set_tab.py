@@ -29,6 +29,7 @@ from playground.ui.common import (
     user_error,
 )
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.explain_panel import add_explain, outcome_predictions
 from playground.ui.panels import panel_slots, panel_updates
 from playground.ui.score_panel import add_score_panel
 from playground.views import ViewOptions, make_panel, present_labels, table_rows
@@ -112,6 +113,7 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         add_link_button(controls)
         state = gr.State()
         add_score_panel(task, image, state, score)  # scoring against ground truth (issue 15)
+        add_explain(task, state, outcome_predictions)  # Explain views (issue 12)
 
     view_inputs = [score, mask, opacity, hidden]
     view_outputs = [*slots.outputs, summary, table, result_json, classes]

@@ -40,6 +40,7 @@ from playground.ui.common import (
     user_error,
 )
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.explain_panel import add_explain, outcome_predictions
 from playground.ui.panels import PanelSlots, panel_slots, panel_updates
 from playground.ui.score_panel import add_score_panel
 from playground.views import ViewOptions, make_panel, shown_prediction
@@ -107,6 +108,7 @@ def create_compare_tab(playground: Playground) -> TabControls:
         prepare, downloads = download_panel("compare")
         state = gr.State()
         add_score_panel("compare", image, state, score)  # scoring against ground truth (issue 15)
+        add_explain("compare", state, outcome_predictions)  # Explain views (issue 12)
         controls = TabControls("compare", image, models, {"score": score}, {"text": text})
         add_link_button(controls)
 

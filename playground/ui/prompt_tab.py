@@ -22,6 +22,7 @@ from playground.export import to_json
 from playground.service import Outcome, Playground
 from playground.ui.common import MODEL_EVENTS, TAB_LABELS, example_paths, image_input, on_gpu, user_error
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.explain_panel import add_explain
 from playground.views import draw, draw_prompts
 
 CLICK_MODES = {"foreground point": "foreground", "background point": "background", "box corner": "corner"}
@@ -97,6 +98,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
                 with gr.Accordion("JSON (same as the CLI)", open=False):
                     result_json = gr.JSON()
         session = gr.State()
+        add_explain("prompt", session, explained_predictions, canvas)  # Explain views (issue 12)
         controls = TabControls("prompt", image)
         add_link_button(controls)
 
@@ -188,6 +190,11 @@ def create_prompt_tab(playground: Playground) -> TabControls:
     candidate.input(on_view, inputs=[session, candidate, opacity], outputs=outputs, api_visibility="private")
     opacity.change(on_view, inputs=[session, candidate, opacity], outputs=outputs, api_visibility="private")
     return controls
+
+
+def explained_predictions(state: PromptSession) -> tuple:
+    """(image, predictions) of every prompt model that answered, for the Explain views."""
+    return state.image, [outcome.prediction for outcome in state.outcomes if outcome.prediction is not None]
 
 
 def show(

@@ -28,12 +28,19 @@ from playground.ui.common import (
     user_error,
 )
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.explain_panel import add_explain
 from playground.ui.panels import panel_html
 from playground.views import ViewOptions, make_panel
 
 TABLE_HEADERS = ["model", "phrase", "score", "box (x1, y1, x2, y2)", "mask area px"]
 TEXT_MODELS = ("grounded-sam", "sam3", "owlv2-sam")
 """The models the tab runs on one prompt, side by side (the /text endpoint's default is the first)."""
+
+
+def explained_predictions(shown: tuple) -> tuple:
+    """(image, predictions) of the stored (image, outcomes), for the Explain views."""
+    pixels, outcomes = shown
+    return pixels, [outcome.prediction for outcome in outcomes if outcome.prediction is not None]
 
 
 def text_params(key: str, text: str, box_threshold: float, text_threshold: float) -> dict[str, object]:
@@ -84,11 +91,12 @@ def create_text_tab(playground: Playground) -> TabControls:
         with gr.Accordion("JSON (same as the CLI)", open=False):
             result_json = gr.JSON()
         prepare, downloads = download_panel("text")
-        shown_outcomes = gr.State()
+        shown_outcomes = gr.State()  # (image, outcomes): for the downloads and the Explain views (issue 12)
         controls = TabControls(
             "text", image, None, {"box_threshold": box_threshold, "text_threshold": text_threshold}, {"text": text}
         )
         add_link_button(controls)
+        add_explain("text", shown_outcomes, explained_predictions, result_json)  # Explain views (issue 12)
 
     @on_gpu
     def run_text(image_path, prompt, box_value, text_value, progress=gr.Progress(track_tqdm=True)):

@@ -1,0 +1,85 @@
+"""Drawing pieces of the Explain views: heat maps, class colours, titles, boxes, bar charts.
+
+Every function takes and returns RGB uint8 numpy images; nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from playground.overlay import PALETTE, put_text, text_width
+
+SIDE = 384
+"""Longer side (pixels) of the image in each view."""
+
+
+def fit(image: np.ndarray, side: int = SIDE) -> np.ndarray:
+    """``image`` resized (area) so its longer side is ``side`` pixels."""
+    height, width = image.shape[:2]
+    scale = side / max(height, width)
+    return cv2.resize(
+        image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+    )
+
+
+def resize(values: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """(h, w) array -> (H, W) float32, nearest (the grid shows) or bilinear (half-pixel centres)."""
+    mode = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.resize(values.astype(np.float32), (size[1], size[0]), interpolation=mode)
+
+
+def heat(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """(H, W) values -> (H, W, 3) uint8 viridis, scaled from ``low`` to ``high`` (default: min, max)."""
+    low = float(values.min()) if low is None else low
+    high = float(values.max()) if high is None else high
+    scaled = np.clip((values - low) / max(high - low, 1e-12), 0, 1)
+    return cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)[..., ::-1].copy()
+
+
+def over(image: np.ndarray, values: np.ndarray, nearest: bool = False, alpha: float = 0.6) -> np.ndarray:
+    """A heat map of (h, w) ``values`` laid over ``image`` (H, W, 3)."""
+    coloured = heat(resize(values, image.shape[:2], nearest))
+    return (image * (1 - alpha) + coloured * alpha).astype(np.uint8)
+
+
+def classes(label_map: np.ndarray) -> np.ndarray:
+    """(H, W) class ids -> (H, W, 3) uint8, one palette colour per id."""
+    table = np.array([PALETTE.by_idx(i).as_rgb() for i in range(256)], np.uint8)
+    return table[label_map.astype(np.int64) % 256]
+
+
+def titled(image: np.ndarray, text: str, size: int = 16) -> np.ndarray:
+    """``image`` with a white strip above it holding ``text``."""
+    width = max(image.shape[1], text_width(text, size) + 8)
+    strip = np.full((size + 10, width, 3), 255, np.uint8)
+    put_text(strip, text, 4, 2, size)
+    body = np.full((image.shape[0], width, 3), 255, np.uint8)
+    body[:, : image.shape[1]] = image
+    return np.concatenate([strip, body])
+
+
+def boxes_drawn(image: np.ndarray, boxes: np.ndarray, size: tuple[int, int], colour=(255, 60, 60)) -> np.ndarray:
+    """``boxes`` (N, 4) XYXY in a ``size`` (H, W) image, drawn on ``image`` (resized view)."""
+    scale = image.shape[0] / size[0]
+    canvas = Image.fromarray(image)
+    pen = ImageDraw.Draw(canvas)
+    for box in np.asarray(boxes, np.float32).reshape(-1, 4) * scale:
+        pen.rectangle(box.tolist(), outline=colour, width=2)
+    return np.asarray(canvas)
+
+
+def bars(labels: list[str], values: np.ndarray, width: int = 360, log: bool = False, size: int = 14) -> np.ndarray:
+    """A horizontal bar chart: one row per label, bar length ``values`` (0..1, or log-scaled counts)."""
+    shown = np.log10(1 + values) / max(np.log10(1 + values.max()), 1e-12) if log else np.clip(values, 0, 1)
+    label_width = max([text_width(label, size) for label in labels] + [10]) + 10
+    row = size + 6
+    chart = np.full((row * len(labels) + 4, label_width + width + 70, 3), 255, np.uint8)
+    for index, (label, value, length) in enumerate(zip(labels, values, shown)):
+        y = index * row + 2
+        put_text(chart, label, 4, y - 2, size)
+        chart[y + 2 : y + row - 2, label_width : label_width + max(1, int(length * width))] = (70, 110, 200)
+        number = f"{int(value)}" if log else f"{value:.2f}"
+        put_text(chart, number, label_width + int(length * width) + 6, y - 2, size)
+    return chart
