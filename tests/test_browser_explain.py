@@ -33,7 +33,7 @@ def test_explain_fcn_and_detr(page, screenshot_dir):
     assert "FCN predicts" in text or "grid" in text
     page.screenshot(path=str(screenshot_dir / "explain-fcn.png"), full_page=True)
 
-    open_tab(page, "Object detection")
+    open_tab(page, "Detection")
     pick_example(page, "detection")
     select_models(page, "detection", ["DETR ResNet-50"])
     run_and_wait(page, "detection", 1)
@@ -42,7 +42,7 @@ def test_explain_fcn_and_detr(page, screenshot_dir):
 
 
 def test_explain_sam(page, screenshot_dir):
-    open_tab(page, "Prompt segmentation (points, box)")
+    open_tab(page, "Prompt")
     pick_example(page, "prompt")
     page.locator("#prompt-canvas img").first.wait_for(timeout=30_000)
     click_canvas(page, 0.5, 0.4)

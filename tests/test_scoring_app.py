@@ -40,7 +40,7 @@ def test_score_endpoint_refuses_truth_for_another_image(client):
 
 @pytest.mark.browser
 def test_score_panel_ranks_three_detectors_on_the_astronaut(page, screenshot_dir):
-    open_tab(page, "Object detection")
+    open_tab(page, "Detection")
     pick_example(page, "detection", index=0)  # astronaut
     select_models(page, "detection", DETECTORS)
     run_and_wait(page, "detection", 3)
