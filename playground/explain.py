@@ -350,7 +350,10 @@ VIEWS: dict[str, Callable[[Prediction, np.ndarray], list[View]]] = {
     "detr": detr_views,
     "detr-panoptic": detr_views,
     "maskformer": maskformer_views,
+    "mask2former": maskformer_views,
+    "eomt": maskformer_views,
     "sam": sam_views,
+    "sam2": sam_views,
     "grounding-dino": grounding_views,
     "grounded-sam": grounding_views,
 }

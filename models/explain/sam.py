@@ -23,6 +23,8 @@ class SAMExplainer(Explainer):
         self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
     ) -> dict[str, np.ndarray]:
         embedding = outputs.lookup.value["image_embeddings"]
+        if isinstance(embedding, list | tuple):  # SAM 2: a feature pyramid, coarsest last
+            embedding = embedding[-1]
         captured = {
             "points": inputs.points,
             "point_labels": inputs.labels,
