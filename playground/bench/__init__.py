@@ -87,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
     precision = resolve_precision(args.precision, device)
     image = load_image(args.image).pixels
     notes: list[str] = []
+    if precision == "fp32":
+        notes.append(
+            f"--precision {args.precision} runs fp32 on {describe_device(device)} ({cpu_capability()}): the speedup "
+            "and agreement compare fp32 with fp32; their goals are for a half precision"
+        )
     load_before = os.getloadavg()[0]
     manager = ModelManager(weights=args.weights, device=device, precision=precision)
     reference = ModelManager(weights=args.weights, device=device, precision="fp32")
