@@ -105,7 +105,7 @@ def bench_memory(
         f"memory: RSS {baseline:.0f} MB before, {', '.join(f'{mb:.0f}' for mb in per_cycle)} MB after each cycle, "
         f"peak {peak:.0f} MB, for models of {sum(loaded.values()):.0f} MB under a {budget_mb:.0f} MB budget; "
         f"steady <= (baseline + loaded + caches) x {STEADY_SLACK:g}: {verdict} "
-        f"(closest: {worst[1]:.0f} MB against {worst[2]:.0f} MB)"
+        f"(worst: {worst[1]:.0f} MB against {worst[2]:.0f} MB)"
     )
     return {
         "budget_mb": round(budget_mb, 1),

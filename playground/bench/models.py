@@ -90,6 +90,8 @@ def bench_model(
                 "agreement": measure_agreement(fp32, adapter, shown[0], image, task, params),
             }
             size = adapter.nbytes
+            if figures["agreement"]["pixels"] is None and figures["agreement"]["instances"] is None:
+                notes.append(f"{key}: no fp32 instance above the score floor {fp32.floor():g}: no instance agreement")
     except Exception as error:  # one failing model (not built, no weights, a library error) is a note
         notes.append(f"{key}: {type(error).__name__}: {error}".splitlines()[0])
         return failed_figures(), 0
