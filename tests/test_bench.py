@@ -130,6 +130,16 @@ def test_identical_predictions_agree_fully():
     assert instance_agreement(prediction, prediction) == (1.0, 1.0)
 
 
+def test_instances_with_equal_boxes_match_in_order():
+    """SAM's three masks can share one box: each must match its own mask, not another."""
+    masks = np.zeros((3, 100, 100), bool)
+    masks[0, :, :] = True
+    masks[1, :, :50] = masks[2, :50, :] = True
+    masks[1, 99, 99] = masks[2, 99, 99] = True  # every mask spans the whole image: equal boxes
+    prediction = instances([[0, 0, 99, 99]] * 3, [1, 1, 1], masks)
+    assert instance_agreement(prediction, prediction) == (1.0, 1.0)
+
+
 def test_a_box_moved_below_iou_0_9_or_relabelled_is_not_matched():
     reference = instances([[0, 0, 100, 100], [0, 0, 10, 10]], [1, 2])
     shifted = instances([[6, 0, 106, 100], [0, 0, 10, 10]], [1, 2])  # IoU 94 / 106 = 0.887

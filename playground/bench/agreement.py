@@ -42,7 +42,8 @@ def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 def match_instances(reference: Prediction, other: Prediction, floor: float = 0.0) -> tuple[list[int], list[int]]:
     """Greedy one-to-one matches, best-scoring reference instance first: (reference indices, other
-    indices) of pairs with the same class id and box IoU >= `MIN_BOX_IOU`. Only reference
+    indices) of pairs with the same class id and box IoU >= `MIN_BOX_IOU`, the highest IoU first and,
+    among equal ones (SAM's three masks often share a box), the first in order. Only reference
     instances scoring at least ``floor`` take part."""
     ious = box_iou(np.asarray(reference.boxes, np.float64), np.asarray(other.boxes, np.float64))
     ious[np.asarray(reference.class_ids)[:, None] != np.asarray(other.class_ids)[None, :]] = 0.0
@@ -53,7 +54,7 @@ def match_instances(reference: Prediction, other: Prediction, floor: float = 0.0
             continue
         candidates = [(iou, j) for j, iou in enumerate(ious[index]) if j not in taken and iou >= MIN_BOX_IOU]
         if candidates:
-            j = max(candidates)[1]
+            j = max(candidates, key=lambda candidate: (candidate[0], -candidate[1]))[1]  # a tie: the first
             taken.add(j)
             matched[0].append(int(index))
             matched[1].append(j)
