@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,10 +65,7 @@ def tiny_playground():
     return Playground(ModelManager(weights="tiny", device="cpu"))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+APP_NUMBERS = itertools.count()
 
 
 @dataclass
@@ -87,39 +81,23 @@ class LiveApp:
 
 
 def start_app(tmp_dir: Path, *args: str, timeout: float = 90.0) -> LiveApp:
-    """Start app.py with ``args`` on a free port and wait until its page is served."""
-    port = free_port()
-    log = tmp_dir / f"app-{port}.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"app.py exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return LiveApp(url, log, process)
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"app.py did not serve {url} within {timeout} s:\n{log.read_text()}")
+    """Start app.py with ``args`` on a free port and wait until its page is served (the bench's
+    start-up probe, `playground.bench.startup.serve`)."""
+    from playground.bench.startup import APP, serve
+
+    log = tmp_dir / f"app-{next(APP_NUMBERS)}.log"
+    served = serve([str(APP), *args], log, timeout)
+    return LiveApp(served.url, log, served.process)
 
 
 @pytest.fixture(scope="session")
 def live_app(tmp_path_factory) -> Iterator[LiveApp]:
     """One app with tiny weights for the whole session."""
+    from playground.bench.startup import stop
+
     app = start_app(tmp_path_factory.mktemp("app"), "--weights", "tiny", "--memory-budget", "400")
     yield app
-    app.process.terminate()
-    app.process.wait(timeout=20)
+    stop(app.process)
 
 
 @pytest.fixture(scope="session")

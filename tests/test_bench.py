@@ -1,6 +1,7 @@
-"""``python -m playground bench``: it runs, writes every fixed JSON key, and reports failures without crashing.
+"""``python -m playground bench``: it runs, writes every JSON key with the right type, reports failures
+without crashing, and its agreement measures give known answers.
 
-Timings are never asserted: they depend on the machine.
+Timings are never asserted: they depend on the machine. The bench itself judges its goals.
 """
 
 from __future__ import annotations
@@ -8,49 +9,69 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from conftest import EXAMPLES, ROOT
 
 from playground import bench, cli
+from playground.bench.agreement import instance_agreement, pixel_agreement
+from playground.bench.models import AGREEMENT_FIELDS, MODEL_FIELDS, bench_model
 from playground.core.errors import UnknownModelError
 from playground.core.registry import REGISTRY
+from playground.core.types import Prediction
 from playground.manager import ModelManager
 
+NUMBER = (int, float)
 KEYS = {
-    "device",
-    "torch",
-    "weights",
-    "models",
-    "sam_prompt",
-    "refilter_ms",
-    "overlay_100_masks_ms",
-    "startup_to_page_s",
-    "memory",
+    "device": str,
+    "torch": str,
+    "weights": str,
+    "precision": str,
+    "cpu_capability": str,
+    "models": dict,
+    "sam_prompt": dict,
+    "refilter_ms": float,
+    "overlay_100_masks_ms": float,
+    "startup_to_page_s": float,
+    "startup_ratio": float,
+    "memory": dict,
 }
-MODEL_KEYS = {"cold_load_ms", "bare_forward_ms", "playground_ms", "overhead_ratio"}
+TIMINGS = ("cold_load_ms", "bare_forward_ms", "playground_ms", "overhead_ratio", "fp32_bare_ms", "speedup")
+MEMORY_KEYS = {"budget_mb", "baseline_mb", "steady_mb", "peak_mb", "growth_mb", "peak_rss_mb", "evictions"}
 
 
 def test_bench_smoke_writes_every_key(tmp_path):
     out = tmp_path / "out.json"
     command = [sys.executable, "-m", "playground", "bench", "--weights", "tiny", "--repeat", "1"]
-    command += ["--models", "fcn,detr", "--json", str(out)]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    command += ["--models", "fcn,detr", "--precision", "auto", "--json", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert set(report) == KEYS
+    assert set(report) == set(KEYS)
+    for name, kind in KEYS.items():
+        assert isinstance(report[name], kind), (name, report[name])
     assert report["weights"] == "tiny"
+    assert report["precision"] in ("fp32", "bf16")
     assert set(report["models"]) == {"fcn", "detr"}
     for key, figures in report["models"].items():
-        assert set(figures) == MODEL_KEYS, key
-        assert all(isinstance(value, float) for value in figures.values()), (key, figures)
+        assert set(figures) == set(MODEL_FIELDS), key
+        assert figures["precision"] == report["precision"]
+        assert all(isinstance(figures[name], float) for name in TIMINGS), (key, figures)
+        assert set(figures["agreement"]) == set(AGREEMENT_FIELDS)
+        assert isinstance(figures["agreement"]["raw_rel_error"], float)
+    fcn, detr = report["models"]["fcn"]["agreement"], report["models"]["detr"]["agreement"]
+    assert isinstance(fcn["pixels"], float) and fcn["instances"] is None  # semantic: pixels only
+    assert detr["pixels"] is None and isinstance(detr["instances"], float)  # tiny: no score floor
+    assert detr["mask_iou"] is None  # boxes only
     assert set(report["sam_prompt"]) == {"first_ms", "second_ms", "ratio"}
-    assert set(report["memory"]) == {"budget_mb", "peak_rss_mb", "evictions"}
-    # Two models under a budget smaller than both: the second load evicts the first.
-    assert report["memory"]["evictions"] >= 1
-    for name in ("refilter_ms", "overlay_100_masks_ms", "startup_to_page_s"):
-        assert isinstance(report[name], float), name
-    assert "fcn" in result.stdout and "overlay" in result.stdout  # the printed table
+    memory = report["memory"]
+    assert set(memory) == MEMORY_KEYS
+    assert all(isinstance(memory[name], NUMBER) for name in MEMORY_KEYS), memory
+    # Two models under a budget smaller than both, three cycles: every load after the first evicts.
+    assert memory["evictions"] >= 5
+    assert "fcn" in result.stdout and "speedup" in result.stdout and "startup ratio" in result.stdout
 
 
 def test_default_models_are_the_built_single_models():
@@ -65,13 +86,85 @@ def test_a_failing_model_is_a_note_not_a_crash(tmp_path, monkeypatch, astronaut)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache, and HF_HUB_OFFLINE=1: no weights
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     notes: list[str] = []
-    figures, size = bench.bench_model(ModelManager(weights="pretrained", device="cpu"), "fcn", astronaut, 1, notes)
-    assert figures == dict.fromkeys(MODEL_KEYS) and size == 0
+    managers = [ModelManager(weights="pretrained", device="cpu", precision=p) for p in ("auto", "fp32")]
+    figures, size = bench_model(*managers, "fcn", astronaut, 1, notes)
+    assert figures == {**dict.fromkeys(MODEL_FIELDS), "agreement": dict.fromkeys(AGREEMENT_FIELDS)}
+    assert size == 0
     assert len(notes) == 1 and notes[0].startswith("fcn: MissingWeightsError") and "download fcn" in notes[0]
 
 
-def test_dtype_is_refused_on_cpu(capsys):
-    code = cli.main(["bench", "--device", "cpu", "--dtype", "bfloat16", "--image", str(EXAMPLES / "astronaut.jpg")])
+def test_fp16_is_refused_on_cpu(capsys):
+    code = cli.main(["bench", "--device", "cpu", "--precision", "fp16", "--image", str(EXAMPLES / "astronaut.jpg")])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err.count("\n") == 0 and "CUDA" in err and "bfloat16" in err
+    assert err.count("\n") == 0 and "fp16 is for CUDA" in err
+
+
+def test_dtype_flag_is_gone():
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["bench", "--dtype", "bfloat16"])
+
+
+# ---- agreement -----------------------------------------------------------------------------------
+
+
+def instances(boxes: list[list[float]], class_ids: list[int], masks: np.ndarray | None = None) -> Prediction:
+    count = len(boxes)
+    return Prediction(
+        model="m",
+        task="instance",
+        weights="tiny",
+        image_size=(100, 100),
+        label_names={},
+        boxes=np.array(boxes, np.float32).reshape(count, 4),
+        scores=np.linspace(0.9, 0.5, count).astype(np.float32),
+        class_ids=np.array(class_ids, np.int64),
+        masks=masks,
+    )
+
+
+def test_identical_predictions_agree_fully():
+    masks = np.zeros((2, 100, 100), bool)
+    masks[0, 10:50, 10:50] = masks[1, 60:90, 20:80] = True
+    prediction = instances([[10, 10, 50, 50], [20, 60, 80, 90]], [1, 2], masks)
+    assert instance_agreement(prediction, prediction) == (1.0, 1.0)
+
+
+def test_instances_with_equal_boxes_match_in_order():
+    """SAM's three masks can share one box: each must match its own mask, not another."""
+    masks = np.zeros((3, 100, 100), bool)
+    masks[0, :, :] = True
+    masks[1, :, :50] = masks[2, :50, :] = True
+    masks[1, 99, 99] = masks[2, 99, 99] = True  # every mask spans the whole image: equal boxes
+    prediction = instances([[0, 0, 99, 99]] * 3, [1, 1, 1], masks)
+    assert instance_agreement(prediction, prediction) == (1.0, 1.0)
+
+
+def test_a_box_moved_below_iou_0_9_or_relabelled_is_not_matched():
+    reference = instances([[0, 0, 100, 100], [0, 0, 10, 10]], [1, 2])
+    shifted = instances([[6, 0, 106, 100], [0, 0, 10, 10]], [1, 2])  # IoU 94 / 106 = 0.887
+    assert instance_agreement(reference, shifted) == (0.5, None)
+    nudged = instances([[4, 0, 104, 100], [0, 0, 10, 10]], [1, 2])  # IoU 96 / 104 = 0.923
+    assert instance_agreement(reference, nudged) == (1.0, None)
+    relabelled = instances([[0, 0, 100, 100], [0, 0, 10, 10]], [1, 3])
+    assert instance_agreement(reference, relabelled) == (0.5, None)
+    assert instance_agreement(instances([], []), reference) == (None, None)  # nothing to agree on
+
+
+def test_mask_iou_of_matched_instances():
+    first, second = np.zeros((1, 100, 100), bool), np.zeros((1, 100, 100), bool)
+    first[0, :, :50] = True
+    second[0, :, 25:50] = True
+    reference = instances([[0, 0, 100, 100]], [1], first)
+    other = instances([[0, 0, 100, 100]], [1], second)
+    assert instance_agreement(reference, other) == (1.0, 0.5)
+
+
+def test_pixel_agreement_counts_changed_pixels():
+    semantic = np.random.default_rng(0).integers(0, 21, (100, 100)).astype(np.int32)
+    reference = replace(instances([], []), task="semantic", semantic_map=semantic)
+    changed = semantic.copy()
+    changed.flat[[3, 700, 1999]] += 1
+    assert pixel_agreement(reference, reference) == 1.0
+    assert pixel_agreement(reference, replace(reference, semantic_map=changed)) == pytest.approx(1 - 3 / 10_000)
+    assert pixel_agreement(instances([], []), reference) is None

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from playground.bench.agreement import collect_tensors, region_calls, region_outputs, relative_error
 from playground.core import precision as precision_module
 from playground.core.errors import PlaygroundError
 from playground.core.precision import precision_from_env, resolve_precision
@@ -99,60 +100,23 @@ def test_postprocessing_sees_float32(key, astronaut, monkeypatch) -> None:
 @pytest.mark.parametrize("key", CLOSED_SET)
 def test_bf16_regions_agree_with_fp32(key, astronaut) -> None:
     """The same tiny weights in fp32 and bf16, fed the same inputs: each half-precision region's
-    outputs agree with fp32 to within bf16 rounding (relative L2 error)."""
+    outputs agree with fp32 to within bf16 rounding (relative L2 error), and come back as float32."""
     image = astronaut[:128, :160]
     fp32 = ModelManager(weights="tiny", device="cpu", precision="fp32")
     bf16 = ModelManager(weights="tiny", device="cpu", precision="bf16")
     with fp32.use(key) as (reference, _), bf16.use(key) as (half, _):
         half.model.load_state_dict(reference.model.state_dict())
+        task = reference.spec.tasks[0]
+        with torch.inference_mode():
+            calls = region_calls(reference, lambda: reference.forward(reference.preprocess(image, task)))
+        assert set(calls) == set(half.half_precision_regions)
         errors = {}
-        for region in half.half_precision_regions:
-            args, kwargs = region_inputs(reference, region, image)
-            with torch.inference_mode():
-                outputs = [adapter.model.get_submodule(region)(*args, **kwargs) for adapter in (reference, half)]
-            tensors: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
-            for output, found in zip(outputs, tensors):
-                collect_tensors(output, found)
-            assert {t.dtype for t in tensors[1]} == {torch.float32}  # cast back
-            errors[region] = relative_error(*tensors)
+        for region, call in calls.items():
+            expected, found = region_outputs(reference, region, call), region_outputs(half, region, call)
+            assert {t.dtype for t in found} == {torch.float32}  # cast back
+            errors[region] = relative_error(expected, found)
     assert max(errors.values()) < 0.02, errors
 
 
-def region_inputs(adapter, region: str, image: np.ndarray) -> tuple[tuple, dict]:
-    """The arguments ``region`` of ``adapter.model`` is called with on ``image``."""
-    captured: list[tuple[tuple, dict]] = []
-    module = adapter.model.get_submodule(region)
-    handle = module.register_forward_pre_hook(lambda _m, a, k: captured.append((a, k)), with_kwargs=True)
-    try:
-        with torch.inference_mode():
-            adapter.forward(adapter.preprocess(image, adapter.spec.tasks[0]))
-    finally:
-        handle.remove()
-    return captured[0]
-
-
-def relative_error(reference: list[torch.Tensor], other: list[torch.Tensor]) -> float:
-    ref = torch.cat([t.float().flatten() for t in reference])
-    out = torch.cat([t.float().flatten() for t in other])
-    return float((out - ref).norm() / ref.norm().clamp_min(1e-12))
-
-
-def collect_tensors(value, found: list[torch.Tensor]) -> None:
-    if isinstance(value, torch.Tensor):
-        if value.is_floating_point():
-            found.append(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            collect_tensors(item, found)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            collect_tensors(item, found)
-    elif hasattr(value, "__dict__"):
-        for item in vars(value).values():
-            collect_tensors(item, found)
-
-
 def collect_float_dtypes(value, seen: list[torch.dtype]) -> None:
-    tensors: list[torch.Tensor] = []
-    collect_tensors(value, tensors)
-    seen.extend(t.dtype for t in tensors)
+    seen.extend(t.dtype for t in collect_tensors(value, []))

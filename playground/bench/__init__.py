@@ -1,0 +1,148 @@
+"""``python -m playground bench``: how fast the playground is, what it costs over each library, how
+a half precision compares with fp32, and whether memory comes back.
+
+Measured (wall clock; each model figure is the median of ``--repeat`` runs after one warm-up, the
+timed calls interleaved so they see the same load):
+
+- ``precision``: what ``--precision`` resolves to here; ``cpu_capability``: what the CPU offers
+  (no native bf16 means ``auto`` is fp32, and bf16 is emulated and slow).
+- ``models.KEY``: ``cold_load_ms`` (`Adapter.load`); ``bare_forward_ms``: the library's own call,
+  ``adapter.forward``, on the adapter's own ``preprocess`` output, at the precision under test;
+  ``fp32_bare_ms``: the same for an fp32 build of the same weights (the same measurement when the
+  model runs in fp32); ``playground_ms``: our whole path, ``Playground.predict`` with an empty
+  result cache and the first overlay; ``overhead_ratio`` = playground_ms / bare_forward_ms;
+  ``speedup`` = fp32_bare_ms / playground_ms; ``agreement``: pixels, instances, mask_iou and
+  raw_rel_error of the precision under test against the fp32 build (`playground.bench.agreement`).
+  Per-image caches are emptied before every run, so every run pays for the whole model.
+- ``sam_prompt``: a first point prompt (encoder and decoder) against a second one on the same image.
+- ``refilter_ms``, ``overlay_100_masks_ms``: drawing 100 soft masks at 1024x1024 (`drawing`).
+- ``startup_to_page_s``: ``app.py --weights tiny`` until ``GET /`` answers 200; ``startup_ratio``:
+  that over the same for an empty ``gr.Blocks()`` page (`startup`).
+- ``memory``: every model three times under a budget below their sum (`memory`).
+
+A figure that could not be measured is null, and the printed report says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from playground.core.errors import BadPromptError
+from playground.core.types import WEIGHT_MODES
+
+if TYPE_CHECKING:
+    import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench flags; ``parser.set_defaults(run=run)`` included."""
+    from playground.core.precision import PRECISION_CHOICES, precision_from_env
+
+    parser.add_argument("--models", help="comma-separated keys [default: every model that is not a composite]")
+    parser.add_argument("--image", type=Path, default=ROOT / "examples" / "astronaut.jpg", help="the image to time")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure after one warm-up (median)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--weights", choices=WEIGHT_MODES, default="random", help="default: full-size random weights")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISION_CHOICES,
+        default=precision_from_env(),
+        help="precision under test, compared with an fp32 build of the same weights; auto: bf16 where "
+        "the CPU or GPU runs it natively, else fp32 (this replaces the old CUDA-only --dtype) "
+        "[default: $PLAYGROUND_PRECISION or auto]",
+    )
+    parser.add_argument(
+        "--memory-budget",
+        type=float,
+        metavar="MB",
+        help="budget of the memory cycle [default: the largest model + 10%%, below their sum]",
+    )
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure everything, print the report, write ``--json``; 0 even when a model fails."""
+    import torch
+
+    from playground.bench.drawing import bench_overlay, bench_refilter
+    from playground.bench.memory import bench_memory
+    from playground.bench.models import bench_model, bench_sam_prompt
+    from playground.bench.report import print_report
+    from playground.bench.startup import bench_startup
+    from playground.core.images import load_image
+    from playground.core.precision import cpu_capability, resolve_precision
+    from playground.manager import ModelManager, pick_device
+
+    if args.repeat < 1:
+        raise BadPromptError(f"--repeat {args.repeat}: expected at least 1.")
+    keys = model_keys(args.models)
+    device = pick_device(args.device)
+    precision = resolve_precision(args.precision, device)
+    image = load_image(args.image).pixels
+    notes: list[str] = []
+    if precision == "fp32":
+        notes.append(
+            f"--precision {args.precision} runs fp32 on {describe_device(device)} ({cpu_capability()}): the speedup "
+            "and agreement compare fp32 with fp32; their goals are for a half precision"
+        )
+    load_before = os.getloadavg()[0]
+    manager = ModelManager(weights=args.weights, device=device, precision=precision)
+    reference = ModelManager(weights=args.weights, device=device, precision="fp32")
+    models, sizes = {}, {}
+    for key in keys:
+        models[key], sizes[key] = bench_model(manager, reference, key, image, args.repeat, notes)
+    sam_prompt = bench_sam_prompt(manager, keys, image, args.repeat, notes)
+    del manager, reference
+    memory = bench_memory(args.weights, precision, device, sizes, image, args.memory_budget, notes)
+    startup_s, startup_ratio = bench_startup(notes, runs=min(args.repeat, 2))
+    report = {
+        "device": describe_device(device),
+        "torch": torch.__version__,
+        "weights": args.weights,
+        "precision": precision,
+        "cpu_capability": cpu_capability(),
+        "models": models,
+        "sam_prompt": sam_prompt,
+        "refilter_ms": bench_refilter(args.repeat),
+        "overlay_100_masks_ms": bench_overlay(args.repeat),
+        "startup_to_page_s": startup_s,
+        "startup_ratio": startup_ratio,
+        "memory": memory,
+    }
+    notes.append(
+        f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} "
+        "cores: other processes inflate wall times"
+    )
+    print_report(report, notes)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"-> {args.json}")
+    return 0
+
+
+def model_keys(selection: str | None) -> list[str]:
+    """``--models`` as registry keys (unknown keys are an error), or every built non-composite model."""
+    from playground.core.registry import REGISTRY, get_spec
+
+    if selection is None:
+        return [spec.key for spec in REGISTRY.values() if not spec.components]
+    keys = [key.strip() for key in selection.split(",") if key.strip()]
+    if not keys:
+        raise BadPromptError("--models is empty: give keys such as fcn,detr.")
+    return [get_spec(key).key for key in keys]
+
+
+def describe_device(device: torch.device) -> str:
+    """``"cpu (2 cores, 2 torch threads)"`` or ``"cuda:0 (NVIDIA H100)"``."""
+    import torch
+
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"{device} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"

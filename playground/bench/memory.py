@@ -1,0 +1,118 @@
+"""Resident memory of this process, and the memory cycle: every model, three times, under a budget
+smaller than all of them together, so each request loads a model and evicts another."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import resource
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from playground.bench.fixtures import prompt_params
+from playground.core.errors import PlaygroundError
+
+if TYPE_CHECKING:
+    import torch
+
+MB = 1024 * 1024
+CYCLES = 3
+STEADY_SLACK = 1.10
+"""Steady RSS may exceed baseline + loaded models + caches by this factor."""
+MEMORY_FIELDS = ("budget_mb", "baseline_mb", "steady_mb", "peak_mb", "growth_mb", "peak_rss_mb", "evictions")
+
+
+def status_mb(field: str) -> float | None:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MB, or None off Linux."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def rss_mb() -> float:
+    """Resident memory now, in MB (the peak so far where the current figure cannot be read)."""
+    return status_mb("VmRSS") or peak_rss_mb()
+
+
+def reset_peak_rss() -> float:
+    """Reset the kernel's peak-RSS mark for this process (Linux) and return the current RSS in MB."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    return rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory in MB since `reset_peak_rss` (since start where it cannot be reset)."""
+    return status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def default_budget_mb(sizes_mb: list[float]) -> float:
+    """The largest model with 10% to spare, but below the sum of all of them."""
+    total, largest = sum(sizes_mb), max(sizes_mb)
+    return min(largest * 1.1, (largest + total) / 2)
+
+
+def bench_memory(
+    weights: str,
+    precision: str,
+    device: torch.device,
+    sizes: dict[str, int],
+    image: np.ndarray,
+    budget_mb: float | None,
+    notes: list[str],
+) -> dict[str, float | int | None]:
+    """Run each model that loaded (``sizes``: key -> bytes) `CYCLES` times, in turn, under a budget
+    below their sum; `MEMORY_FIELDS`.
+
+    ``baseline_mb`` is the RSS before; ``steady_mb`` the highest RSS right after a request;
+    ``growth_mb`` the RSS after the last cycle minus after the one before (memory that does not
+    come back grows it); ``peak_mb`` (= ``peak_rss_mb``) the kernel's high-water mark meanwhile.
+    """
+    from playground.bench.models import predict_uncached
+    from playground.core.registry import get_spec
+    from playground.manager import ModelManager
+    from playground.service import Playground
+
+    loaded = {key: size / MB for key, size in sizes.items() if size}
+    if not loaded:
+        notes.append("memory: no model loaded, nothing to cycle")
+        return dict.fromkeys(MEMORY_FIELDS)
+    budget_mb = budget_mb or default_budget_mb(list(loaded.values()))
+    if budget_mb >= sum(loaded.values()):
+        notes.append(f"memory: the budget {budget_mb:.0f} MB holds all {sum(loaded.values()):.0f} MB: no eviction")
+    gc.collect()
+    baseline = reset_peak_rss()
+    manager = ModelManager(weights=weights, device=device, budget_bytes=int(budget_mb * MB), precision=precision)
+    playground = Playground(manager)
+    steady: list[float] = []
+    worst = (-np.inf, 0.0, 0.0)  # (RSS over its bound, RSS, bound)
+    for _ in range(CYCLES):
+        for key in loaded:
+            task = get_spec(key).tasks[0]
+            with contextlib.suppress(PlaygroundError):
+                predict_uncached(playground, key, image, task, prompt_params(task, image))
+            steady.append(rss_mb())
+            bound = (baseline + (manager.used_bytes + playground.cache.nbytes) / MB) * STEADY_SLACK
+            worst = max(worst, (steady[-1] - bound, steady[-1], bound))
+    peak = peak_rss_mb()
+    per_cycle = steady[len(loaded) - 1 :: len(loaded)]
+    verdict = "met" if worst[0] <= 0 else "MISSED"
+    notes.append(
+        f"memory: RSS {baseline:.0f} MB before, {', '.join(f'{mb:.0f}' for mb in per_cycle)} MB after each cycle, "
+        f"peak {peak:.0f} MB, for models of {sum(loaded.values()):.0f} MB under a {budget_mb:.0f} MB budget; "
+        f"steady <= (baseline + loaded + caches) x {STEADY_SLACK:g}: {verdict} "
+        f"(worst: {worst[1]:.0f} MB against {worst[2]:.0f} MB)"
+    )
+    return {
+        "budget_mb": round(budget_mb, 1),
+        "baseline_mb": round(baseline, 1),
+        "steady_mb": round(max(steady), 1),
+        "peak_mb": round(peak, 1),
+        "growth_mb": round(per_cycle[-1] - per_cycle[-2], 1),
+        "peak_rss_mb": round(peak, 1),
+        "evictions": manager.evictions,
+    }
