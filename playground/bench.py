@@ -136,11 +136,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def model_keys(selection: str | None) -> list[str]:
-    """``--models`` as registry keys (unknown keys are an error), or every built non-composite model."""
+    """``--models`` as registry keys (unknown keys are an error), or every built non-composite image
+    model (video models are timed per frame by `playground.video.bench`)."""
     from playground.core.registry import REGISTRY, get_spec
 
     if selection is None:
-        return [spec.key for spec in REGISTRY.values() if not spec.components]
+        return [spec.key for spec in REGISTRY.values() if not spec.components and "video" not in spec.tasks]
     keys = [key.strip() for key in selection.split(",") if key.strip()]
     if not keys:
         raise BadPromptError("--models is empty: give keys such as fcn,detr.")

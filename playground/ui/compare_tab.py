@@ -26,8 +26,9 @@ DEFAULT_MODELS = ("detr", "retinanet", "faster-rcnn", "mask-rcnn", "grounding-di
 
 
 def comparable_keys() -> list[str]:
-    """Built models that need no click prompt (SAM needs points, so it lives in its own tab)."""
-    return [spec.key for spec in REGISTRY.values() if spec.tasks != ("prompt",)]
+    """Built models that need no click prompt (SAM needs points, so it lives in its own tab) and take
+    one image (the video models track clips, in the Video tab)."""
+    return [spec.key for spec in REGISTRY.values() if spec.tasks != ("prompt",) and "video" not in spec.tasks]
 
 
 def needs_text(key: str) -> bool:
