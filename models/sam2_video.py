@@ -128,14 +128,17 @@ class Sam2VideoAdapter(VideoAdapter):
         cancel: threading.Event | None = None,
         progress: Progress | None = None,
     ) -> Iterator[TrackedFrame]:
-        """Add ``prompt``'s objects on its frame, then propagate forward and backward from it.
+        """Add ``prompt``'s objects on its frame (the processor's ``add_inputs_to_inference_session`` and
+        a model call per object), then ``propagate_in_video_iterator`` forward and backward from it.
 
         Yields one `TrackedFrame` per frame: the prompt frame, the frames after it, then the
         frames before it (nearest first)."""
         state.session.reset_tracking_data()
         state.prompt_frame = prompt.frame
-        for obj in prompt.objects:
+        for obj in prompt.objects:  # the library takes one object per call, each run on the frame at once
             self._add(state, prompt.frame, obj, clear=True)
+            with torch.inference_mode():
+                self.model(inference_session=state.session, frame_idx=prompt.frame)
         state.object_ids = [obj.obj_id for obj in prompt.objects]
         total = len(state.source)
         runs = [(prompt.frame, False), (prompt.frame, True)]

@@ -67,7 +67,7 @@ class Clip:
         if not 0 <= index < self.count:
             raise BadPromptError(f"frame {index} is past the end: the clip has frames 0..{self.count - 1}.")
         data = os.pread(self.file.fileno(), self.frame_bytes, index * self.frame_bytes)
-        return np.frombuffer(data, np.uint8).reshape(self.height, self.width, 3)
+        return np.frombuffer(bytearray(data), np.uint8).reshape(self.height, self.width, 3)
 
     @property
     def notice(self) -> str:
