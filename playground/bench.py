@@ -136,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def model_keys(selection: str | None) -> list[str]:
-    """``--models`` as registry keys (unknown keys are an error), or every built non-composite image
-    model (video models are timed per frame by `playground.video.bench`)."""
+    """``--models`` as registry keys (unknown keys are an error), or every built non-composite image model."""
     from playground.core.registry import REGISTRY, get_spec
 
     if selection is None:

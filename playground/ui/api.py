@@ -21,6 +21,7 @@ from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.service import Outcome, Playground
 from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path
 from playground.ui.compare_tab import comparable_keys, needs_text
+from playground.ui.video_api import video_endpoint
 from playground.views import ViewOptions, make_panel, side_by_side
 
 
@@ -31,6 +32,7 @@ def register_api(playground: Playground) -> None:
     gr.api(prompt_endpoint(playground), api_name="prompt", **MODEL_EVENTS)
     gr.api(text_endpoint(playground), api_name="text", **MODEL_EVENTS)
     gr.api(compare_endpoint(playground), api_name="compare", **MODEL_EVENTS)
+    gr.api(video_endpoint(playground), api_name="video", **MODEL_EVENTS)
 
 
 def task_endpoint(playground: Playground, task: str):
