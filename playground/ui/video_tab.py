@@ -68,7 +68,7 @@ def create_video_tab(playground: Playground) -> None:
                     refine = gr.Button("Refine from this frame", size="sm", elem_id="video-refine")
                     cancel = gr.Button("Cancel", size="sm", variant="stop", elem_id="video-cancel")
             with gr.Column(scale=2):
-                frame_slider = gr.Slider(0, 0, value=0, step=1, label="Frame", elem_id="video-frame")
+                frame_slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="video-frame")
                 canvas = gr.Image(
                     label="Click to prompt this frame", interactive=False, elem_id="video-canvas", height=360
                 )
@@ -78,7 +78,7 @@ def create_video_tab(playground: Playground) -> None:
                 gr.Video(label=f"Overlay {n + 1}", elem_id=f"video-overlay-{n}", visible=n == 0) for n in range(2)
             ]
         with gr.Row():
-            scrub = gr.Slider(0, 0, value=0, step=1, label="Scrub the result", elem_id="video-scrub")
+            scrub = gr.Slider(0, 1, value=0, step=1, label="Scrub the result", elem_id="video-scrub")
         scrubbed = gr.Image(label="Result frame", interactive=False, elem_id="video-scrubbed", height=300)
         with gr.Accordion("tracks.json (same as the CLI)", open=False):
             result_json = gr.JSON()
@@ -86,10 +86,10 @@ def create_video_tab(playground: Playground) -> None:
 
     def on_load(path, sample_fps):
         if not path:
-            return None, gr.Slider(maximum=0, value=0), None, ""
+            return None, gr.Slider(maximum=1, value=0), None, ""
         clip = uploaded_clip(path, sample_fps)
         note = f"{len(clip)} frames, {clip.width}x{clip.height} at {clip.fps:g} fps. {clip.notice}"
-        return VideoSession(clip), gr.Slider(maximum=len(clip) - 1, value=0), clip.frame(0), note
+        return VideoSession(clip), gr.Slider(maximum=max(1, len(clip) - 1), value=0), clip.frame(0), note
 
     def on_frame(state: VideoSession | None, index):
         if state is None:
@@ -167,7 +167,7 @@ def create_video_tab(playground: Playground) -> None:
         extra = summaries[0]["timings_ms"].get("first_update")
         note = f"Tracked: {times}." + (f" First updated frame after {extra:.0f} ms." if extra else "")
         note += f" {summaries[0].get('note', '')}"
-        last = len(state.clip) - 1
+        last = max(1, len(state.clip) - 1)
         return (*videos, gr.Slider(maximum=last, value=state.frame), note, summaries[0], state)
 
     load_outputs = [session, frame_slider, canvas, status]

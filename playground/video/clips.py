@@ -92,6 +92,8 @@ def open_clip(path: str | os.PathLike, fps: float | None = None, max_frames: int
         raise BadPromptError(f"fps {fps}: expected a positive number of frames per second.")
     try:
         container = av.open(str(path), metadata_errors="ignore")
+    except av.error.EOFError:
+        raise BadVideoError(f"{path.name} ends before its first frame: it is empty or truncated.") from None
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as error:
         raise BadVideoError(f"{path.name} is not a video we can read ({_reason(error)}).") from None
     with container:
@@ -175,5 +177,6 @@ def _append(clip: Clip, frame) -> None:
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
+    """FFmpeg's own words for ``error``, without the file's path on this machine."""
+    text = str(getattr(error, "strerror", None) or error).strip() or type(error).__name__
     return text.splitlines()[0][:200]
