@@ -21,7 +21,7 @@ def test_first_block_after_the_front_matter_holds_the_install_and_test_commands(
 
 def test_every_registry_model_is_in_the_model_table():
     models_section = README.split("## Models", 1)[1].split("\n## ", 1)[0]
-    table_keys = set(re.findall(r"^\| `([a-z-]+)` \|", models_section, re.M))
+    table_keys = set(re.findall(r"^\| `([a-z0-9-]+)` \|", models_section, re.M))
     assert table_keys == set(REGISTRY)
 
 
