@@ -95,7 +95,6 @@ class Sam2VideoAdapter(VideoAdapter):
 
     def build(self) -> torch.nn.Module:
         self.label_names = {}
-        source = self.checkpoint or self.spec.checkpoint
         if self.weights == "pretrained":
             load = {"local_path": self.checkpoint} if self.checkpoint else {}
             self.processor = hf_from_pretrained(self.spec, Sam2VideoProcessor.from_pretrained, **load)
@@ -103,7 +102,6 @@ class Sam2VideoAdapter(VideoAdapter):
         if self.weights == "tiny":
             self.processor = tiny_sam2_video_processor()
             return Sam2VideoModel(tiny_sam2_video_config())
-        del source
         self.processor = Sam2VideoProcessor(Sam2ImageProcessor(), Sam2VideoVideoProcessor())
         return Sam2VideoModel(Sam2VideoConfig())  # the defaults are the sam2.1-hiera-tiny layout
 
