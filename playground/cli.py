@@ -1,4 +1,4 @@
-"""The command line: ``python -m playground models | predict | explain | score | download | bench``.
+"""The command line: ``python -m playground models | predict | explain | score | track | download | bench``.
 
 Runs the same `Playground` as the app. Errors a user can fix exit with status 2 and one line on
 stderr, never a traceback.
@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="fetch pretrained checkpoints into the local cache")
     download.add_argument("keys", nargs="+", metavar="KEY")
     download.set_defaults(run=run_download)
+
+    track = commands.add_parser("track", help="follow objects through a clip; write an overlay mp4 and tracks JSON")
+    from playground.video.cli import add_track_arguments, run_track
+
+    add_track_arguments(track)
+    add_model_arguments(track, weights_mode_from_env())
+    track.set_defaults(run=lambda args: run_track(args, manager_from_args(args), prompt_params(args)))
 
     from playground import bench, score_cli
 

@@ -132,7 +132,7 @@ def model_keys(selection: str | None) -> list[str]:
     from playground.core.registry import REGISTRY, get_spec
 
     if selection is None:
-        return [spec.key for spec in REGISTRY.values() if not spec.components]
+        return [spec.key for spec in REGISTRY.values() if not spec.components and "video" not in spec.tasks]
     keys = [key.strip() for key in selection.split(",") if key.strip()]
     if not keys:
         raise BadPromptError("--models is empty: give keys such as fcn,detr.")

@@ -18,6 +18,7 @@ TASKS: dict[str, str] = {
     "panoptic": "Panoptic segmentation",
     "prompt": "Prompt segmentation (points, box)",
     "text": "Text to segment (open vocabulary)",
+    "video": "Video (track objects through a clip)",
 }
 CLOSED_SET_TASKS = ("semantic", "detection", "instance", "panoptic")
 """Tasks whose models need no prompt: one shared tab layout serves them all."""
@@ -356,6 +357,35 @@ _SPECS = [
         year=2025,
         published="unconfirmed: no model-card number found",
         gated=True,
+    ),
+    ModelSpec(
+        key="sam2-video",
+        title="SAM 2.1 Hiera-Tiny (video)",
+        tasks=("video",),
+        source="huggingface",
+        checkpoint="facebook/sam2.1-hiera-tiny",
+        licence="Apache-2.0",
+        size_mb=156.0,
+        adapter="models.sam2_video:Sam2VideoAdapter",
+        summary="Streaming memory: clicks or a box on one frame, the object's mask on every frame.",
+        labels="none (object ids you give)",
+        year=2024,
+        published="video: J&F on SA-V and DAVIS in the SAM 2 paper; no COCO score",
+    ),
+    ModelSpec(
+        key="grounded-sam2",
+        title="Grounded-SAM 2 (video)",
+        tasks=("video",),
+        source="composite",
+        checkpoint="IDEA-Research/grounding-dino-tiny + facebook/sam2.1-hiera-tiny",
+        licence="Apache-2.0",
+        size_mb=690.0 + 156.0,
+        adapter="playground.video.tracker:GroundedSam2",
+        summary="Grounding DINO finds the text on the prompt frame; its boxes prompt SAM 2 video.",
+        labels="the phrases you type",
+        year=2024,
+        published="none (a composite)",
+        components=("grounding-dino", "sam2-video"),
     ),
 ]
 

@@ -25,6 +25,7 @@ from playground.service import Outcome, Playground
 from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path, user_error
 from playground.ui.compare_tab import comparable_keys, needs_text
 from playground.ui.text_tab import text_params
+from playground.ui.video_api import video_endpoint
 from playground.views import ViewOptions, make_panel, side_by_side
 
 
@@ -37,6 +38,7 @@ def register_api(playground: Playground) -> None:
     gr.api(compare_endpoint(playground), api_name="compare", **MODEL_EVENTS)
     gr.api(score_endpoint(playground), api_name="score", **MODEL_EVENTS)
     gr.api(explain_endpoint(playground), api_name="explain", **MODEL_EVENTS)
+    gr.api(video_endpoint(playground), api_name="video", **MODEL_EVENTS)
 
 
 def task_endpoint(playground: Playground, task: str):

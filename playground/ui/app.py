@@ -13,6 +13,7 @@ from playground.ui.compare_tab import create_compare_tab
 from playground.ui.deep_links import wire_deep_links
 from playground.ui.prompt_tab import create_prompt_tab
 from playground.ui.text_tab import create_text_tab
+from playground.ui.video_tab import create_video_tab
 
 INTRO = """# Vision Playground
 Upload an image and compare the landmark vision models side by side: FCN and U-Net, RetinaNet and DETR,
@@ -39,6 +40,7 @@ def build_demo(playground: Playground) -> gr.Blocks:
             controls.append(create_prompt_tab(playground))
             controls.append(create_text_tab(playground))
             controls.append(create_compare_tab(playground))
+            create_video_tab(playground)
         with gr.Accordion("Models in memory", open=False):
             memory = gr.Markdown()
             refresh = gr.Button("Refresh", size="sm")

@@ -51,9 +51,14 @@ STALE = "**Out of date:** these results are for the previous image. Press **Comp
 
 
 def comparable_keys() -> list[str]:
-    """Built models that need no click prompt (SAM needs points, so it lives in its own tab), oldest
-    first, so the list reads as a timeline."""
-    return [spec.key for spec in sorted(REGISTRY.values(), key=lambda spec: spec.year) if spec.tasks != ("prompt",)]
+    """Built models that need no click prompt (SAM needs points, so it lives in its own tab) and take
+    one image (the video models track clips, in the Video tab), oldest first, so the list reads as a
+    timeline."""
+    return [
+        spec.key
+        for spec in sorted(REGISTRY.values(), key=lambda spec: spec.year)
+        if spec.tasks != ("prompt",) and "video" not in spec.tasks
+    ]
 
 
 def needs_text(key: str) -> bool:

@@ -1,0 +1,84 @@
+"""The ``/video`` endpoint, and the upload checks and run the Video tab shares with it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import gradio as gr
+from gradio.data_classes import FileData
+from gradio.utils import get_upload_folder, is_in_or_equal
+
+from playground.core.errors import PlaygroundError
+from playground.core.videos import ObjectPrompt, Progress, VideoPrompt
+from playground.service import Playground
+from playground.ui.common import EXAMPLES_DIR, new_output_path
+from playground.video.clips import Clip, open_clip
+from playground.video.output import tracks_json, write_overlay
+from playground.video.tracker import Tracks, VideoTracker
+
+EXAMPLE_CLIP = EXAMPLES_DIR / "chelsea_pan.mp4"
+
+
+def uploaded_clip(video: FileData | dict | str | None, fps: float | None = None) -> Clip:
+    """Decode an uploaded clip, refusing paths outside Gradio's upload cache and our examples."""
+    path = video.get("path") if isinstance(video, dict) else getattr(video, "path", video)
+    if not path:
+        raise gr.Error("No video was sent.")
+    if not (is_in_or_equal(path, get_upload_folder()) or is_in_or_equal(path, EXAMPLES_DIR)):
+        raise gr.Error("That file is not an upload; send the clip with gradio_client.handle_file().")
+    try:
+        return open_clip(Path(path), fps=fps or None)
+    except PlaygroundError as error:
+        raise gr.Error(str(error)) from None
+
+
+def run_and_write(
+    tracker: VideoTracker,
+    route: str,
+    prompt: VideoPrompt,
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
+) -> tuple[Tracks, Path, dict]:
+    """Track, then write the overlay mp4; a `PlaygroundError` becomes one `gr.Error` line."""
+    try:
+        tracks = tracker.track(route, prompt, cancel, progress)
+    except PlaygroundError as error:
+        raise gr.Error(str(error)) from None
+    return tracks, *write_outputs(tracker, tracks)
+
+
+def write_outputs(tracker: VideoTracker, tracks: Tracks) -> tuple[Path, dict]:
+    """The overlay mp4 (in the app's output folder) and the tracks JSON, with the clip's notices."""
+    source = tracker.source
+    tracks.notices = list(getattr(source, "notices", []))
+    path = new_output_path("overlay.mp4")
+    write_overlay(source, tracks, path)
+    return path, tracks_json(tracks, source)
+
+
+def video_endpoint(playground: Playground):
+    def video(
+        video: FileData,
+        model: str = "sam2",
+        points: list[list[float]] | None = None,
+        box: list[float] | None = None,
+        text: str = "",
+        frame: int = 0,
+        fps: float = 0.0,
+    ) -> tuple[FileData, dict]:
+        """Video: follow objects through `video` (mp4, webm, mov, gif; at most 20 MB, 300 frames after
+        sampling at `fps`, 0 = the clip's own rate up to 10). `model` sam2 takes `points`
+        [[x, y, label], ...] and/or a `box` [x1, y1, x2, y2] on frame `frame`; grounded-sam2 (and sam3
+        where built) takes `text`. Returns the overlay mp4 and the tracks JSON (per frame: each object's
+        id, box, mask area and score)."""
+        clip = uploaded_clip(video, fps)
+        objects = ()
+        if points or box:
+            point_list = tuple(tuple(point) for point in points or ())
+            objects = (ObjectPrompt(1, points=point_list, box=tuple(box) if box else None),)
+        tracker = VideoTracker(playground.manager, clip)
+        _, path, summary = run_and_write(tracker, model, VideoPrompt(int(frame), objects, text))
+        return FileData(path=str(path)), summary
+
+    return video

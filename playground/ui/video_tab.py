@@ -1,0 +1,192 @@
+"""The Video tab: load a clip, prompt one frame (clicks, a box or text), follow the objects through it.
+
+The clip is decoded once into frames on disk; the frame slider shows any of them. Track runs
+the chosen route forward and backward from the prompt frame (progress counts frames; Cancel
+stops it and keeps the frames done). After a run, clicks on another frame and "Refine from this
+frame" re-run only the frames from there on. Text prompts run every text route available side
+by side (Grounding DINO + SAM 2, and SAM 3 video where it is built).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from playground.core.errors import PlaygroundError
+from playground.core.prompts import PromptHistory
+from playground.core.registry import REGISTRY
+from playground.core.videos import ObjectPrompt, VideoPrompt
+from playground.service import Playground
+from playground.ui.common import MODEL_EVENTS, on_gpu
+from playground.ui.prompt_tab import CLICK_MODES
+from playground.ui.video_api import EXAMPLE_CLIP, run_and_write, uploaded_clip, write_outputs
+from playground.video.clips import Clip
+from playground.video.output import overlay_frame
+from playground.video.tracker import ROUTES, TEXT_ROUTES, VideoTracker
+from playground.views import draw_prompts
+
+PROMPT_ROUTES = {"clicks or box (SAM 2 video)": "sam2", "text": "text"}
+
+
+@dataclass
+class VideoSession:
+    """One browser session's clip, clicks (on ``frame``), trackers per route and the cancel flag."""
+
+    clip: Clip
+    frame: int = 0
+    history: PromptHistory = field(default_factory=PromptHistory)
+    trackers: dict[str, VideoTracker] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+def text_routes() -> list[str]:
+    """The text routes built here: SAM 3 video (where registered) and Grounding DINO + SAM 2."""
+    return [route for route in TEXT_ROUTES if ROUTES[route] in REGISTRY]
+
+
+def create_video_tab(playground: Playground) -> None:
+    with gr.Tab("Video (track through a clip)", id="video"):
+        gr.Markdown(
+            "Load a clip (mp4, webm, mov, gif; at most 20 MB and 300 frames after sampling), pick a frame, "
+            "prompt it, then **Track**: the objects are followed forward and backward. After a run, click on "
+            "another frame and **Refine from this frame** to re-run only the frames from there on."
+        )
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = gr.Video(label="Clip", sources=["upload"], height=220, elem_id="video-upload")
+                example = gr.Button("Use the example clip", size="sm", elem_id="video-example")
+                fps = gr.Number(value=0, label="Sampling fps (0: the clip's own, up to 10)", elem_id="video-fps")
+                mode = gr.Radio(list(PROMPT_ROUTES), value="clicks or box (SAM 2 video)", label="Prompt with")
+                click_mode = gr.Radio(list(CLICK_MODES), value="foreground point", label="A click adds")
+                text = gr.Textbox(label="Text (e.g. cat)", elem_id="video-text")
+                with gr.Row():
+                    clear = gr.Button("Clear clicks", size="sm", elem_id="video-clear")
+                    track = gr.Button("Track", variant="primary", elem_id="video-track")
+                with gr.Row():
+                    refine = gr.Button("Refine from this frame", size="sm", elem_id="video-refine")
+                    cancel = gr.Button("Cancel", size="sm", variant="stop", elem_id="video-cancel")
+            with gr.Column(scale=2):
+                frame_slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="video-frame")
+                canvas = gr.Image(
+                    label="Click to prompt this frame", interactive=False, elem_id="video-canvas", height=360
+                )
+                status = gr.Markdown(elem_id="video-status")
+        with gr.Row():
+            overlays = [
+                gr.Video(label=f"Overlay {n + 1}", elem_id=f"video-overlay-{n}", visible=n == 0) for n in range(2)
+            ]
+        with gr.Row():
+            scrub = gr.Slider(0, 1, value=0, step=1, label="Scrub the result", elem_id="video-scrub")
+        scrubbed = gr.Image(label="Result frame", interactive=False, elem_id="video-scrubbed", height=300)
+        with gr.Accordion("tracks.json (same as the CLI)", open=False):
+            result_json = gr.JSON()
+        session = gr.State()
+
+    def on_load(path, sample_fps):
+        if not path:
+            return None, gr.Slider(maximum=1, value=0), None, ""
+        clip = uploaded_clip(path, sample_fps)
+        note = f"{len(clip)} frames, {clip.width}x{clip.height} at {clip.fps:g} fps. {clip.notice}"
+        return VideoSession(clip), gr.Slider(maximum=max(1, len(clip) - 1), value=0), clip.frame(0), note
+
+    def on_frame(state: VideoSession | None, index):
+        if state is None:
+            return gr.skip(), state
+        if int(index) != state.frame:
+            state.frame, state.history = int(index), PromptHistory()
+        return draw_prompts(state.clip.frame(state.frame), state.history), state
+
+    def on_click(state: VideoSession | None, kind: str, evt: gr.SelectData):
+        if state is None:
+            raise gr.Error("Load a clip or use the example first.")
+        state.history = state.history.add(CLICK_MODES[kind], *evt.index)
+        return draw_prompts(state.clip.frame(state.frame), state.history), state
+
+    def on_clear(state: VideoSession | None):
+        if state is None:
+            return gr.skip(), state
+        state.history = PromptHistory()
+        return state.clip.frame(state.frame), state
+
+    @on_gpu
+    def on_track(state: VideoSession | None, prompt_mode: str, phrase: str, progress=gr.Progress()):
+        if state is None:
+            raise gr.Error("Load a clip or use the example first.")
+        state.cancel.clear()
+        if PROMPT_ROUTES[prompt_mode] == "text":
+            routes, prompt = text_routes(), VideoPrompt(state.frame, text=phrase)
+        else:
+            if not state.history.ready:
+                raise gr.Error("Click a point or two box corners on the frame first.")
+            obj = ObjectPrompt(1, points=state.history.points, box=state.history.box)
+            routes, prompt = ["sam2"], VideoPrompt(state.frame, (obj,))
+        state.trackers, paths, summaries = {}, [], []
+        for route in routes:
+            tracker = state.trackers[route] = VideoTracker(playground.manager, state.clip)
+            report = frame_progress(progress, route)
+            _, path, summary = run_and_write(tracker, route, prompt, state.cancel, report)
+            paths.append(str(path))
+            summaries.append(summary)
+        return show(state, paths, summaries)
+
+    @on_gpu
+    def on_refine(state: VideoSession | None, progress=gr.Progress()):
+        tracker = state and (state.trackers.get("sam2") or state.trackers.get("grounded-sam2"))
+        if not tracker or not state.history.points:
+            raise gr.Error("Track first, then click on another frame to refine.")
+        state.cancel.clear()
+        try:
+            tracks = tracker.correct(
+                state.frame,
+                ObjectPrompt(1, points=state.history.points),
+                state.cancel,
+                frame_progress(progress, "refine"),
+            )
+        except PlaygroundError as error:
+            raise gr.Error(str(error)) from None
+        path, summary = write_outputs(tracker, tracks)
+        return show(state, [str(path)], [summary])
+
+    def on_cancel(state: VideoSession | None):
+        if state is not None:
+            state.cancel.set()
+        return "Cancelling after the current frame…"
+
+    def on_scrub(state: VideoSession | None, index):
+        if state is None or not state.trackers:
+            return None
+        tracker = next(iter(state.trackers.values()))
+        return overlay_frame(state.clip, tracker.tracks, int(index))
+
+    def show(state: VideoSession, paths: list[str], summaries: list[dict]):
+        videos = [gr.Video(value=path, visible=True, label=s["model"]) for path, s in zip(paths, summaries)]
+        videos += [gr.Video(value=None, visible=False)] * (len(overlays) - len(videos))
+        times = ", ".join(f"{s['model']} {s['timings_ms'].get('total', 0) / 1000:.1f} s" for s in summaries)
+        extra = summaries[0]["timings_ms"].get("first_update")
+        note = f"Tracked: {times}." + (f" First updated frame after {extra:.0f} ms." if extra else "")
+        note += f" {summaries[0].get('note', '')}"
+        last = max(1, len(state.clip) - 1)
+        return (*videos, gr.Slider(maximum=last, value=state.frame), note, summaries[0], state)
+
+    load_outputs = [session, frame_slider, canvas, status]
+    upload.change(on_load, inputs=[upload, fps], outputs=load_outputs, api_visibility="private")
+    example.click(lambda: str(EXAMPLE_CLIP), outputs=upload, api_visibility="private")
+    frame_slider.change(on_frame, inputs=[session, frame_slider], outputs=[canvas, session], api_visibility="private")
+    canvas.select(on_click, inputs=[session, click_mode], outputs=[canvas, session], api_visibility="private")
+    clear.click(on_clear, inputs=session, outputs=[canvas, session], api_visibility="private")
+    run_outputs = [*overlays, scrub, status, result_json, session]
+    track.click(on_track, inputs=[session, mode, text], outputs=run_outputs, api_visibility="private", **MODEL_EVENTS)
+    refine.click(on_refine, inputs=session, outputs=run_outputs, api_visibility="private", **MODEL_EVENTS)
+    cancel.click(on_cancel, inputs=session, outputs=status, api_visibility="private", queue=False)
+    scrub.change(on_scrub, inputs=[session, scrub], outputs=scrubbed, api_visibility="private")
+
+
+def frame_progress(progress: gr.Progress, route: str):
+    """A ``progress(done, total)`` callback that moves the Gradio bar, counting frames."""
+
+    def report(done: int, total: int) -> None:
+        progress((done, total), desc=f"{route}: frame {done}/{total}", unit="frames")
+
+    return report
