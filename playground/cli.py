@@ -1,4 +1,4 @@
-"""The command line: ``python -m playground models | predict | download | bench``.
+"""The command line: ``python -m playground models | predict | download | bench | serve``.
 
 Runs the same `Playground` as the app. Errors a user can fix exit with status 2 and one line on
 stderr, never a traceback.
@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     from playground import bench
 
     bench.add_arguments(commands.add_parser("bench", help="time models, overlay, start-up and memory; write JSON"))
+
+    from playground.backends import serve_cli
+
+    serve = commands.add_parser("serve", help="serve the models on Ray Serve for `app.py --backend ray`")
+    add_model_arguments(serve, weights_mode_from_env())
+    serve_cli.add_arguments(serve, manager_from_args)
     return parser
 
 

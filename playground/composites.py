@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from playground.core.params import split_params
+from playground.core.protocols import Models
 from playground.core.registry import ModelSpec
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.core.types import TIMING_STAGES, Prediction
-from playground.manager import ModelManager
 
 MAX_BOXES = 100
 """Most boxes SAM segments in one call (the best-scoring): a low box threshold can pass hundreds."""
@@ -31,7 +31,7 @@ class GroundedSAM:
     forward_params: ClassVar[frozenset[str]] = frozenset({"text"})
     postprocess_params: ClassVar[frozenset[str]] = frozenset({"box_threshold", "text_threshold"})
 
-    def __init__(self, spec: ModelSpec, manager: ModelManager) -> None:
+    def __init__(self, spec: ModelSpec, manager: Models) -> None:
         self.spec = spec
         self.manager = manager
 
