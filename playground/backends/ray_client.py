@@ -112,12 +112,12 @@ class RayModels:
 
     def is_loaded(self, key: str) -> bool:
         """Whether some replica held ``key`` at its latest reply."""
-        return any(row.key == key for row in self._rows())
+        return bool(self.holders(key))
 
-    def _rows(self) -> list[LoadedModel]:
+    def holders(self, key: str) -> set[str]:
+        """The replicas that held ``key`` at their latest reply."""
         with self._lock:
-            stats = list(self._stats.values())
-        return [row for replica in stats for row in replica.loaded]
+            return {s.replica for s in self._stats.values() if any(row.key == key for row in s.loaded)}
 
     @property
     def device(self) -> str:
