@@ -162,7 +162,7 @@ def test_16_clients_x_10_requests_through_the_app_give_no_error(cluster, tmp_pat
                 if request % 2:
                     api.predict(image, ["detr"], 0.5, 0.5, api_name="/detection")
                 else:
-                    api.predict(image, ["fcn"], 0.5, 0.5, api_name="/semantic")
+                    api.predict(image, [[30, 40, 1]], None, api_name="/prompt")
             except Exception as error:
                 errors.append(f"client {number} request {request}: {error}")
         return errors
@@ -174,7 +174,7 @@ def test_16_clients_x_10_requests_through_the_app_give_no_error(cluster, tmp_pat
         assert not pending, "some clients did not finish in 240 s"
         errors = [error for future in done for error in future.result()]
         assert errors == [], "\n".join([*errors[:3], app.log_text()[-4000:]])
-        assert len(re.findall(r"forward (detr|fcn) on 128x96", app.log_text())) == 160
+        assert len(re.findall(r"forward (detr|sam) on 128x96", app.log_text())) == 160
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         app.process.terminate()
@@ -187,13 +187,16 @@ def test_killing_a_replica_mid_load_loses_no_request(remote, image, caplog) -> N
 
     from playground.core.types import Prediction
 
-    replicas = [actor for actor in ray.util.list_named_actors(all_namespaces=True) if "SERVE_REPLICA" in actor["name"]]
-    assert len(replicas) == 2, replicas
+    remote.predict("detr", image)
+    serving = min(remote.holders("detr"))  # Serve sends detr requests to the replicas holding it
+    (replica,) = [
+        actor for actor in ray.util.list_named_actors(all_namespaces=True) if actor["name"].endswith(f"#{serving}")
+    ]
     images = [np.ascontiguousarray(np.roll(image, shift, axis=1)) for shift in range(24)]
     pool = ThreadPoolExecutor(8)
     futures = [pool.submit(remote.predict, "detr", picture) for picture in images]
-    wait(futures[:4], timeout=120)
-    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
+    wait(futures[:2], timeout=120)
+    ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
     done, pending = wait(futures, timeout=240)
     pool.shutdown(wait=False, cancel_futures=True)
     assert not pending, f"{len(pending)} requests hung"
@@ -204,4 +207,5 @@ def test_killing_a_replica_mid_load_loses_no_request(remote, image, caplog) -> N
     clear_errors = [str(o) for o in outcomes if isinstance(o, PlaygroundError)]
     assert all("model server" in message for message in clear_errors), clear_errors
     assert answered + len(clear_errors) == len(images)
-    assert "sending it again" in caplog.text or clear_errors, "the kill hit no request in flight"
+    # The load noticed the dead replica: Serve's router moved requests off it, or RayModels re-sent them.
+    assert re.search("because it has died|sending it again", caplog.text) or clear_errors, caplog.text

@@ -185,6 +185,25 @@ def deploy(make_manager: Callable[[], Models], scale: Scale, threads: int = 1) -
     return serve.run(deployment.bind(make_manager, threads), name=APP_NAME, route_prefix=None)
 
 
+def app(args: dict[str, str]) -> serve.Application:
+    """The deployment for a Serve config file (KubeRay's ``serveConfigV2``: ``import_path:
+    playground.backends.ray_serve:app``). ``args``: ``weights``, ``device``, ``precision``,
+    ``memory_budget`` (MB) and ``threads``, all optional; scale comes from the config's deployment."""
+    from functools import partial
+
+    from playground.manager import MB, ModelManager
+
+    budget = float(args["memory_budget"]) if "memory_budget" in args else None
+    make_manager = partial(
+        ModelManager,
+        weights=args.get("weights", "pretrained"),
+        device=args.get("device", "auto"),
+        precision=args.get("precision", "auto"),
+        budget_bytes=int(budget * MB) if budget else None,
+    )
+    return serve.deployment(ModelReplica, name="Models").bind(make_manager, int(args.get("threads", 4)))
+
+
 def stop(started_here: bool) -> None:
     """Remove the app; shut the cluster down too when ``started_here``."""
     try:

@@ -34,7 +34,7 @@ def run(make_manager: Callable[[], Models], args: argparse.Namespace) -> int:
     for replicas in (1, 2):
         scale = Scale(replicas, args.num_cpus, args.num_gpus)
         handle = deploy(make_manager, scale, threads=max(1, int(args.num_cpus)))
-        models = RayModels(handle, args.weights)
+        models = RayModels(handle, args.weights, timeout_s=120)
         warm(models, args.bench_model, replicas)
         rounds.append(measure(models, args.bench_model, replicas, args.bench_clients, args.bench_requests))
     report = {
@@ -65,12 +65,15 @@ def warm(models: RayModels, key: str, replicas: int, **params: object) -> None:
     """Send bursts of requests until every replica holds ``key`` loaded (at most 10 bursts): Serve
     sends a model's requests to the replicas that have it, and to others only when those are full."""
     burst = 4 * Scale().max_ongoing_requests * replicas
-    with ThreadPoolExecutor(burst) as pool:
+    pool = ThreadPoolExecutor(burst)
+    try:
         for round_ in range(10):
             seeds = range(10_000 + round_ * burst, 10_000 + (round_ + 1) * burst)
-            list(pool.map(lambda seed: models.predict(key, image(seed), **params), seeds))
+            list(pool.map(lambda seed: models.predict(key, image(seed), **params), seeds, timeout=WAIT_S))
             if len(models.holders(key)) >= replicas:
                 return
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def measure(models: RayModels, key: str, replicas: int, clients: int, requests: int) -> dict[str, object]:
