@@ -1,4 +1,4 @@
-"""Start the Vision Playground: ``python app.py [--weights tiny] [--port 7860] [--share]``."""
+"""Start the Vision Playground: ``python app.py [--weights tiny] [--port 7860] [--backend ray --address A]``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="also serve a temporary public link (needs internet)")
     add_model_arguments(parser, weights_mode_from_env())
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: models in this process; ray: on the Ray Serve deployment at --address, "
+        "whose model flags then apply (see `python -m playground serve`) [local]",
+    )
+    parser.add_argument("--address", help="--backend ray: the cluster address `python -m playground serve` printed")
     return parser.parse_args(argv)
 
 
@@ -30,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        manager = manager_from_args(args)
+        manager = manager_from_args(args) if args.backend == "local" else ray_models(args.address)
     except PlaygroundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -57,6 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=preload_libraries, daemon=True).start()
     demo.block_thread()
     return 0
+
+
+def ray_models(address: str | None):  # -> playground.backends.ray_client.RayModels
+    """The models on the Ray Serve deployment at ``address``."""
+    if not address:
+        raise PlaygroundError("--backend ray needs --address (the line `python -m playground serve` printed).")
+    from playground.backends import before_ray
+
+    before_ray(address)
+    try:
+        from playground.backends.ray_client import RayModels
+    except ImportError:
+        raise PlaygroundError("--backend ray needs Ray Serve: pip install -r requirements-ray.txt") from None
+    return RayModels.connect(address)
 
 
 def preload_libraries() -> None:

@@ -1,4 +1,4 @@
-"""The command line: ``python -m playground models | predict | explain | score | track | download | bench``.
+"""The command line: ``python -m playground models | predict | explain | score | track | download | bench | serve``.
 
 Runs the same `Playground` as the app. Errors a user can fix exit with status 2 and one line on
 stderr, never a traceback.
@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     score_cli.add_arguments(commands.add_parser("score", help="score a predict result against ground truth"))
 
     bench.add_arguments(commands.add_parser("bench", help="time models, overlay, start-up and memory; write JSON"))
+
+    from playground.backends import serve_cli
+
+    serve = commands.add_parser("serve", help="serve the models on Ray Serve for `app.py --backend ray`")
+    add_model_arguments(serve, weights_mode_from_env())
+    serve_cli.add_arguments(serve, manager_from_args)
     return parser
 
 

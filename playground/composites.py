@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from playground.core.params import split_params
+from playground.core.protocols import Models
 from playground.core.registry import ModelSpec
 from playground.core.types import TIMING_STAGES, Prediction
-from playground.manager import ModelManager
 
 MAX_BOXES = 100
 """Most boxes SAM segments in one call (the best-scoring): a low box threshold can pass hundreds."""
@@ -35,7 +35,7 @@ class BoxesThenSAM:
     forward_params: ClassVar[frozenset[str]] = frozenset({"text"})
     postprocess_params: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, spec: ModelSpec, manager: ModelManager) -> None:
+    def __init__(self, spec: ModelSpec, manager: Models) -> None:
         self.spec = spec
         self.manager = manager
 

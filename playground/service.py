@@ -1,6 +1,7 @@
 """`Playground`: the one entry point the UI, the API and the CLI share.
 
-It turns an image and model keys into predictions through the `ModelManager` (composites such as
+It turns an image and model keys into predictions through its `Models` (a `ModelManager`, or a remote
+backend such as `playground.backends.ray_client.RayModels`; composites such as
 Grounded-SAM through their class in `playground.composites`), and keeps predictions in an
 `LRUCache`, so a model runs once per image and forward parameters however often the user flips
 tabs or moves sliders.
@@ -22,10 +23,10 @@ import numpy as np
 from playground.core.cache import MB, LRUCache
 from playground.core.errors import PlaygroundError
 from playground.core.images import image_digest
+from playground.core.protocols import Models
 from playground.core.registry import get_spec
 from playground.core.types import Prediction
 from playground.core.weights import is_cached
-from playground.manager import ModelManager
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def new_result_cache() -> LRUCache[CachedResult]:
 class Playground:
     """Shared by every user of a running app: thread-safe through its manager and cache."""
 
-    def __init__(self, manager: ModelManager, cache: LRUCache[CachedResult] | None = None) -> None:
+    def __init__(self, manager: Models, cache: LRUCache[CachedResult] | None = None) -> None:
         self.manager = manager
         self.cache = cache if cache is not None else new_result_cache()
         self.forward_count = 0

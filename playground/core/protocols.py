@@ -1,10 +1,13 @@
 """`LoadedAdapter`: what the manager needs of an adapter, so nothing above ``models/`` imports it.
+`Models`: what `Playground`, the composites and the UI need of "the models", so the front end runs
+the same on a local `ModelManager` or on a remote backend (``playground.backends.ray_client.RayModels``).
 
-``models.base.Adapter`` satisfies it; the manager and the bench type against it.
+``models.base.Adapter`` satisfies `LoadedAdapter`; the manager and the bench type against it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -39,3 +42,41 @@ class LoadedAdapter(Protocol):
     def forward(self, inputs: Any) -> Any: ...
 
     def predict(self, image: np.ndarray, task: str | None = None, **params: Any) -> Prediction: ...
+
+
+class ModelInMemory(Protocol):
+    """One row of the memory report: a model loaded somewhere, how big, how often it ran."""
+
+    key: str
+    weights: WeightsMode
+    megabytes: float
+    runs: int
+
+
+class Models(Protocol):
+    """Runs registry models on images: `playground.manager.ModelManager`, or a remote backend."""
+
+    weights: WeightsMode
+
+    def predict(self, key: str, image: np.ndarray, **params: Any) -> Prediction:
+        """Model ``key`` (not a composite) on ``image`` (H, W, 3 uint8); ``params`` include ``task``."""
+
+    def ensure_available(self, key: str) -> None:
+        """Raise `MissingWeightsError` at once where ``key``'s weights cannot be had."""
+
+    def is_loaded(self, key: str) -> bool: ...
+
+    @property
+    def device(self) -> object: ...
+
+    @property
+    def budget_bytes(self) -> int: ...
+
+    @property
+    def used_bytes(self) -> int: ...
+
+    @property
+    def evictions(self) -> int: ...
+
+    @property
+    def loaded(self) -> Sequence[ModelInMemory]: ...
