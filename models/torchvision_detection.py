@@ -164,6 +164,7 @@ class SSDLiteAdapter(TorchvisionDetectionAdapter):
     """``ssdlite320_mobilenet_v3_large`` (COCO): SSD on MobileNetV3, 320 px, depthwise heads."""
 
     half_precision_regions = ("backbone",)
+    explainer = None  # one stage without an RPN: the two-stage views do not apply
 
     builder = staticmethod(ssdlite320_mobilenet_v3_large)
     score_thresh_kwarg = "score_thresh"

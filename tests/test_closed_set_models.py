@@ -212,7 +212,7 @@ def test_maskformer_three_tasks_match_the_processor(manager, image):
     np.testing.assert_array_equal(panoptic.masks, np.stack([segmentation == s["id"] for s in segments]))
     x1, y1, x2, y2 = panoptic.boxes[0]
     rows, cols = np.nonzero(panoptic.masks[0])
-    assert (x1, y1, x2, y2) == (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
+    assert (x1, y1, x2, y2) == (cols.min(), rows.min(), cols.max(), rows.max())  # right, bottom inclusive
 
 
 def test_maskformer_switching_task_runs_no_second_forward(manager, image, monkeypatch):
