@@ -17,15 +17,16 @@ from playground.core.types import Prediction
 RANDOM_WEIGHTS_NOTE = "random weights: these outputs show the architecture running, not what it learned"
 
 
-def to_json(prediction: Prediction) -> dict[str, Any]:
+def to_json(prediction: Prediction, mask_areas: np.ndarray | None = None) -> dict[str, Any]:
     """JSON-ready dict of an (already filtered) prediction.
 
     Keys: model, task, weights, precision, checkpoint, image_size ([width, height] in pixels), timings_ms,
     instances (label, class_id, score, box as XYXY pixels, mask_area in pixels when there are
-    masks), semantic (label -> fraction of the image, for semantic models), meta.
+    masks, or given by ``mask_areas`` ((N,) pixels)), semantic (label -> fraction of the image, for
+    semantic models), meta.
     """
     height, width = prediction.image_size
-    areas = [] if prediction.masks is None else np.count_nonzero(prediction.masks, axis=(1, 2))
+    areas = prediction.mask_areas() if mask_areas is None else mask_areas
     instances = []
     for index, (label, class_id, score, box) in enumerate(
         zip(prediction.labels, prediction.class_ids.tolist(), prediction.scores.tolist(), prediction.boxes.tolist())
@@ -36,7 +37,7 @@ def to_json(prediction: Prediction) -> dict[str, Any]:
             "score": round(score, 4),
             "box": [round(v, 2) for v in box],
         }
-        if prediction.masks is not None:
+        if prediction.masks is not None or mask_areas is not None:
             instance["mask_area"] = int(areas[index])
         instances.append(instance)
     typed = {"device": prediction.device, "cold": prediction.cold, "cached": prediction.cached}

@@ -83,16 +83,29 @@ def render(
 
 
 def render_with_legend(
-    image: np.ndarray, prediction: Prediction, opacity: float = 0.5, hidden_labels: frozenset[str] = frozenset()
+    image: np.ndarray,
+    prediction: Prediction,
+    opacity: float = 0.5,
+    hidden_labels: frozenset[str] = frozenset(),
+    shown: np.ndarray | None = None,
+    mask_threshold: float | None = None,
+    crops: list[MaskCrop] | None = None,
 ) -> tuple[np.ndarray, list[LegendEntry]]:
     """(H, W, 3) uint8 RGB with ``prediction`` drawn on it, and its legend entries (for a UI to
-    show as text that follows the page's light or dark theme, instead of a baked strip)."""
+    show as text that follows the page's light or dark theme, instead of a baked strip).
+
+    ``shown``: indices of the instances to draw (default: those not in ``hidden_labels``), and
+    ``mask_threshold``: draw masks binarised at it from the soft masks (see `mask_crops`); together
+    they draw a stored prediction at new thresholds without copying its masks. ``crops``: the
+    `mask_crops` of exactly these, when the caller has them already.
+    """
     scene = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # supervision draws with OpenCV, in BGR
     slots = np.zeros(image.shape[:2], np.uint8)  # palette slot + 1 per pixel, 0 where nothing is drawn
     entries = paint_semantic(slots, prediction, hidden_labels)
-    shown = np.flatnonzero([name not in hidden_labels for name in prediction.labels])
+    if shown is None:
+        shown = np.flatnonzero([name not in hidden_labels for name in prediction.labels])
     colours = instance_colours(prediction, shown)
-    crops = mask_crops(prediction.masks, shown) if prediction.masks is not None else []
+    crops = mask_crops(prediction, shown, mask_threshold) if crops is None else crops
     paint_masks(slots, crops, colours)
     scene = blend(scene, slots, opacity)
     panoptic = prediction.is_thing is not None
@@ -167,18 +180,44 @@ def instance_colours(prediction: Prediction, shown: np.ndarray) -> np.ndarray:
     return colours
 
 
-def mask_crops(masks: np.ndarray, shown: np.ndarray) -> list[MaskCrop]:
-    """Each non-empty mask of ``masks[shown]`` ((N, H, W) bool) cut to its tight box, largest first."""
+def mask_crops(prediction: Prediction, shown: np.ndarray, mask_threshold: float | None = None) -> list[MaskCrop]:
+    """The non-empty masks of ``prediction``'s instances ``shown`` (indices), each cut to its tight
+    box, largest first; a crop's ``index`` is its position in ``shown``.
+
+    With a ``mask_threshold`` in (0, 1] other than the prediction's own, and soft masks, each mask is
+    binarised at it from its soft mask. Only each mask's extent (`Prediction.mask_extents`) is read,
+    and nothing image-sized is allocated: on a re-draw at new thresholds, that is most of the cost.
+    """
+    probs = prediction.mask_probs
+    rethreshold = probs is not None and mask_threshold is not None and mask_threshold != prediction.mask_threshold
+    if not rethreshold and prediction.masks is None:
+        return []
+    if rethreshold and mask_threshold <= 0:  # every pixel passes: no extent to stay inside
+        return mask_crops(prediction.with_mask_threshold(mask_threshold), shown)
+    extents = prediction.mask_extents()
     crops = []
-    for index, mask in enumerate(masks[i] for i in shown):
-        rows = np.flatnonzero(cv2.reduce(mask.view(np.uint8), 1, cv2.REDUCE_MAX))
+    for index, original in enumerate(shown.tolist()):
+        y0, x0, y1, x1 = extents[original].tolist()
+        if rethreshold:
+            window = probs[original, y0:y1, x0:x1] >= mask_threshold * 255
+        else:
+            window = prediction.masks[original, y0:y1, x0:x1]
+        rows = np.flatnonzero(window.any(axis=1))
         if not len(rows):
             continue
-        band = mask[rows[0] : rows[-1] + 1]
+        band = window[rows[0] : rows[-1] + 1]
         cols = np.flatnonzero(band.any(axis=0))
         crop = band[:, cols[0] : cols[-1] + 1]
-        crops.append(MaskCrop(index, int(rows[0]), int(cols[0]), crop, int(np.count_nonzero(crop))))
+        crops.append(MaskCrop(index, y0 + int(rows[0]), x0 + int(cols[0]), crop, int(np.count_nonzero(crop))))
     return sorted(crops, key=lambda crop: -crop.area)
+
+
+def crop_areas(crops: list[MaskCrop], count: int) -> np.ndarray:
+    """(count,) int64 mask pixels per shown instance, from its crop (0 where it has none)."""
+    areas = np.zeros(count, np.int64)
+    for crop in crops:
+        areas[crop.index] = crop.area
+    return areas
 
 
 def paint_masks(slots: np.ndarray, crops: list[MaskCrop], colours: np.ndarray) -> None:

@@ -6,7 +6,7 @@ from here without a forward pass. Nothing here imports gradio or torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -66,12 +66,18 @@ class Panel:
         return "error" in self.result
 
 
-def shown_prediction(prediction: Prediction, options: ViewOptions) -> Prediction:
-    """The instances that pass the view's mask and score thresholds, without background or hidden classes."""
+def shown_indices(prediction: Prediction, options: ViewOptions) -> np.ndarray:
+    """Indices of the instances that pass the view's score threshold, without background or hidden classes."""
     dropped = BACKGROUND_LABELS | options.hidden_labels
     keep = prediction.scores >= options.score_threshold
     keep &= np.array([name not in dropped for name in prediction.labels], bool)
-    kept = prediction if keep.all() else prediction[keep]  # no copy of the masks when nothing is dropped
+    return np.flatnonzero(keep)
+
+
+def shown_prediction(prediction: Prediction, options: ViewOptions) -> Prediction:
+    """The instances that pass the view's mask and score thresholds, without background or hidden classes."""
+    chosen = shown_indices(prediction, options)
+    kept = prediction if len(chosen) == len(prediction) else prediction[chosen]  # no copy when nothing is dropped
     return kept.with_mask_threshold(options.mask_threshold)
 
 
@@ -88,11 +94,17 @@ def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions, legend
         return Panel(
             outcome.key, dimmed, title, outcome.error or "", "", [], {"model": outcome.key, "error": outcome.error}
         )
-    from playground.overlay import add_legend, colour_hex, render_with_legend  # see `draw`
+    from playground.overlay import add_legend, colour_hex, crop_areas, mask_crops, render_with_legend  # see `draw`
 
-    shown = shown_prediction(outcome.prediction, options)
-    hint = empty_hint(outcome.prediction, shown, options)
-    overlay, entries = render_with_legend(image, shown, options.opacity, options.hidden_labels)
+    # Drawn from the stored prediction by index, masks binarised inside their extents: a slider move
+    # copies no image-sized mask stack (the JSON takes its mask areas from the same crops).
+    stored, chosen = outcome.prediction, shown_indices(outcome.prediction, options)
+    shown = replace(stored, masks=None, mask_probs=None)[chosen]
+    hint = empty_hint(stored, shown, options)
+    crops = mask_crops(stored, chosen, options.mask_threshold)
+    overlay, entries = render_with_legend(
+        image, stored, options.opacity, options.hidden_labels, chosen, options.mask_threshold, crops
+    )
     if legend:
         overlay = add_legend(overlay, entries, hint or "nothing found")
     return Panel(
@@ -102,7 +114,9 @@ def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions, legend
         details(outcome.prediction),
         hint,
         [(colour_hex(colour), text) for colour, text in entries],
-        to_json(shown),
+        to_json(
+            shown, crop_areas(crops, len(chosen)) if stored.masks is not None or stored.mask_probs is not None else None
+        ),
     )
 
 

@@ -22,6 +22,8 @@ from typing import Literal
 
 import numpy as np
 
+from playground.core import mask_extents
+
 WeightsMode = Literal["pretrained", "random", "tiny"]
 WEIGHT_MODES: tuple[WeightsMode, ...] = ("pretrained", "random", "tiny")
 TIMING_STAGES = ("load", "preprocess", "forward", "postprocess")
@@ -139,20 +141,46 @@ class Prediction:
         )
         return sum(a.nbytes for a in arrays if a is not None) + sum(a.nbytes for a in self.explain.values())
 
+    def mask_extents(self) -> np.ndarray:
+        """(N, 4) int64 ``y0, x0, y1, x1`` (end-exclusive pixels) outside which each instance's mask and
+        soft mask are zero (see `mask_extents`); computed once per pair of mask arrays."""
+        cached = self.__dict__.get("_extents")
+        if cached is not None and cached[0] is self.masks and cached[1] is self.mask_probs:
+            return cached[2]
+        extents = mask_extents.extents_of(self.masks, self.mask_probs)
+        self._seed_extents(extents)
+        return extents
+
+    def _seed_extents(self, extents: np.ndarray) -> None:
+        self.__dict__["_extents"] = (self.masks, self.mask_probs, extents)
+
+    def mask_areas(self) -> np.ndarray:
+        """(N,) int64 pixels in each mask (empty when there are no masks)."""
+        if self.masks is None:
+            return np.zeros(0, np.int64)
+        return mask_extents.areas(self.masks, self.mask_extents())
+
     def __getitem__(self, index: np.ndarray | slice | list[int]) -> Prediction:
-        """Instances selected by a boolean mask or indices; the semantic map is kept."""
-        return replace(
+        """Instances selected by a boolean mask or indices; the semantic map is kept. Masks are copied
+        within their extents only."""
+        chosen = np.arange(len(self))[index]
+        has_masks = self.masks is not None or self.mask_probs is not None
+        extents = self.mask_extents() if has_masks else None
+        selected = replace(
             self,
-            boxes=self.boxes[index],
-            scores=self.scores[index],
-            class_ids=self.class_ids[index],
-            masks=None if self.masks is None else self.masks[index],
-            mask_probs=None if self.mask_probs is None else self.mask_probs[index],
-            is_thing=None if self.is_thing is None else self.is_thing[index],
+            boxes=self.boxes[chosen],
+            scores=self.scores[chosen],
+            class_ids=self.class_ids[chosen],
+            masks=None if self.masks is None else mask_extents.take(self.masks, chosen, extents),
+            mask_probs=None if self.mask_probs is None else mask_extents.take(self.mask_probs, chosen, extents),
+            is_thing=None if self.is_thing is None else self.is_thing[chosen],
             timings_ms=dict(self.timings_ms),
             meta=dict(self.meta),
             explain=dict(self.explain),
         )
+        if extents is not None:
+            selected._seed_extents(extents[chosen])
+        return selected
 
     def filtered(self, min_score: float = 0.0, labels: frozenset[str] | None = None) -> Prediction:
         """Instances scoring at least ``min_score`` and, if given, named in ``labels``."""
@@ -165,7 +193,13 @@ class Prediction:
         """``masks`` re-binarised from ``mask_probs`` at ``threshold`` in [0, 1] (same if no probs)."""
         if self.mask_probs is None or (self.masks is not None and threshold == self.mask_threshold):
             return self
-        return replace(self, masks=self.mask_probs >= threshold * 255, mask_threshold=threshold, meta=dict(self.meta))
+        if threshold <= 0:  # every pixel passes: there is no extent to stay inside
+            return replace(self, masks=self.mask_probs >= 0, mask_threshold=threshold, meta=dict(self.meta))
+        extents = self.mask_extents()
+        masks = mask_extents.binarise(self.mask_probs, extents, threshold)
+        rethresholded = replace(self, masks=masks, mask_threshold=threshold, meta=dict(self.meta))
+        rethresholded._seed_extents(extents)  # the new masks lie inside the soft masks' extents
+        return rethresholded
 
     @property
     def state(self) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import supervision as sv
 
 from playground import overlay
-from playground.core.types import Prediction
+from playground.core.types import Prediction, boxes_from_masks
 
 H, W = 120, 160
 
@@ -32,7 +32,10 @@ def test_mask_composite_matches_supervision():
     class_ids = np.arange(12) * 5
     shown = np.arange(12)
     slots = np.zeros((H, W), np.uint8)
-    overlay.paint_masks(slots, overlay.mask_crops(masks, shown), class_ids)
+    prediction = Prediction(
+        "mask-rcnn", "instance", "tiny", (H, W), {}, boxes_from_masks(masks), np.ones(12), class_ids, masks
+    )
+    overlay.paint_masks(slots, overlay.mask_crops(prediction, shown), class_ids)
     ours = overlay.blend(scene.copy(), slots, 0.6)
     detections = sv.Detections(xyxy=sv.mask_to_xyxy(masks).astype(np.float32), mask=masks, class_id=class_ids)
     theirs = sv.MaskAnnotator(color=overlay.PALETTE, opacity=0.6).annotate(scene.copy(), detections)
@@ -78,7 +81,7 @@ def test_panoptic_things_get_their_own_colours_and_outlines():
 def test_panoptic_legend_lists_each_segment_with_its_area():
     prediction = panoptic()
     shown = np.arange(4)
-    crops = overlay.mask_crops(prediction.masks, shown)
+    crops = overlay.mask_crops(prediction, shown)
     entries = overlay.segment_entries(prediction, shown, overlay.instance_colours(prediction, shown), crops)
     areas = {text.rsplit(" ", 1)[0]: float(text.rsplit(" ", 1)[1][:-1]) for _, text in entries}
     assert set(areas) == {"sky", "road", "person", "car"}
