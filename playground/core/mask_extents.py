@@ -11,12 +11,13 @@ Extents are (N, 4) int64 rows ``y0, x0, y1, x1``, end-exclusive pixels; an empty
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 
 def extents_of(*stacks: np.ndarray | None) -> np.ndarray:
     """(N, 4) extent of each instance over every given (N, H, W) stack (bool or uint8; None skipped)."""
+    import cv2  # on first use: the app imports this module before it serves its page
+
     present = [stack for stack in stacks if stack is not None]
     count = len(present[0]) if present else 0
     extents = np.zeros((count, 4), np.int64)

@@ -18,7 +18,6 @@ from playground.core.errors import BadPromptError, PlaygroundError
 from playground.core.images import LoadedImage, load_image
 from playground.core.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
-from playground.explain import explain_views, write_views
 from playground.ground_truth import load_truth
 from playground.score_views import score_outcomes
 from playground.service import Outcome, Playground
@@ -200,6 +199,8 @@ def explain_endpoint(playground: Playground):
         if outcome.prediction is None:
             raise gr.Error(outcome.error or "The model failed.")
         folder = new_output_path("views.json").parent
+        from playground.explain import explain_views, write_views  # see explain_panel
+
         listed = write_views(explain_views(outcome.prediction, loaded.pixels), folder)
         return [FileData(path=str(folder / item["file"])) for item in listed], listed
 

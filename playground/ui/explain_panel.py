@@ -15,7 +15,6 @@ import numpy as np
 
 from playground.core.registry import get_spec
 from playground.core.types import Prediction
-from playground.explain import explain_views
 
 Unpack = Callable[[Any], tuple[np.ndarray, list[Prediction]]]
 """A tab's state value -> (the image, the predictions it shows)."""
@@ -23,6 +22,8 @@ Unpack = Callable[[Any], tuple[np.ndarray, list[Prediction]]]
 
 def gallery_items(image: np.ndarray, predictions: list[Prediction]) -> list[tuple[np.ndarray, str]]:
     """(view image, "Model · title: caption") for every view of every prediction, in order."""
+    from playground.explain import explain_views  # supervision (~2 s to import) waits for the first click
+
     items = []
     for prediction in predictions:
         title = get_spec(prediction.model).title

@@ -18,7 +18,6 @@ import numpy as np
 from playground.core.types import Prediction
 from playground.core.videos import FrameSource
 from playground.export import RANDOM_WEIGHTS_NOTE
-from playground.overlay import render
 from playground.video.tracker import FrameResult, Tracks
 
 CODECS = ("libx264", "h264", "mpeg4")
@@ -50,6 +49,8 @@ def overlay_frame(source: FrameSource, tracks: Tracks, index: int) -> np.ndarray
     """(H, W, 3) uint8: frame ``index`` with its tracked objects drawn."""
     frame = source.frame(index)
     prediction = frame_prediction(tracks, tracks.frames.get(index), source.height, source.width)
+    from playground.overlay import render  # supervision: imported on the first frame, not with the app
+
     return render(frame, prediction, legend=False) if len(prediction) else frame
 
 
