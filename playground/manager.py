@@ -9,21 +9,20 @@ different tabs run in parallel. A model is pinned while it runs and is never evi
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import os
-import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from playground import heap
 from playground.core.errors import ModelRunError, PlaygroundError
 from playground.core.precision import Precision, resolve_precision
 from playground.core.registry import get_spec
@@ -59,24 +58,6 @@ def default_budget_bytes(device: torch.device) -> int:
 
         return int(torch.cuda.get_device_properties(device).total_memory * 0.7)
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.4)
-
-
-def release_freed_memory() -> None:
-    """Hand the heap glibc keeps after ``free`` back to the OS (``malloc_trim``), so memory freed by
-    an evicted model shows as free; a no-op where the C library is not glibc."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # no glibc (musl has no malloc_trim)
-        return None
 
 
 @dataclass
@@ -165,6 +146,9 @@ class ModelManager:
             except Exception as error:
                 log.exception("model %s failed", key)
                 raise ModelRunError(f"{adapter.spec.title} failed: {type(error).__name__}: {error}") from None
+        # The forward's activations are freed now, but glibc keeps them: hand them back, so resident
+        # memory falls to the models and caches between requests (see docs/architecture.md, Memory).
+        heap.trim()
         prediction.timings_ms["load"] = adapter.load_ms if cold else 0.0
         prediction.cold = cold
         return prediction
@@ -256,7 +240,7 @@ class ModelManager:
         entry = self._entries.pop(key)
         entry.adapter.unload()
         gc.collect()
-        release_freed_memory()
+        heap.trim()
         if self.device.type == "cuda":
             import torch
 
