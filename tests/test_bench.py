@@ -39,7 +39,16 @@ KEYS = {
     "memory": dict,
 }
 TIMINGS = ("cold_load_ms", "bare_forward_ms", "playground_ms", "overhead_ratio", "fp32_bare_ms", "speedup")
-MEMORY_KEYS = {"budget_mb", "baseline_mb", "steady_mb", "peak_mb", "growth_mb", "peak_rss_mb", "evictions"}
+MEMORY_KEYS = {
+    "budget_mb",
+    "baseline_mb",
+    "steady_mb",
+    "peak_mb",
+    "growth_mb",
+    "peak_rss_mb",
+    "evictions",
+    "request_peak_excess_mb",
+}
 
 
 def test_bench_smoke_writes_every_key(tmp_path):
@@ -61,6 +70,7 @@ def test_bench_smoke_writes_every_key(tmp_path):
         assert all(isinstance(figures[name], float) for name in TIMINGS), (key, figures)
         assert set(figures["agreement"]) == set(AGREEMENT_FIELDS)
         assert isinstance(figures["agreement"]["raw_rel_error"], float)
+        assert isinstance(figures["activation_peak_mb"], float) and figures["activation_peak_mb"] >= 0, figures
     fcn, detr = report["models"]["fcn"]["agreement"], report["models"]["detr"]["agreement"]
     assert isinstance(fcn["pixels"], float) and fcn["instances"] is None  # semantic: pixels only
     assert detr["pixels"] is None and isinstance(detr["instances"], float)  # tiny: no score floor

@@ -13,12 +13,15 @@ timed calls interleaved so they see the same load):
   result cache and the first overlay; ``overhead_ratio`` = playground_ms / bare_forward_ms;
   ``speedup`` = fp32_bare_ms / playground_ms; ``agreement``: pixels, instances, mask_iou and
   raw_rel_error of the precision under test against the fp32 build (`playground.bench.agreement`).
+  ``activation_peak_mb``: the most RSS rose during one playground run, the model already loaded.
   Per-image caches are emptied before every run, so every run pays for the whole model.
 - ``sam_prompt``: a first point prompt (encoder and decoder) against a second one on the same image.
 - ``refilter_ms``, ``overlay_100_masks_ms``: drawing 100 soft masks at 1024x1024 (`drawing`).
 - ``startup_to_page_s``: ``app.py --weights tiny`` until ``GET /`` answers 200; ``startup_ratio``:
   that over the same for an empty ``gr.Blocks()`` page (`startup`).
-- ``memory``: every model three times under a budget below their sum (`memory`).
+- ``memory``: every model three times under a budget below their sum (`memory`): steady RSS
+  against baseline + models + caches, growth between cycles, and each request's peak against the
+  RSS around it plus its model's ``activation_peak_mb``.
 
 A figure that could not be measured is null, and the printed report says why.
 """
@@ -100,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         models[key], sizes[key] = bench_model(manager, reference, key, image, args.repeat, notes)
     sam_prompt = bench_sam_prompt(manager, keys, image, args.repeat, notes)
     del manager, reference
-    memory = bench_memory(args.weights, precision, device, sizes, image, args.memory_budget, notes)
+    activation = {key: figures["activation_peak_mb"] for key, figures in models.items()}
+    memory = bench_memory(args.weights, precision, device, sizes, image, args.memory_budget, notes, activation)
     startup_s, startup_ratio = bench_startup(notes, runs=min(args.repeat, 2))
     report = {
         "device": describe_device(device),

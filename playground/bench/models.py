@@ -27,6 +27,7 @@ MODEL_FIELDS = (
     "fp32_bare_ms",
     "speedup",
     "agreement",
+    "activation_peak_mb",
 )
 AGREEMENT_FIELDS = ("pixels", "instances", "mask_iou", "raw_rel_error")
 
@@ -44,6 +45,7 @@ def bench_model(
     ``manager`` runs the precision under test; ``reference`` builds the same model in fp32 and
     gets the same weights, for ``fp32_bare_ms`` and the agreement.
     """
+    from playground.bench.memory import peak_rss_mb, reset_peak_rss
     from playground.core.registry import get_spec
     from playground.service import Playground
 
@@ -55,11 +57,14 @@ def bench_model(
             playground = Playground(manager)
             shown: list[Prediction] = []
             stages: dict[str, float] = {}
+            activation_mb: list[float] = []
 
             def full() -> None:
+                before = reset_peak_rss()
                 prediction = predict_uncached(playground, key, image, task, params)
                 start = time.perf_counter()
                 draw(image, prediction)
+                activation_mb.append(peak_rss_mb() - before)
                 stages.update(prediction.timings_ms, overlay=(time.perf_counter() - start) * 1000)
                 shown[:] = [prediction]
 
@@ -88,6 +93,7 @@ def bench_model(
                 "fp32_bare_ms": fp32_bare_ms,
                 "speedup": round(fp32_bare_ms / full_ms, 3),
                 "agreement": measure_agreement(fp32, adapter, shown[0], image, task, params),
+                "activation_peak_mb": round(max(activation_mb), 1),
             }
             size = adapter.nbytes
             if figures["agreement"]["pixels"] is None and figures["agreement"]["instances"] is None:
