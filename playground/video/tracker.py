@@ -13,14 +13,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from playground.core.errors import BadPromptError, MissingWeightsError
-from playground.core.registry import REGISTRY, ModelSpec, get_spec
+from playground.core.errors import BadPromptError
+from playground.core.registry import ModelSpec, get_spec
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.core.types import boxes_from_masks
 from playground.core.videos import FrameSource, ObjectPrompt, Progress, TrackedFrame, VideoPrompt, check_frame
@@ -29,8 +28,6 @@ from playground.manager import ModelManager
 ROUTES = {"sam2": "sam2-video", "sam3": "sam3-video", "grounded-sam2": "grounded-sam2"}
 """CLI / UI route name -> registry key."""
 TEXT_ROUTES = ("sam3", "grounded-sam2")
-GATED = {"facebook/sam3": "https://huggingface.co/facebook/sam3"}
-"""Gated checkpoints -> where to request access."""
 MAX_TEXT_OBJECTS = 20
 """Most Grounding DINO boxes tracked (the best-scoring)."""
 
@@ -132,15 +129,10 @@ class VideoTracker:
         self._session: tuple[object, object] | None = None  # (adapter, its session)
 
     def model_key(self, route: str) -> str:
-        """The registry key of ``route``; a clear error for an unknown or unbuilt one."""
+        """The registry key of ``route``; a clear error for an unknown one."""
         if route not in ROUTES:
             raise BadPromptError(f"Unknown video model {route!r}; choose from {', '.join(ROUTES)}.")
-        key = ROUTES[route]
-        if key not in REGISTRY:
-            raise BadPromptError(
-                f"{route}: the SAM 3 video model is not built in this version; use grounded-sam2 for text."
-            )
-        return key
+        return ROUTES[route]
 
     def track(
         self,
@@ -164,7 +156,7 @@ class VideoTracker:
             key = "sam2-video"
         self.tracks = Tracks(route, self.manager.weights, len(self.source), labels=labels)
         self._route, self._prompt = route, prompt
-        with self._use(key) as adapter:
+        with self.manager.use(key) as (adapter, _):
             state = adapter.open_session(self.source)
             self._session = (adapter, state)
             self._collect(adapter.track(state, prompt, cancel, progress))
@@ -182,7 +174,7 @@ class VideoTracker:
         check_frame(frame, len(self.source))
         obj = VideoPrompt(frame, (obj,)).checked(self.source).objects[0]
         start = time.perf_counter()
-        with self._use("sam2-video") as adapter:
+        with self.manager.use("sam2-video") as (adapter, _):
             held, state = self._session or (None, None)
             if held is not adapter:  # the model was unloaded since: rebuild the session first
                 state = adapter.open_session(self.source)
@@ -193,23 +185,10 @@ class VideoTracker:
         return self.tracks
 
     def _collect(self, frames: Iterator[TrackedFrame], first=None) -> None:
+        """Keep each frame as RLE, and the phrase of each object an adapter labels (SAM 3)."""
         for tracked in frames:
             self.tracks.frames[tracked.index] = FrameResult.from_tracked(tracked)
+            self.tracks.labels.update(tracked.meta.get("labels", {}))
             if first is not None:
                 self.tracks.timings_ms["first_update"] = round((time.perf_counter() - first()) * 1000, 1)
                 first = None
-
-    @contextmanager
-    def _use(self, key: str) -> Iterator:
-        """``manager.use(key)`` yielding the adapter, with the gated-checkpoint note on missing weights."""
-        try:
-            with self.manager.use(key) as (adapter, _):
-                yield adapter
-        except MissingWeightsError as error:
-            link = GATED.get(get_spec(key).checkpoint)
-            if not link:
-                raise
-            raise MissingWeightsError(
-                f"{error} The checkpoint is gated: request access at {link}, then set HF_TOKEN "
-                "to a token of that account (or run `huggingface-cli login`)."
-            ) from None
