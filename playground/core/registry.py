@@ -349,6 +349,21 @@ _SPECS = [
         published="none (a composite)",
         components=("grounding-dino", "sam2-video"),
     ),
+    ModelSpec(
+        key="panoptic-sam2",
+        title="MaskFormer + SAM 2 (video panoptic)",
+        tasks=("video",),
+        source="composite",
+        checkpoint="facebook/maskformer-swin-base-coco + facebook/sam2.1-hiera-tiny",
+        licence="see the MaskFormer model card; Apache-2.0 (SAM 2)",
+        size_mb=410.0 + 156.0,
+        adapter="playground.video.tracker:PanopticSam2",
+        summary="Video panoptic: MaskFormer's segments on the prompt frame, each tracked by SAM 2 video with its id.",
+        labels="COCO panoptic (MaskFormer's 133 classes)",
+        year=2024,
+        published="none (a composite)",
+        components=("maskformer", "sam2-video"),
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {spec.key: spec for spec in _SPECS}

@@ -113,7 +113,8 @@ def video_endpoint(playground: Playground):
         """Video: follow objects through `video` (mp4, webm, mov, gif; at most 20 MB, 300 frames after
         sampling at `fps`, 0 = the clip's own rate up to 10). `model` sam2 takes `points`
         [[x, y, label], ...] and/or a `box` [x1, y1, x2, y2] on frame `frame`; sam3 (SAM 3 video, gated
-        weights) and grounded-sam2 (Grounding DINO boxes on frame `frame` -> SAM 2 video) take `text`.
+        weights) and grounded-sam2 (Grounding DINO boxes on frame `frame` -> SAM 2 video) take `text`;
+        panoptic-sam2 takes no prompt (MaskFormer's panoptic segments on frame `frame` -> SAM 2 video).
         Returns the overlay mp4 and the tracks JSON (per frame: each object's id, label, box, mask
         area and score)."""
         clip = uploaded_clip(video, fps)

@@ -3,7 +3,8 @@
 The clip is decoded once into frames on disk; the frame slider shows any of them. Track runs
 the chosen route forward and backward from the prompt frame (progress counts frames; Cancel
 stops it and keeps the frames done). After a run, clicks on another frame and "Refine from this
-frame" re-run only the frames from there on. Text prompts run both text routes side by side:
+frame" re-run only the frames from there on. "Every panoptic segment" tracks MaskFormer's segments
+of the frame with SAM 2 video (video panoptic). Text prompts run both text routes side by side:
 SAM 3 video (text -> tracked masks) and Grounding DINO on the prompt frame -> boxes -> SAM 2
 video; a route that cannot run (SAM 3's gated weights missing) shows why in its place.
 """
@@ -28,7 +29,11 @@ from playground.video.output import overlay_frame
 from playground.video.tracker import ROUTES, TEXT_ROUTES, VideoTracker
 from playground.views import draw_prompts
 
-PROMPT_ROUTES = {"clicks or box (SAM 2 video)": "sam2", "text": "text"}
+PROMPT_ROUTES = {
+    "clicks or box (SAM 2 video)": "sam2",
+    "text": "text",
+    "every panoptic segment (MaskFormer + SAM 2 video)": "panoptic-sam2",
+}
 
 
 @dataclass
@@ -134,6 +139,8 @@ def create_video_tab(playground: Playground) -> None:
         state.cancel.clear()
         if PROMPT_ROUTES[prompt_mode] == "text":
             routes, prompt = list(TEXT_ROUTES), VideoPrompt(state.frame, text=phrase)
+        elif PROMPT_ROUTES[prompt_mode] == "panoptic-sam2":
+            routes, prompt = ["panoptic-sam2"], VideoPrompt(state.frame)
         else:
             if not state.history.ready:
                 raise gr.Error("Click a point or two box corners on the frame first.")
@@ -147,7 +154,7 @@ def create_video_tab(playground: Playground) -> None:
 
     @on_gpu
     def on_refine(state: VideoSession | None, progress=gr.Progress()):
-        route = state and next((r for r in ("sam2", "grounded-sam2") if r in state.trackers), None)
+        route = state and next((r for r in ("sam2", "grounded-sam2", "panoptic-sam2") if r in state.trackers), None)
         if not route or not state.history.points:
             raise gr.Error("Track first, then click on another frame to refine.")
         state.cancel.clear()

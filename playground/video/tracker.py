@@ -1,11 +1,12 @@
-"""`VideoTracker`: one clip, one route (SAM 2 clicks or box, SAM 3 text, Grounding DINO + SAM 2), its tracks.
+"""`VideoTracker`: one clip, one route (SAM 2 clicks or box, SAM 3 text, Grounding DINO or MaskFormer + SAM 2).
 
 Models run through the `ModelManager` (pinned while a run goes on). Each processed frame is
 kept as compact COCO RLE masks (`FrameResult`), never as full arrays, so a 300-frame run holds
 kilobytes per object. A correcting click re-runs only the frames from it on and replaces them.
 
 Routes (the CLI's ``--model``): ``sam2`` -> ``sam2-video``; ``sam3`` -> ``sam3-video`` (text);
-``grounded-sam2`` -> Grounding DINO on the prompt frame, its boxes -> ``sam2-video``.
+``grounded-sam2`` -> Grounding DINO on the prompt frame, its boxes -> ``sam2-video``;
+``panoptic-sam2`` -> MaskFormer's panoptic segments on the prompt frame, as masks -> ``sam2-video``.
 """
 
 from __future__ import annotations
@@ -25,11 +26,16 @@ from playground.core.types import boxes_from_masks
 from playground.core.videos import FrameSource, ObjectPrompt, Progress, TrackedFrame, VideoPrompt, check_frame
 from playground.manager import ModelManager
 
-ROUTES = {"sam2": "sam2-video", "sam3": "sam3-video", "grounded-sam2": "grounded-sam2"}
+ROUTES = {
+    "sam2": "sam2-video",
+    "sam3": "sam3-video",
+    "grounded-sam2": "grounded-sam2",
+    "panoptic-sam2": "panoptic-sam2",
+}
 """CLI / UI route name -> registry key."""
 TEXT_ROUTES = ("sam3", "grounded-sam2")
 MAX_TEXT_OBJECTS = 20
-"""Most Grounding DINO boxes tracked (the best-scoring)."""
+"""Most Grounding DINO boxes (or panoptic segments) tracked: the best-scoring."""
 
 
 @dataclass
@@ -84,8 +90,8 @@ class Tracks:
         return f"{self.label(obj_id)} #{obj_id}"
 
 
-class GroundedSam2:
-    """The ``grounded-sam2`` route: Grounding DINO boxes on the prompt frame prompt SAM 2 video."""
+class VideoComposite:
+    """A route whose first model prompts SAM 2 video on the prompt frame (``spec.components``)."""
 
     def __init__(self, spec: ModelSpec, manager: ModelManager) -> None:
         self.spec, self.manager = spec, manager
@@ -94,6 +100,10 @@ class GroundedSam2:
         raise BadPromptError(
             f"{self.spec.title} tracks video clips: use the Video tab or `python -m playground track`."
         )
+
+
+class GroundedSam2(VideoComposite):
+    """The ``grounded-sam2`` route: Grounding DINO boxes on the prompt frame prompt SAM 2 video."""
 
     def prompt(self, frame: np.ndarray, frame_index: int, text: str) -> tuple[VideoPrompt, dict[int, str]]:
         """One box prompt per phrase found on ``frame`` (best first), and each object's phrase."""
@@ -111,6 +121,21 @@ class GroundedSam2:
             )
         order = np.argsort(-found.scores, kind="stable")[:MAX_TEXT_OBJECTS]
         objects = tuple(ObjectPrompt(n + 1, box=tuple(found.boxes[i].tolist())) for n, i in enumerate(order))
+        labels = {n + 1: found.labels[i] for n, i in enumerate(order)}
+        return VideoPrompt(frame_index, objects), labels
+
+
+class PanopticSam2(VideoComposite):
+    """The ``panoptic-sam2`` route (video panoptic): MaskFormer's panoptic segments on the prompt frame,
+    things and stuff, each a mask prompt for SAM 2 video, so every segment keeps its id through the clip."""
+
+    def prompt(self, frame: np.ndarray, frame_index: int) -> tuple[VideoPrompt, dict[int, str]]:
+        """One mask prompt per segment on ``frame`` (best-scoring first), and each object's class name."""
+        found = self.manager.predict(self.spec.components[0], frame, task="panoptic")
+        order = [i for i in np.argsort(-found.scores, kind="stable") if found.masks[i].any()][:MAX_TEXT_OBJECTS]
+        if not order:
+            raise BadPromptError(f"MaskFormer found no panoptic segment on frame {frame_index}; try another frame.")
+        objects = tuple(ObjectPrompt(n + 1, mask=found.masks[i]) for n, i in enumerate(order))
         labels = {n + 1: found.labels[i] for n, i in enumerate(order)}
         return VideoPrompt(frame_index, objects), labels
 
@@ -147,9 +172,16 @@ class VideoTracker:
             raise BadPromptError("SAM 2 video takes clicks or a box; for text choose sam3 or grounded-sam2.")
         if route in TEXT_ROUTES and not prompt.text.strip():
             raise BadPromptError(f"{route} tracks what you type: give a text prompt.")
-        prompt = prompt.checked(self.source)
         labels: dict[int, str] = {}
         start = time.perf_counter()
+        if route == "panoptic-sam2":
+            if prompt.objects or prompt.text.strip():
+                raise BadPromptError("panoptic-sam2 tracks the prompt frame's panoptic segments: give no prompt.")
+            check_frame(prompt.frame, len(self.source))
+            composite = PanopticSam2(get_spec(key), self.manager)
+            prompt, labels = composite.prompt(self.source.frame(prompt.frame), prompt.frame)
+            key = "sam2-video"
+        prompt = prompt.checked(self.source)
         if route == "grounded-sam2":
             composite = GroundedSam2(get_spec(key), self.manager)
             prompt, labels = composite.prompt(self.source.frame(prompt.frame), prompt.frame, prompt.text)
