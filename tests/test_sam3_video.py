@@ -15,8 +15,9 @@ from conftest import EXAMPLES
 from gradio.data_classes import FileData
 
 from playground.cli import main
+from playground.core.errors import BadPromptError
 from playground.core.registry import get_spec
-from playground.core.videos import VideoPrompt
+from playground.core.videos import ObjectPrompt, VideoPrompt
 from playground.core.weights import missing
 from playground.manager import ModelManager
 from playground.service import Playground
@@ -82,6 +83,8 @@ def test_masks_equal_the_library_loop_on_every_frame(manager, clip) -> None:
     assert {tracks.label(obj_id) for obj_id in seen} == {"cat"}
     _, state = tracker._session
     assert state.bank.spilled  # memories the tracker can no longer read were dropped, masks still equal
+    with pytest.raises(BadPromptError, match="refine a SAM 2 run"):
+        tracker.correct(3, ObjectPrompt(1, points=((5.0, 5.0, 1),)))
 
 
 def test_cli_tracks_text_with_sam3(tmp_path, capsys) -> None:

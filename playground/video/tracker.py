@@ -202,7 +202,9 @@ class VideoTracker:
 
         ``tracks.timings_ms["first_update"]`` is the time to the first updated frame."""
         if self.tracks is None or self._prompt is None or self._route == "sam3":
-            raise BadPromptError("Correcting clicks refine a SAM 2 run: track first, with sam2 or grounded-sam2.")
+            raise BadPromptError(
+                "Correcting clicks refine a SAM 2 run: track first, with sam2, grounded-sam2 or panoptic-sam2."
+            )
         check_frame(frame, len(self.source))
         obj = VideoPrompt(frame, (obj,)).checked(self.source).objects[0]
         start = time.perf_counter()
