@@ -89,7 +89,7 @@ class Sam2Session:
 
 
 class Sam2VideoAdapter(VideoAdapter):
-    """``facebook/sam2.1-hiera-tiny`` (video): clicks or boxes on one frame, masks on every frame."""
+    """``facebook/sam2.1-hiera-tiny`` (video): clicks, boxes or masks on one frame, masks on every frame."""
 
     half_precision_regions = ("vision_encoder",)
 
@@ -174,7 +174,12 @@ class Sam2VideoAdapter(VideoAdapter):
     # -- helpers -----------------------------------------------------------------------------
 
     def _add(self, state: Sam2Session, frame: int, obj: ObjectPrompt, clear: bool) -> None:
-        """The processor's own ``add_inputs_to_inference_session`` for one object's points and box."""
+        """The processor's own ``add_inputs_to_inference_session`` for one object's points and box, or mask."""
+        if obj.mask is not None:
+            self.processor.add_inputs_to_inference_session(
+                inference_session=state.session, frame_idx=frame, obj_ids=[obj.obj_id], input_masks=[obj.mask]
+            )
+            return
         inputs: dict[str, object] = {}
         if obj.points:
             inputs["input_points"] = [[[[x, y] for x, y, _ in obj.points]]]

@@ -134,8 +134,11 @@ class SAM3Adapter(Adapter):
         return prediction
 
 
-def tiny_sam3_config(vocab_size: int) -> Sam3Config:
-    """transformers' own SAM 3 test layout: a 2-layer ViT of width 32 on 224-pixel inputs, 5 queries."""
+def tiny_sam3_config(vocab_size: int, width: int = 32, scale_factors: tuple[float, ...] = (2.0, 1.0)) -> Sam3Config:
+    """transformers' own SAM 3 test layout: a 2-layer ViT of width 32 on 224-pixel inputs, 5 queries.
+
+    ``width`` is the FPN's and the detector's (the video build needs 128: its tracker reads the FPN
+    and keeps 64-channel memories); ``scale_factors`` the FPN levels (the video tracker needs 4)."""
     backbone = Sam3ViTConfig(
         hidden_size=32,
         num_hidden_layers=2,
@@ -146,16 +149,18 @@ def tiny_sam3_config(vocab_size: int) -> Sam3Config:
         window_size=8,
         global_attn_indexes=[0, 1],
     )
-    text = {"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 64, "projection_dim": 32}
+    text = {"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 64, "projection_dim": width}
     text.update(num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=32, hidden_act="gelu")
     small = {"num_attention_heads": 4, "intermediate_size": 64}
     return Sam3Config(
-        vision_config=Sam3VisionConfig(backbone_config=backbone, fpn_hidden_size=32, scale_factors=[2.0, 1.0]),
+        vision_config=Sam3VisionConfig(
+            backbone_config=backbone, fpn_hidden_size=width, scale_factors=list(scale_factors)
+        ),
         text_config=text,
         geometry_encoder_config=Sam3GeometryEncoderConfig(
-            hidden_size=32, num_layers=1, mask_fuser_hidden_size=32, mask_fuser_num_layers=1, **small
+            hidden_size=width, num_layers=1, mask_fuser_hidden_size=width, mask_fuser_num_layers=1, **small
         ),
-        detr_encoder_config=Sam3DETREncoderConfig(hidden_size=32, num_layers=1, **small),
-        detr_decoder_config=Sam3DETRDecoderConfig(hidden_size=32, num_layers=1, num_queries=5, **small),
-        mask_decoder_config=Sam3MaskDecoderConfig(hidden_size=32, num_upsampling_stages=2),
+        detr_encoder_config=Sam3DETREncoderConfig(hidden_size=width, num_layers=1, **small),
+        detr_decoder_config=Sam3DETRDecoderConfig(hidden_size=width, num_layers=1, num_queries=5, **small),
+        mask_decoder_config=Sam3MaskDecoderConfig(hidden_size=width, num_upsampling_stages=2),
     )

@@ -47,6 +47,8 @@ class LazyFrames(Mapping):
     def __init__(self, source: FrameSource, video_processor: Any, dtype: torch.dtype, keep: int = 2) -> None:
         self.source, self.video_processor, self.dtype, self.keep = source, video_processor, dtype, keep
         self._recent: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self.last = -1
+        """The frame the model asked for last: the one it is processing."""
 
     def __len__(self) -> int:
         return len(self.source)
@@ -55,6 +57,7 @@ class LazyFrames(Mapping):
         return iter(range(len(self.source)))
 
     def __getitem__(self, index: int) -> torch.Tensor:
+        self.last = index
         if index in self._recent:
             self._recent.move_to_end(index)
             return self._recent[index]
@@ -73,10 +76,12 @@ class MemoryBank:
 
     Args:
         reach: how far (in frames) a frame's memory features are read: the model's ``num_maskmem``.
+        keep: save what is spilled, for `restore` (a correcting click); False drops it (SAM 3 runs,
+            which are never corrected).
     """
 
-    def __init__(self, reach: int) -> None:
-        self.reach = reach
+    def __init__(self, reach: int, keep: bool = True) -> None:
+        self.reach, self.keep = reach, keep
         self._folder = tempfile.TemporaryDirectory(prefix="video-memory-")
         self.spilled: set[tuple[int, int]] = set()
 
@@ -92,7 +97,9 @@ class MemoryBank:
                     out.pop(key, None)
                 far = all(abs(frame_idx - anchor) >= self.reach for anchor in anchors)
                 if far and SPILLED[0] in out:
-                    torch.save({key: out.pop(key) for key in SPILLED}, self._path(obj_idx, frame_idx))
+                    spilled = {key: out.pop(key) for key in SPILLED}
+                    if self.keep:
+                        torch.save(spilled, self._path(obj_idx, frame_idx))
                     self.spilled.add((obj_idx, frame_idx))
 
     def restore(self, outputs_per_obj: dict[int, dict[str, dict]], around: int) -> None:

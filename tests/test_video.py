@@ -170,3 +170,35 @@ def test_cli_writes_one_mp4_frame_per_tracks_json_frame(tmp_path, capsys) -> Non
         == 2
     )
     assert "--text needs" in capsys.readouterr().err
+
+
+def test_panoptic_segments_keep_their_ids_on_every_frame(manager, tmp_path) -> None:
+    """Video panoptic: MaskFormer's segments on the prompt frame, each a mask prompt for SAM 2 video; the
+    masks equal the library's loop given the same masks, and every segment keeps its id and class."""
+    clip = open_clip(CLIP, fps=2)
+    segments = manager.predict("maskformer", clip.frame(3), task="panoptic")
+    tracks = VideoTracker(manager, clip).track("panoptic-sam2", VideoPrompt(3))
+    ids = tracks.frames[3].object_ids
+    assert len(ids) == min(len(segments), 20) >= 2
+    assert all(tracks.frames[i].object_ids == ids for i in range(len(clip)))
+    assert sorted(tracks.label(i) for i in ids) == sorted(segments.labels)
+    with manager.use("sam2-video") as (adapter, _):
+        processor, model = adapter.processor, adapter.model
+        session = processor.init_video_session(video=np.stack([clip.frame(i) for i in range(len(clip))]))
+        order = np.argsort(-segments.scores, kind="stable")
+        for obj_id, index in enumerate(order, start=1):
+            masks = [segments.masks[index]]
+            processor.add_inputs_to_inference_session(session, frame_idx=3, obj_ids=[obj_id], input_masks=masks)
+            model(inference_session=session, frame_idx=3)
+        for reverse in (False, True):
+            for out in model.propagate_in_video_iterator(session, start_frame_idx=3, reverse=reverse):
+                expected = processor.post_process_masks([out.pred_masks], [[clip.height, clip.width]], binarize=True)
+                got = tracks.frames[out.frame_idx].masks(clip.height, clip.width)
+                np.testing.assert_array_equal(got, expected[0][:, 0].numpy(), err_msg=f"frame {out.frame_idx}")
+    with pytest.raises(BadPromptError, match="give no prompt"):
+        VideoTracker(manager, clip).track("panoptic-sam2", VideoPrompt(3, text="cat"))
+    out, tracks_path = tmp_path / "overlay.mp4", tmp_path / "tracks.json"
+    argv = ["track", str(CLIP), "--model", "panoptic-sam2", "--weights", "tiny", "--fps", "1", "--frame", "2"]
+    assert main([*argv, "--out", str(out), "--json", str(tracks_path)]) == 0
+    frames = json.loads(tracks_path.read_text())["frames"]
+    assert len({tuple(o["id"] for o in f["objects"]) for f in frames}) == 1 and frames[0]["objects"]

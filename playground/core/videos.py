@@ -50,11 +50,14 @@ class FrameSource(Protocol):
 
 @dataclass(frozen=True)
 class ObjectPrompt:
-    """One object's prompt on one frame, in frame pixels: clicks and/or a box (SAM 2 video)."""
+    """One object's prompt on one frame, in frame pixels: clicks and/or a box, or a mask (SAM 2 video).
+
+    ``mask``: (H, W) bool at the frame's size (a panoptic segment), given alone."""
 
     obj_id: int
     points: tuple[Point, ...] = ()
     box: Box | None = None
+    mask: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,14 @@ class VideoPrompt:
             raise BadPromptError("Give a prompt: click a point, draw a box or type what to track.")
         objects = []
         for obj in self.objects:
+            if obj.mask is not None:
+                if obj.points or obj.box is not None or obj.mask.shape != (source.height, source.width):
+                    raise BadPromptError(
+                        f"object {obj.obj_id}: a mask prompt is given alone, at the frame's "
+                        f"{source.width}x{source.height}."
+                    )
+                objects.append(obj)
+                continue
             if not obj.points and obj.box is None:
                 raise BadPromptError(f"object {obj.obj_id}: give at least one point or a box.")
             points = tuple(check_point(p, source.width, source.height) for p in obj.points)

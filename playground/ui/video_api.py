@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -10,7 +12,7 @@ from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder, is_in_or_equal
 
 from playground.core.errors import PlaygroundError
-from playground.core.videos import ObjectPrompt, Progress, VideoPrompt
+from playground.core.videos import Cancelled, ObjectPrompt, Progress, VideoPrompt
 from playground.service import Playground
 from playground.ui.common import EXAMPLES_DIR, new_output_path
 from playground.video.clips import Clip, open_clip
@@ -48,6 +50,47 @@ def run_and_write(
     return tracks, *write_outputs(tracker, tracks)
 
 
+@dataclass
+class RouteRun:
+    """One route's part of a side-by-side run: its overlay and tracks JSON, or why it has none."""
+
+    route: str
+    tracker: VideoTracker
+    path: Path | None = None
+    summary: dict | None = None
+    error: str = ""
+
+
+def run_routes(
+    playground: Playground,
+    clip: Clip,
+    routes: list[str],
+    prompt: VideoPrompt,
+    cancel: threading.Event | None = None,
+    progress: Callable[[str], Progress] | None = None,
+) -> list[RouteRun]:
+    """Run ``routes`` one after the other on ``clip``. A route that fails (SAM 3's gated weights
+    missing, nothing found) keeps its one-line message and the others still run; a cancel stops
+    the routes not started. One `gr.Error` when none gives an overlay."""
+    runs = []
+    for route in routes:
+        tracker = VideoTracker(playground.manager, clip)
+        run = RouteRun(route, tracker)
+        runs.append(run)
+        try:
+            tracks = tracker.track(route, prompt, cancel, progress(route) if progress else None)
+        except Cancelled as error:
+            run.error = str(error)
+            break
+        except PlaygroundError as error:
+            run.error = str(error)
+            continue
+        run.path, run.summary = write_outputs(tracker, tracks)
+    if not any(run.path for run in runs):
+        raise gr.Error(" ".join(f"{run.route}: {run.error}" if len(runs) > 1 else run.error for run in runs))
+    return runs
+
+
 def write_outputs(tracker: VideoTracker, tracks: Tracks) -> tuple[Path, dict]:
     """The overlay mp4 (in the app's output folder) and the tracks JSON, with the clip's notices."""
     source = tracker.source
@@ -69,9 +112,11 @@ def video_endpoint(playground: Playground):
     ) -> tuple[FileData, dict]:
         """Video: follow objects through `video` (mp4, webm, mov, gif; at most 20 MB, 300 frames after
         sampling at `fps`, 0 = the clip's own rate up to 10). `model` sam2 takes `points`
-        [[x, y, label], ...] and/or a `box` [x1, y1, x2, y2] on frame `frame`; grounded-sam2 (and sam3
-        where built) takes `text`. Returns the overlay mp4 and the tracks JSON (per frame: each object's
-        id, box, mask area and score)."""
+        [[x, y, label], ...] and/or a `box` [x1, y1, x2, y2] on frame `frame`; sam3 (SAM 3 video, gated
+        weights) and grounded-sam2 (Grounding DINO boxes on frame `frame` -> SAM 2 video) take `text`;
+        panoptic-sam2 takes no prompt (MaskFormer's panoptic segments on frame `frame` -> SAM 2 video).
+        Returns the overlay mp4 and the tracks JSON (per frame: each object's id, label, box, mask
+        area and score)."""
         clip = uploaded_clip(video, fps)
         objects = ()
         if points or box:

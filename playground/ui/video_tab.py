@@ -3,8 +3,10 @@
 The clip is decoded once into frames on disk; the frame slider shows any of them. Track runs
 the chosen route forward and backward from the prompt frame (progress counts frames; Cancel
 stops it and keeps the frames done). After a run, clicks on another frame and "Refine from this
-frame" re-run only the frames from there on. Text prompts run every text route available side
-by side (Grounding DINO + SAM 2, and SAM 3 video where it is built).
+frame" re-run only the frames from there on. "Every panoptic segment" tracks MaskFormer's segments
+of the frame with SAM 2 video (video panoptic). Text prompts run both text routes side by side:
+SAM 3 video (text -> tracked masks) and Grounding DINO on the prompt frame -> boxes -> SAM 2
+video; a route that cannot run (SAM 3's gated weights missing) shows why in its place.
 """
 
 from __future__ import annotations
@@ -16,18 +18,22 @@ import gradio as gr
 
 from playground.core.errors import PlaygroundError
 from playground.core.prompts import PromptHistory
-from playground.core.registry import REGISTRY
+from playground.core.registry import get_spec
 from playground.core.videos import ObjectPrompt, VideoPrompt
 from playground.service import Playground
 from playground.ui.common import MODEL_EVENTS, on_gpu
 from playground.ui.prompt_tab import CLICK_MODES
-from playground.ui.video_api import EXAMPLE_CLIP, run_and_write, uploaded_clip, write_outputs
+from playground.ui.video_api import EXAMPLE_CLIP, RouteRun, run_routes, uploaded_clip, write_outputs
 from playground.video.clips import Clip
 from playground.video.output import overlay_frame
 from playground.video.tracker import ROUTES, TEXT_ROUTES, VideoTracker
 from playground.views import draw_prompts
 
-PROMPT_ROUTES = {"clicks or box (SAM 2 video)": "sam2", "text": "text"}
+PROMPT_ROUTES = {
+    "clicks or box (SAM 2 video)": "sam2",
+    "text": "text",
+    "every panoptic segment (MaskFormer + SAM 2 video)": "panoptic-sam2",
+}
 
 
 @dataclass
@@ -41,9 +47,23 @@ class VideoSession:
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
-def text_routes() -> list[str]:
-    """The text routes built here: SAM 3 video (where registered) and Grounding DINO + SAM 2."""
-    return [route for route in TEXT_ROUTES if ROUTES[route] in REGISTRY]
+def route_title(route: str) -> str:
+    """``"SAM 3 (video)"``: the registry title of a route's model."""
+    return get_spec(ROUTES[route]).title
+
+
+def slot_updates(runs: list[RouteRun], slots: int) -> list[tuple[gr.Video, gr.Markdown]]:
+    """Each overlay slot's video and note: route ``n``'s overlay, or its one-line error, side by side."""
+    updates = []
+    for n in range(slots):
+        run = runs[n] if n < len(runs) else None
+        if run is None:
+            updates.append((gr.Video(value=None, visible=False), gr.Markdown(value="", visible=False)))
+            continue
+        title = route_title(run.route)
+        video = gr.Video(value=str(run.path) if run.path else None, visible=run.path is not None, label=title)
+        updates.append((video, gr.Markdown(value=f"**{title}**: {run.error}", visible=bool(run.error))))
+    return updates
 
 
 def create_video_tab(playground: Playground) -> None:
@@ -73,10 +93,12 @@ def create_video_tab(playground: Playground) -> None:
                     label="Click to prompt this frame", interactive=False, elem_id="video-canvas", height=360
                 )
                 status = gr.Markdown(elem_id="video-status")
+        overlays, notes = [], []
         with gr.Row():
-            overlays = [
-                gr.Video(label=f"Overlay {n + 1}", elem_id=f"video-overlay-{n}", visible=n == 0) for n in range(2)
-            ]
+            for n in range(len(TEXT_ROUTES)):  # one slot per text route, side by side
+                with gr.Column():
+                    overlays.append(gr.Video(label=f"Overlay {n + 1}", elem_id=f"video-overlay-{n}", visible=n == 0))
+                    notes.append(gr.Markdown(elem_id=f"video-note-{n}", visible=False))
         with gr.Row():
             scrub = gr.Slider(0, 1, value=0, step=1, label="Scrub the result", elem_id="video-scrub")
         scrubbed = gr.Image(label="Result frame", interactive=False, elem_id="video-scrubbed", height=300)
@@ -116,27 +138,27 @@ def create_video_tab(playground: Playground) -> None:
             raise gr.Error("Load a clip or use the example first.")
         state.cancel.clear()
         if PROMPT_ROUTES[prompt_mode] == "text":
-            routes, prompt = text_routes(), VideoPrompt(state.frame, text=phrase)
+            routes, prompt = list(TEXT_ROUTES), VideoPrompt(state.frame, text=phrase)
+        elif PROMPT_ROUTES[prompt_mode] == "panoptic-sam2":
+            routes, prompt = ["panoptic-sam2"], VideoPrompt(state.frame)
         else:
             if not state.history.ready:
                 raise gr.Error("Click a point or two box corners on the frame first.")
             obj = ObjectPrompt(1, points=state.history.points, box=state.history.box)
             routes, prompt = ["sam2"], VideoPrompt(state.frame, (obj,))
-        state.trackers, paths, summaries = {}, [], []
-        for route in routes:
-            tracker = state.trackers[route] = VideoTracker(playground.manager, state.clip)
-            report = frame_progress(progress, route)
-            _, path, summary = run_and_write(tracker, route, prompt, state.cancel, report)
-            paths.append(str(path))
-            summaries.append(summary)
-        return show(state, paths, summaries)
+        runs = run_routes(
+            playground, state.clip, routes, prompt, state.cancel, lambda route: frame_progress(progress, route)
+        )
+        state.trackers = {run.route: run.tracker for run in runs if run.path}
+        return show(state, runs)
 
     @on_gpu
     def on_refine(state: VideoSession | None, progress=gr.Progress()):
-        tracker = state and (state.trackers.get("sam2") or state.trackers.get("grounded-sam2"))
-        if not tracker or not state.history.points:
+        route = state and next((r for r in ("sam2", "grounded-sam2", "panoptic-sam2") if r in state.trackers), None)
+        if not route or not state.history.points:
             raise gr.Error("Track first, then click on another frame to refine.")
         state.cancel.clear()
+        tracker = state.trackers[route]
         try:
             tracks = tracker.correct(
                 state.frame,
@@ -147,7 +169,7 @@ def create_video_tab(playground: Playground) -> None:
         except PlaygroundError as error:
             raise gr.Error(str(error)) from None
         path, summary = write_outputs(tracker, tracks)
-        return show(state, [str(path)], [summary])
+        return show(state, [RouteRun(route, tracker, path, summary)])
 
     def on_cancel(state: VideoSession | None):
         if state is not None:
@@ -160,15 +182,15 @@ def create_video_tab(playground: Playground) -> None:
         tracker = next(iter(state.trackers.values()))
         return overlay_frame(state.clip, tracker.tracks, int(index))
 
-    def show(state: VideoSession, paths: list[str], summaries: list[dict]):
-        videos = [gr.Video(value=path, visible=True, label=s["model"]) for path, s in zip(paths, summaries)]
-        videos += [gr.Video(value=None, visible=False)] * (len(overlays) - len(videos))
+    def show(state: VideoSession, runs: list[RouteRun]):
+        videos, texts = zip(*slot_updates(runs, len(overlays)))
+        summaries = [run.summary for run in runs if run.summary]
         times = ", ".join(f"{s['model']} {s['timings_ms'].get('total', 0) / 1000:.1f} s" for s in summaries)
         extra = summaries[0]["timings_ms"].get("first_update")
         note = f"Tracked: {times}." + (f" First updated frame after {extra:.0f} ms." if extra else "")
         note += f" {summaries[0].get('note', '')}"
         last = max(1, len(state.clip) - 1)
-        return (*videos, gr.Slider(maximum=last, value=state.frame), note, summaries[0], state)
+        return (*videos, *texts, gr.Slider(maximum=last, value=state.frame), note, summaries[0], state)
 
     load_outputs = [session, frame_slider, canvas, status]
     upload.change(on_load, inputs=[upload, fps], outputs=load_outputs, api_visibility="private")
@@ -176,7 +198,7 @@ def create_video_tab(playground: Playground) -> None:
     frame_slider.change(on_frame, inputs=[session, frame_slider], outputs=[canvas, session], api_visibility="private")
     canvas.select(on_click, inputs=[session, click_mode], outputs=[canvas, session], api_visibility="private")
     clear.click(on_clear, inputs=session, outputs=[canvas, session], api_visibility="private")
-    run_outputs = [*overlays, scrub, status, result_json, session]
+    run_outputs = [*overlays, *notes, scrub, status, result_json, session]
     track.click(on_track, inputs=[session, mode, text], outputs=run_outputs, api_visibility="private", **MODEL_EVENTS)
     refine.click(on_refine, inputs=session, outputs=run_outputs, api_visibility="private", **MODEL_EVENTS)
     cancel.click(on_cancel, inputs=session, outputs=status, api_visibility="private", queue=False)

@@ -19,11 +19,12 @@ def add_track_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", type=Path, help="a clip: mp4, webm, mov or gif (at most 20 MB)")
     parser.add_argument(
         "--model",
-        choices=("sam2", "sam3", "grounded-sam2"),
+        choices=("sam2", "sam3", "grounded-sam2", "panoptic-sam2"),
         default=None,
-        help="sam2: clicks or a box; sam3 or grounded-sam2: text [default: sam2, or grounded-sam2 with --text]",
+        help="sam2: clicks or a box; sam3 or grounded-sam2: text; panoptic-sam2: no prompt (every MaskFormer "
+        "panoptic segment on --frame) [default: sam2, or grounded-sam2 with --text]",
     )
-    prompt = parser.add_mutually_exclusive_group(required=True)
+    prompt = parser.add_mutually_exclusive_group()
     prompt.add_argument("--points", help='clicks on the prompt frame "x,y,1;x,y,0" (1 foreground, 0 background)')
     prompt.add_argument("--box", help="a box on the prompt frame x1,y1,x2,y2 in pixels")
     prompt.add_argument("--text", help='what to track, e.g. "cat" (sam3 or grounded-sam2)')
@@ -43,8 +44,13 @@ def run_track(args: argparse.Namespace, manager, params: dict[str, object]) -> i
     route = args.model or ("grounded-sam2" if args.text is not None else "sam2")
     if args.text is not None and route == "sam2":
         raise BadPromptError("--text needs --model sam3 or grounded-sam2; sam2 takes --points or --box.")
-    if args.text is None and route != "sam2":
+    if route == "panoptic-sam2":
+        if params:
+            raise BadPromptError("--model panoptic-sam2 tracks every panoptic segment of --frame: give no prompt.")
+    elif args.text is None and route != "sam2":
         raise BadPromptError(f"--model {route} tracks text: give --text.")
+    elif not params:
+        raise BadPromptError("give a prompt: --points, --box or --text (or --model panoptic-sam2, which needs none).")
     clip = open_clip(args.video, fps=args.fps)
     objects = ()
     if "points" in params or "box" in params:

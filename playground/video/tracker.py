@@ -1,11 +1,12 @@
-"""`VideoTracker`: one clip, one route (SAM 2 clicks or box, SAM 3 text, Grounding DINO + SAM 2), its tracks.
+"""`VideoTracker`: one clip, one route (SAM 2 clicks or box, SAM 3 text, Grounding DINO or MaskFormer + SAM 2).
 
 Models run through the `ModelManager` (pinned while a run goes on). Each processed frame is
 kept as compact COCO RLE masks (`FrameResult`), never as full arrays, so a 300-frame run holds
 kilobytes per object. A correcting click re-runs only the frames from it on and replaces them.
 
 Routes (the CLI's ``--model``): ``sam2`` -> ``sam2-video``; ``sam3`` -> ``sam3-video`` (text);
-``grounded-sam2`` -> Grounding DINO on the prompt frame, its boxes -> ``sam2-video``.
+``grounded-sam2`` -> Grounding DINO on the prompt frame, its boxes -> ``sam2-video``;
+``panoptic-sam2`` -> MaskFormer's panoptic segments on the prompt frame, as masks -> ``sam2-video``.
 """
 
 from __future__ import annotations
@@ -13,26 +14,28 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from playground.core.errors import BadPromptError, MissingWeightsError
-from playground.core.registry import REGISTRY, ModelSpec, get_spec
+from playground.core.errors import BadPromptError
+from playground.core.registry import ModelSpec, get_spec
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.core.types import boxes_from_masks
 from playground.core.videos import FrameSource, ObjectPrompt, Progress, TrackedFrame, VideoPrompt, check_frame
 from playground.manager import ModelManager
 
-ROUTES = {"sam2": "sam2-video", "sam3": "sam3-video", "grounded-sam2": "grounded-sam2"}
+ROUTES = {
+    "sam2": "sam2-video",
+    "sam3": "sam3-video",
+    "grounded-sam2": "grounded-sam2",
+    "panoptic-sam2": "panoptic-sam2",
+}
 """CLI / UI route name -> registry key."""
 TEXT_ROUTES = ("sam3", "grounded-sam2")
-GATED = {"facebook/sam3": "https://huggingface.co/facebook/sam3"}
-"""Gated checkpoints -> where to request access."""
 MAX_TEXT_OBJECTS = 20
-"""Most Grounding DINO boxes tracked (the best-scoring)."""
+"""Most Grounding DINO boxes (or panoptic segments) tracked: the best-scoring."""
 
 
 @dataclass
@@ -87,8 +90,8 @@ class Tracks:
         return f"{self.label(obj_id)} #{obj_id}"
 
 
-class GroundedSam2:
-    """The ``grounded-sam2`` route: Grounding DINO boxes on the prompt frame prompt SAM 2 video."""
+class VideoComposite:
+    """A route whose first model prompts SAM 2 video on the prompt frame (``spec.components``)."""
 
     def __init__(self, spec: ModelSpec, manager: ModelManager) -> None:
         self.spec, self.manager = spec, manager
@@ -97,6 +100,10 @@ class GroundedSam2:
         raise BadPromptError(
             f"{self.spec.title} tracks video clips: use the Video tab or `python -m playground track`."
         )
+
+
+class GroundedSam2(VideoComposite):
+    """The ``grounded-sam2`` route: Grounding DINO boxes on the prompt frame prompt SAM 2 video."""
 
     def prompt(self, frame: np.ndarray, frame_index: int, text: str) -> tuple[VideoPrompt, dict[int, str]]:
         """One box prompt per phrase found on ``frame`` (best first), and each object's phrase."""
@@ -118,6 +125,21 @@ class GroundedSam2:
         return VideoPrompt(frame_index, objects), labels
 
 
+class PanopticSam2(VideoComposite):
+    """The ``panoptic-sam2`` route (video panoptic): MaskFormer's panoptic segments on the prompt frame,
+    things and stuff, each a mask prompt for SAM 2 video, so every segment keeps its id through the clip."""
+
+    def prompt(self, frame: np.ndarray, frame_index: int) -> tuple[VideoPrompt, dict[int, str]]:
+        """One mask prompt per segment on ``frame`` (best-scoring first), and each object's class name."""
+        found = self.manager.predict(self.spec.components[0], frame, task="panoptic")
+        order = [i for i in np.argsort(-found.scores, kind="stable") if found.masks[i].any()][:MAX_TEXT_OBJECTS]
+        if not order:
+            raise BadPromptError(f"MaskFormer found no panoptic segment on frame {frame_index}; try another frame.")
+        objects = tuple(ObjectPrompt(n + 1, mask=found.masks[i]) for n, i in enumerate(order))
+        labels = {n + 1: found.labels[i] for n, i in enumerate(order)}
+        return VideoPrompt(frame_index, objects), labels
+
+
 class VideoTracker:
     """Tracks objects through ``source`` with the models of ``manager``; keeps the last run's tracks.
 
@@ -132,15 +154,10 @@ class VideoTracker:
         self._session: tuple[object, object] | None = None  # (adapter, its session)
 
     def model_key(self, route: str) -> str:
-        """The registry key of ``route``; a clear error for an unknown or unbuilt one."""
+        """The registry key of ``route``; a clear error for an unknown one."""
         if route not in ROUTES:
             raise BadPromptError(f"Unknown video model {route!r}; choose from {', '.join(ROUTES)}.")
-        key = ROUTES[route]
-        if key not in REGISTRY:
-            raise BadPromptError(
-                f"{route}: the SAM 3 video model is not built in this version; use grounded-sam2 for text."
-            )
-        return key
+        return ROUTES[route]
 
     def track(
         self,
@@ -155,16 +172,23 @@ class VideoTracker:
             raise BadPromptError("SAM 2 video takes clicks or a box; for text choose sam3 or grounded-sam2.")
         if route in TEXT_ROUTES and not prompt.text.strip():
             raise BadPromptError(f"{route} tracks what you type: give a text prompt.")
-        prompt = prompt.checked(self.source)
         labels: dict[int, str] = {}
         start = time.perf_counter()
+        if route == "panoptic-sam2":
+            if prompt.objects or prompt.text.strip():
+                raise BadPromptError("panoptic-sam2 tracks the prompt frame's panoptic segments: give no prompt.")
+            check_frame(prompt.frame, len(self.source))
+            composite = PanopticSam2(get_spec(key), self.manager)
+            prompt, labels = composite.prompt(self.source.frame(prompt.frame), prompt.frame)
+            key = "sam2-video"
+        prompt = prompt.checked(self.source)
         if route == "grounded-sam2":
             composite = GroundedSam2(get_spec(key), self.manager)
             prompt, labels = composite.prompt(self.source.frame(prompt.frame), prompt.frame, prompt.text)
             key = "sam2-video"
         self.tracks = Tracks(route, self.manager.weights, len(self.source), labels=labels)
         self._route, self._prompt = route, prompt
-        with self._use(key) as adapter:
+        with self.manager.use(key) as (adapter, _):
             state = adapter.open_session(self.source)
             self._session = (adapter, state)
             self._collect(adapter.track(state, prompt, cancel, progress))
@@ -178,11 +202,13 @@ class VideoTracker:
 
         ``tracks.timings_ms["first_update"]`` is the time to the first updated frame."""
         if self.tracks is None or self._prompt is None or self._route == "sam3":
-            raise BadPromptError("Correcting clicks refine a SAM 2 run: track first, with sam2 or grounded-sam2.")
+            raise BadPromptError(
+                "Correcting clicks refine a SAM 2 run: track first, with sam2, grounded-sam2 or panoptic-sam2."
+            )
         check_frame(frame, len(self.source))
         obj = VideoPrompt(frame, (obj,)).checked(self.source).objects[0]
         start = time.perf_counter()
-        with self._use("sam2-video") as adapter:
+        with self.manager.use("sam2-video") as (adapter, _):
             held, state = self._session or (None, None)
             if held is not adapter:  # the model was unloaded since: rebuild the session first
                 state = adapter.open_session(self.source)
@@ -193,23 +219,10 @@ class VideoTracker:
         return self.tracks
 
     def _collect(self, frames: Iterator[TrackedFrame], first=None) -> None:
+        """Keep each frame as RLE, and the phrase of each object an adapter labels (SAM 3)."""
         for tracked in frames:
             self.tracks.frames[tracked.index] = FrameResult.from_tracked(tracked)
+            self.tracks.labels.update(tracked.meta.get("labels", {}))
             if first is not None:
                 self.tracks.timings_ms["first_update"] = round((time.perf_counter() - first()) * 1000, 1)
                 first = None
-
-    @contextmanager
-    def _use(self, key: str) -> Iterator:
-        """``manager.use(key)`` yielding the adapter, with the gated-checkpoint note on missing weights."""
-        try:
-            with self.manager.use(key) as (adapter, _):
-                yield adapter
-        except MissingWeightsError as error:
-            link = GATED.get(get_spec(key).checkpoint)
-            if not link:
-                raise
-            raise MissingWeightsError(
-                f"{error} The checkpoint is gated: request access at {link}, then set HF_TOKEN "
-                "to a token of that account (or run `huggingface-cli login`)."
-            ) from None
