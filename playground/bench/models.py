@@ -11,6 +11,7 @@ import numpy as np
 
 from playground.bench.drawing import draw
 from playground.bench.fixtures import prompt_params
+from playground.bench.rss import peak_rss_mb, reset_peak_rss
 from playground.bench.timing import interleaved_median_ms
 from playground.core.types import Prediction
 
@@ -45,7 +46,6 @@ def bench_model(
     ``manager`` runs the precision under test; ``reference`` builds the same model in fp32 and
     gets the same weights, for ``fp32_bare_ms`` and the agreement.
     """
-    from playground.bench.memory import peak_rss_mb, reset_peak_rss
     from playground.core.registry import get_spec
     from playground.service import Playground
 
