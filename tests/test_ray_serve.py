@@ -285,13 +285,27 @@ def ongoing(replica) -> int:
     return ray.get(replica.get_num_ongoing_requests.remote(), timeout=30)
 
 
+def busy_replica(replicas: list, deadline: float):
+    """The first of ``replicas`` seen with requests in progress twice, 2 s apart. Serve's router
+    learns that a replica accepted a request from the replica's reply to it; a request that dies
+    before that reply is Serve's to send elsewhere, one that dies after is `RayModels`'s."""
+    while time.monotonic() < deadline:
+        for replica in replicas:
+            if ongoing(replica):
+                time.sleep(2)
+                if ongoing(replica):
+                    return replica
+        time.sleep(0.05)
+    raise AssertionError("no replica had requests in progress for 2 s")
+
+
 def test_killing_a_replica_mid_load_loses_no_request(remote, caplog) -> None:
     """Runs last: it leaves the deployment one replica short until Serve replaces it.
 
     With both replicas idle, 8 clients send FCN 16 images of 1024 x 1024 (about a second of CPU
-    each); the first replica to report a request in progress is killed. A request a replica has
-    accepted is not Serve's to reroute: it dies with the replica (``ActorDiedError``), and
-    `RayModels` must send it again. Every request then answers or fails with one clear error,
+    each, alone); a replica with requests in progress (`busy_replica`) is killed. A request the
+    replica had accepted is not Serve's to reroute: it dies with the replica (``ActorDiedError``),
+    and `RayModels` must send it again. Every request then answers or fails with one clear error,
     within a bounded wait.
     """
     import ray
@@ -309,11 +323,7 @@ def test_killing_a_replica_mid_load_loses_no_request(remote, caplog) -> None:
         time.sleep(0.1)
     pool = ThreadPoolExecutor(8)
     futures = [pool.submit(remote.predict, "fcn", picture) for picture in images]
-    busy = []
-    while not busy:
-        assert time.monotonic() < deadline + 60, "no replica ever had a request in progress"
-        busy = [replica for replica in replicas if ongoing(replica)]
-    ray.kill(busy[0], no_restart=True)
+    ray.kill(busy_replica(replicas, deadline + 120), no_restart=True)
     done, pending = wait(futures, timeout=240)
     pool.shutdown(wait=False, cancel_futures=True)
     assert not pending, f"{len(pending)} requests hung"
