@@ -16,12 +16,13 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from conftest import ROOT, start_app
 
-from playground.core.errors import PlaygroundError
+from playground.core.errors import ModelRunError, PlaygroundError
 from playground.core.registry import get_spec
 from playground.export import to_json
 from playground.service import Playground
@@ -95,6 +96,17 @@ def remote(cluster: str):
 
 
 @pytest.fixture(scope="module")
+def ray_client():
+    """`playground.backends.ray_client`, imported as the app does (`before_ray` first), no cluster."""
+    from playground.backends import before_ray
+
+    before_ray(None)
+    from playground.backends import ray_client
+
+    return ray_client
+
+
+@pytest.fixture(scope="module")
 def image(astronaut: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(astronaut[:240, :320])
 
@@ -136,9 +148,17 @@ def test_errors_come_back_as_they_are(remote, image) -> None:
 
 
 def test_an_image_keeps_going_to_the_replica_with_its_sam_embedding(remote, image) -> None:
-    first = remote.predict("sam", image[::-1].copy(), points=((10.0, 10.0, 1),))
-    again = remote.predict("sam", image[::-1].copy(), points=((50.0, 60.0, 1),))
-    assert not first.meta["embedding_cached"] and again.meta["embedding_cached"]
+    """Four images, a first click on each, then a second: all second clicks find their embedding
+    (random routing over two replicas would pass 1 time in 16). Serve learns which replica holds a
+    routing id from that replica's report to its controller (every 0.1 s, then a long poll to the
+    router); a click sent before then may go elsewhere, so the second clicks wait past that, as a
+    person's second click does."""
+    pictures = [np.ascontiguousarray(np.roll(image[::-1], 7 * shift, axis=0)) for shift in range(4)]
+    first = [remote.predict("sam", picture, points=((10.0, 10.0, 1),)) for picture in pictures]
+    time.sleep(3)
+    again = [remote.predict("sam", picture, points=((50.0, 60.0, 1),)) for picture in pictures]
+    assert [p.meta["embedding_cached"] for p in first] == [False] * 4
+    assert [p.meta["embedding_cached"] for p in again] == [True] * 4
 
 
 def test_16_clients_x_10_requests_through_the_app_give_no_error(cluster, tmp_path) -> None:
@@ -181,31 +201,136 @@ def test_16_clients_x_10_requests_through_the_app_give_no_error(cluster, tmp_pat
         app.process.wait(timeout=20)
 
 
-def test_killing_a_replica_mid_load_loses_no_request(remote, image, caplog) -> None:
-    """Runs last: it leaves the deployment one replica short until Serve replaces it."""
+class FailingResponse:
+    """A deployment response whose ``result`` raises ``error``, one of Ray's own exceptions."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.cancelled = False
+
+    def result(self, timeout_s: float) -> object:
+        raise self.error
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ScriptedHandle:
+    """A deployment handle whose first requests fail with ``failures`` (one each, in order); the
+    next ones go to the ``real`` handle, so their answers are the deployment's own."""
+
+    def __init__(self, failures: list[Exception], real=None) -> None:
+        self.failures = list(failures)
+        self.real = real
+        self.options_: dict[str, object] = {}
+        self.responses: list[object] = []
+        self.predict = SimpleNamespace(remote=self.send)
+
+    def options(self, **options: object) -> ScriptedHandle:
+        self.options_ = options
+        return self
+
+    def send(self, *args: object) -> object:
+        if self.failures:
+            response = FailingResponse(self.failures.pop(0))
+        else:
+            response = self.real.options(**self.options_).predict.remote(*args)
+        self.responses.append(response)
+        return response
+
+
+def test_a_request_whose_replica_died_is_sent_again(remote, ray_client, image, caplog) -> None:
+    from ray.exceptions import ActorDiedError
+
+    handle = ScriptedHandle([ActorDiedError(), ActorDiedError()], real=remote.handle)
+    retried = ray_client.RayModels(handle, remote.weights, timeout_s=120).predict("detr", image)
+    direct = remote.predict("detr", image)
+    assert len(handle.responses) == 3 and caplog.text.count("sending it again") == 2
+    assert np.array_equal(retried.boxes, direct.boxes) and np.array_equal(retried.scores, direct.scores)
+
+
+def test_a_request_lost_every_time_is_one_clear_error(ray_client) -> None:
+    from ray.exceptions import ActorDiedError
+
+    attempts = ray_client.RETRIES + 1
+    handle = ScriptedHandle([ActorDiedError() for _ in range(attempts)])
+    with pytest.raises(ModelRunError, match=f"DETR ResNet-50: the model server lost the request {attempts} times"):
+        ray_client.RayModels(handle, "tiny", timeout_s=5).predict("detr", np.zeros((32, 32, 3), np.uint8))
+    assert len(handle.responses) == attempts
+
+
+def test_no_answer_in_time_is_one_clear_error_and_cancels_the_request(ray_client) -> None:
+    handle = ScriptedHandle([TimeoutError()])
+    with pytest.raises(ModelRunError, match="DETR ResNet-50: no answer from the model server in 5 s"):
+        ray_client.RayModels(handle, "tiny", timeout_s=5).predict("detr", np.zeros((32, 32, 3), np.uint8))
+    (response,) = handle.responses
+    assert response.cancelled
+
+
+def replica_actors() -> list:
+    """The deployment's live replica actors."""
+    import ray
+
+    from playground.backends.ray_serve import APP_NAME
+
+    prefix = f"SERVE_REPLICA::{APP_NAME}#Models#"
+    named = ray.util.list_named_actors(all_namespaces=True)
+    return [ray.get_actor(a["name"], namespace=a["namespace"]) for a in named if a["name"].startswith(prefix)]
+
+
+def ongoing(replica) -> int:
+    """Requests ``replica`` has accepted and not yet answered."""
+    import ray
+
+    return ray.get(replica.get_num_ongoing_requests.remote(), timeout=30)
+
+
+def busy_replica(replicas: list, deadline: float):
+    """The first of ``replicas`` seen with requests in progress twice, 2 s apart. Serve's router
+    learns that a replica accepted a request from the replica's reply to it; a request that dies
+    before that reply is Serve's to send elsewhere, one that dies after is `RayModels`'s."""
+    while time.monotonic() < deadline:
+        for replica in replicas:
+            if ongoing(replica):
+                time.sleep(2)
+                if ongoing(replica):
+                    return replica
+        time.sleep(0.05)
+    raise AssertionError("no replica had requests in progress for 2 s")
+
+
+def test_killing_a_replica_mid_load_loses_no_request(remote, caplog) -> None:
+    """Runs last: it leaves the deployment one replica short until Serve replaces it.
+
+    With both replicas idle, 8 clients send FCN 16 images of 1024 x 1024 (about a second of CPU
+    each, alone); a replica with requests in progress (`busy_replica`) is killed. A request the
+    replica had accepted is not Serve's to reroute: it dies with the replica (``ActorDiedError``),
+    and `RayModels` must send it again. Every request then answers or fails with one clear error,
+    within a bounded wait.
+    """
     import ray
 
     from playground.core.types import Prediction
 
-    remote.predict("detr", image)
-    serving = min(remote.holders("detr"))  # Serve sends detr requests to the replicas holding it
-    (replica,) = [
-        actor for actor in ray.util.list_named_actors(all_namespaces=True) if actor["name"].endswith(f"#{serving}")
-    ]
-    images = [np.ascontiguousarray(np.roll(image, shift, axis=1)) for shift in range(24)]
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8) for _ in range(16)]
+    remote.predict("fcn", images[0][:64, :64].copy())
+    replicas = replica_actors()
+    assert len(replicas) == 2
+    deadline = time.monotonic() + 60
+    while any(ongoing(replica) for replica in replicas):  # so what is counted below is this load
+        assert time.monotonic() < deadline, "the replicas never went idle"
+        time.sleep(0.1)
     pool = ThreadPoolExecutor(8)
-    futures = [pool.submit(remote.predict, "detr", picture) for picture in images]
-    wait(futures[:2], timeout=120)
-    ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
+    futures = [pool.submit(remote.predict, "fcn", picture) for picture in images]
+    ray.kill(busy_replica(replicas, deadline + 120), no_restart=True)
     done, pending = wait(futures, timeout=240)
     pool.shutdown(wait=False, cancel_futures=True)
     assert not pending, f"{len(pending)} requests hung"
     outcomes = [future.exception() or future.result() for future in done]
     unexpected = [o for o in outcomes if not isinstance(o, Prediction | PlaygroundError)]
     assert unexpected == []
-    answered = sum(isinstance(o, Prediction) for o in outcomes)
     clear_errors = [str(o) for o in outcomes if isinstance(o, PlaygroundError)]
     assert all("model server" in message for message in clear_errors), clear_errors
-    assert answered + len(clear_errors) == len(images)
-    # The load noticed the dead replica: Serve's router moved requests off it, or RayModels re-sent them.
-    assert re.search("because it has died|sending it again", caplog.text) or clear_errors, caplog.text
+    assert sum(isinstance(o, Prediction) for o in outcomes) + len(clear_errors) == len(images)
+    assert "replica lost the request (ActorDiedError); sending it again" in caplog.text, caplog.text

@@ -54,13 +54,25 @@ def on_gpu(function: Callable) -> Callable:
 def new_output_path(name: str) -> Path:
     """A fresh path under the app's output folder; files there older than an hour are removed."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - OUTPUT_MAX_AGE_S
-    for old in OUTPUT_DIR.glob("*/*"):
-        if old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                old.parent.rmdir()
+    remove_outputs_before(time.time() - OUTPUT_MAX_AGE_S)
     return Path(tempfile.mkdtemp(dir=OUTPUT_DIR)) / name
+
+
+def remove_outputs_before(cutoff: float) -> None:
+    """Delete output files last written before ``cutoff`` (epoch seconds), and their folders once
+    empty. Concurrent requests (and other apps sharing Gradio's cache) clean the same folder at the
+    same time: a file or folder another one removed first is skipped, never an error."""
+    for folder in OUTPUT_DIR.iterdir():
+        try:
+            files = list(folder.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for old in files:
+            with contextlib.suppress(FileNotFoundError):
+                if old.stat().st_mtime < cutoff:
+                    old.unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
 
 
 def image_input(tab: str, height: int = 300, **layout: object) -> gr.Image:
