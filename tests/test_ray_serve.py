@@ -91,8 +91,10 @@ def remote(cluster: str):
     from playground.backends.ray_client import RayModels
 
     models = RayModels.connect(cluster, timeout_s=120)
-    yield models
-    models.close()
+    try:
+        yield models
+    finally:
+        models.close()  # before the cluster stops: a joined driver exits when its cluster goes away
 
 
 @pytest.fixture(scope="module")

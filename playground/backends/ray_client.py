@@ -71,8 +71,11 @@ class RayModels:
             raise PlaygroundError(f"--address {address}: no Ray cluster answers there ({error}).") from None
         try:
             handle = serve.get_app_handle(APP_NAME)
-            info = handle.describe.remote().result(timeout_s=60)
+            info = handle.describe.remote().result(timeout_s=timeout_s)
         except (DeploymentUnavailableError, TimeoutError, ValueError, RayActorError) as error:
+            # Leave the cluster: a driver still joined when the cluster goes away exits its whole
+            # process about a minute later (Ray's GCS reconnect timeout).
+            ray.shutdown()
             raise PlaygroundError(
                 f"The Ray cluster at {address} serves no models ({type(error).__name__}): "
                 "start them with `python -m playground serve`."
