@@ -72,10 +72,12 @@ class RayModels:
         try:
             handle = serve.get_app_handle(APP_NAME)
             info = handle.describe.remote().result(timeout_s=timeout_s)
-        except (DeploymentUnavailableError, TimeoutError, ValueError, RayActorError) as error:
-            # Leave the cluster: a driver still joined when the cluster goes away exits its whole
-            # process about a minute later (Ray's GCS reconnect timeout).
+        except BaseException as error:
+            # Leave the cluster whatever failed: a driver still joined when the cluster goes away
+            # exits its whole process about a minute later (Ray's GCS reconnect timeout).
             ray.shutdown()
+            if not isinstance(error, (DeploymentUnavailableError, TimeoutError, ValueError, RayActorError)):
+                raise
             raise PlaygroundError(
                 f"The Ray cluster at {address} serves no models ({type(error).__name__}): "
                 "start them with `python -m playground serve`."
