@@ -102,6 +102,7 @@ def test_bf16_regions_agree_with_fp32(key, astronaut) -> None:
     """The same tiny weights in fp32 and bf16, fed the same inputs: each half-precision region's
     outputs agree with fp32 to within bf16 rounding (relative L2 error), and come back as float32."""
     image = astronaut[:128, :160]
+    torch.manual_seed(0)  # the tiny random build: unseeded, Mask2Former's error reached 2.6 % in one test order
     fp32 = ModelManager(weights="tiny", device="cpu", precision="fp32")
     bf16 = ModelManager(weights="tiny", device="cpu", precision="bf16")
     with fp32.use(key) as (reference, _), bf16.use(key) as (half, _):
