@@ -161,6 +161,14 @@ def test_a_box_moved_below_iou_0_9_or_relabelled_is_not_matched():
     assert instance_agreement(instances([], []), reference) == (None, None)  # nothing to agree on
 
 
+def test_equal_boxes_of_zero_area_match_and_different_ones_do_not():
+    """Random-weight OWLv2 boxes clipped to the image are often lines; the same line is the same box."""
+    lines = instances([[256, 0, 512, 0], [0, 40, 0, 90]], [7, 7])
+    assert instance_agreement(lines, lines) == (1.0, None)
+    moved = instances([[256, 0, 512, 0], [0, 40, 0, 91]], [7, 7])
+    assert instance_agreement(lines, moved) == (0.5, None)
+
+
 def test_mask_iou_of_matched_instances():
     first, second = np.zeros((1, 100, 100), bool), np.zeros((1, 100, 100), bool)
     first[0, :, :50] = True

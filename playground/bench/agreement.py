@@ -31,13 +31,16 @@ def pixel_agreement(reference: Prediction, other: Prediction) -> float | None:
 
 
 def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """(N, 4) x (M, 4) XYXY boxes -> (N, M) intersection over union."""
+    """(N, 4) x (M, 4) XYXY boxes -> (N, M) intersection over union. Two equal boxes of zero area
+    (a line or a point, which random weights and clipping to the image produce) have IoU 1: they are
+    the same box, though the ratio is 0/0."""
     top_left = np.maximum(first[:, None, :2], second[None, :, :2])
     bottom_right = np.minimum(first[:, None, 2:], second[None, :, 2:])
     inter = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
     area = lambda boxes: np.clip(boxes[:, 2:] - boxes[:, :2], 0, None).prod(axis=1)  # noqa: E731
     union = area(first)[:, None] + area(second)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    same = np.all(first[:, None, :] == second[None, :, :], axis=2)
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), same.astype(np.float64))
 
 
 def match_instances(reference: Prediction, other: Prediction, floor: float = 0.0) -> tuple[list[int], list[int]]:
