@@ -107,9 +107,14 @@ def screenshot_dir(tmp_path_factory) -> Path:
     return Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's headless Chromium driven by playwright (never `playwright install`)."""
+    """Debian's headless Chromium driven by playwright (never `playwright install`).
+
+    One per test module, not per session: while playwright's sync API is open, its asyncio loop
+    counts as running in the main thread, and the tests after it that call sync-only APIs (Ray
+    Serve's ``DeploymentResponse.result``) would fail with "called from within an asyncio event loop".
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver")
     from playwright.sync_api import sync_playwright
