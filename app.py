@@ -15,6 +15,8 @@ from playground.core.errors import PlaygroundError
 from playground.core.weights import weights_mode_from_env
 
 MAX_UPLOAD = "20mb"
+QUEUE_PER_MODEL_SLOT = 32
+"""Requests that may wait per request the models run at once (64 in one process, more on Ray)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from playground.ui.style import CSS, HEAD
 
     demo = build_demo(Playground(manager))
-    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.queue(default_concurrency_limit=4, max_size=QUEUE_PER_MODEL_SLOT * manager.concurrent_requests)
     demo.launch(
         server_name=args.host,
         server_port=args.port,

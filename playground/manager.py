@@ -81,6 +81,10 @@ class LoadedModel:
 class ModelManager:
     """Owns every loaded model.
 
+    It runs `concurrent_requests` predictions at once (the app's queue sees to it): two, so that one
+    tab's long forward does not hold up another's, and no more, so a hosted GPU is never
+    oversubscribed.
+
     Args:
         weights: weights mode for every model: ``pretrained``, ``random`` or ``tiny``.
         device: where models run (``auto``/None picks CUDA when present, else CPU), resolved when
@@ -90,6 +94,8 @@ class ModelManager:
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (`resolve_precision`), for every model
             whose spec allows half precision; the others run in fp32.
     """
+
+    concurrent_requests = 2
 
     def __init__(
         self,

@@ -143,6 +143,11 @@ def test_ray_gives_the_same_json_as_local(remote, image, key, task, params) -> N
     assert remote_result["instances"] or "semantic" in remote_result  # something was compared
 
 
+def test_the_app_learns_how_many_requests_the_deployment_takes(remote) -> None:
+    """2 replicas x 4 ongoing requests each: the app's model events get 8 queue slots."""
+    assert remote.concurrent_requests == 8
+
+
 def test_errors_come_back_as_they_are(remote, image) -> None:
     with pytest.raises(PlaygroundError, match="DETR ResNet-50 has no parameter 'treshold'"):
         remote.predict("detr", image, treshold=0.3)
@@ -336,3 +341,11 @@ def test_killing_a_replica_mid_load_loses_no_request(remote, caplog) -> None:
     assert all("model server" in message for message in clear_errors), clear_errors
     assert sum(isinstance(o, Prediction) for o in outcomes) + len(clear_errors) == len(images)
     assert "replica lost the request (ActorDiedError); sending it again" in caplog.text, caplog.text
+
+
+def test_autoscaling_counts_the_largest_replica_count(ray_client) -> None:
+    from playground.backends.ray_serve import Scale
+
+    assert Scale(replicas=2).concurrent_requests == 8
+    assert Scale(replicas=1, min_replicas=1, max_replicas=5).concurrent_requests == 20
+    assert Scale(replicas=3, max_ongoing_requests=2).concurrent_requests == 6

@@ -51,14 +51,20 @@ class RayModels:
     """Runs models on the `APP_NAME` Serve app through ``handle``; ``weights`` is the deployment's.
 
     The memory report aggregates the latest `ReplicaStats` each replica sent with a reply.
+    ``concurrent_requests``: what the deployment takes at once (`ray_serve.Scale.concurrent_requests`).
     """
 
     def __init__(
-        self, handle: serve.handle.DeploymentHandle, weights: WeightsMode, timeout_s: float = TIMEOUT_S
+        self,
+        handle: serve.handle.DeploymentHandle,
+        weights: WeightsMode,
+        timeout_s: float = TIMEOUT_S,
+        concurrent_requests: int = 2,
     ) -> None:
         self.handle = handle
         self.weights = weights
         self.timeout_s = timeout_s
+        self.concurrent_requests = concurrent_requests
         self._stats: dict[str, ReplicaStats] = {}
         self._lock = threading.Lock()
 
@@ -82,7 +88,7 @@ class RayModels:
                 f"The Ray cluster at {address} serves no models ({type(error).__name__}): "
                 "start them with `python -m playground serve`."
             ) from None
-        return cls(handle, info["weights"], timeout_s)
+        return cls(handle, info["weights"], timeout_s, info["concurrent_requests"])
 
     def predict(self, key: str, image: np.ndarray, **params: object) -> Prediction:
         """Model ``key`` on ``image`` (H, W, 3 uint8) on a replica; ``params`` include ``task``."""

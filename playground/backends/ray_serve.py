@@ -67,18 +67,20 @@ class Reply:
 
 class ModelReplica:
     """One replica: a `ModelManager` from ``make_manager()``, running ``threads`` torch threads.
+    ``concurrent_requests``: how many requests the whole deployment takes at once, for the app.
 
     Subnormal floats are flushed to zero, as inference servers do: random initialisations make
     them, and they are about 15x slower on CPUs.
     """
 
-    def __init__(self, make_manager: Callable[[], Models], threads: int) -> None:
+    def __init__(self, make_manager: Callable[[], Models], threads: int, concurrent_requests: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
         torch.set_flush_denormal(True)
         self.manager = make_manager()
         self.replica = serve.get_replica_context().replica_id.unique_id
+        self.concurrent_requests = concurrent_requests
         self._loads = threading.Lock()
 
     @serve.multiplexed(max_num_models_per_replica=ROUTING_IDS_PER_REPLICA)
@@ -92,8 +94,12 @@ class ModelReplica:
         return await asyncio.to_thread(self._predict, key, image, params)
 
     def describe(self) -> dict[str, object]:
-        """The deployment's weights mode and this replica's id, for the app at connect time."""
-        return {"weights": self.manager.weights, "replica": self.replica}
+        """The deployment's weights mode and capacity, and this replica's id, for the app at connect time."""
+        return {
+            "weights": self.manager.weights,
+            "replica": self.replica,
+            "concurrent_requests": self.concurrent_requests,
+        }
 
     def _predict(self, key: str, image: np.ndarray, params: dict[str, object]) -> Reply:
         import torch
@@ -132,6 +138,11 @@ class Scale:
     min_replicas: int | None = None
     max_replicas: int | None = None
     max_ongoing_requests: int = 4
+
+    @property
+    def concurrent_requests(self) -> int:
+        """Requests the deployment takes at once at its largest: replicas x ``max_ongoing_requests``."""
+        return max(self.replicas, self.max_replicas or 0) * self.max_ongoing_requests
 
     def deployment_options(self) -> dict[str, object]:
         options: dict[str, object] = {
@@ -182,13 +193,16 @@ def deploy(make_manager: Callable[[], Models], scale: Scale, threads: int = 1) -
     calls it through deployment handles. Returns once every replica is up."""
     serve.start(proxy_location="Disabled")
     deployment = serve.deployment(ModelReplica, name="Models", **scale.deployment_options())
-    return serve.run(deployment.bind(make_manager, threads), name=APP_NAME, route_prefix=None)
+    bound = deployment.bind(make_manager, threads, scale.concurrent_requests)
+    return serve.run(bound, name=APP_NAME, route_prefix=None)
 
 
 def app(args: dict[str, str]) -> serve.Application:
     """The deployment for a Serve config file (KubeRay's ``serveConfigV2``: ``import_path:
     playground.backends.ray_serve:app``). ``args``: ``weights``, ``device``, ``precision``,
-    ``memory_budget`` (MB) and ``threads``, all optional; scale comes from the config's deployment."""
+    ``memory_budget`` (MB), ``threads`` and ``concurrent_requests`` (the config's largest replica count
+    x its ``max_ongoing_requests``, for the app's queue; default: one replica's), all optional; scale
+    comes from the config's deployment."""
     from functools import partial
 
     from playground.manager import MB, ModelManager
@@ -201,7 +215,10 @@ def app(args: dict[str, str]) -> serve.Application:
         precision=args.get("precision", "auto"),
         budget_bytes=int(budget * MB) if budget else None,
     )
-    return serve.deployment(ModelReplica, name="Models").bind(make_manager, int(args.get("threads", 4)))
+    concurrent_requests = int(args.get("concurrent_requests", Scale().concurrent_requests))
+    return serve.deployment(ModelReplica, name="Models").bind(
+        make_manager, int(args.get("threads", 4)), concurrent_requests
+    )
 
 
 def stop(started_here: bool) -> None:

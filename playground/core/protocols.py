@@ -57,6 +57,8 @@ class Models(Protocol):
     """Runs registry models on images: `playground.manager.ModelManager`, or a remote backend."""
 
     weights: WeightsMode
+    concurrent_requests: int
+    """How many predictions it runs at once; the app's queue gives model events that many slots."""
 
     def predict(self, key: str, image: np.ndarray, **params: Any) -> Prediction:
         """Model ``key`` (not a composite) on ``image`` (H, W, 3 uint8); ``params`` include ``task``."""

@@ -21,7 +21,7 @@ from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.ground_truth import load_truth
 from playground.score_views import score_outcomes
 from playground.service import Outcome, Playground
-from playground.ui.common import EXAMPLES_DIR, MODEL_EVENTS, new_output_path, user_error
+from playground.ui.common import EXAMPLES_DIR, model_events, new_output_path, user_error
 from playground.ui.compare_tab import comparable_keys, needs_text
 from playground.ui.text_tab import text_params
 from playground.ui.video_api import video_endpoint
@@ -31,13 +31,13 @@ from playground.views import ViewOptions, make_panel, side_by_side
 def register_api(playground: Playground) -> None:
     """Add the endpoints to the `gr.Blocks` being built."""
     for task in CLOSED_SET_TASKS:
-        gr.api(task_endpoint(playground, task), api_name=task, **MODEL_EVENTS)
-    gr.api(prompt_endpoint(playground), api_name="prompt", **MODEL_EVENTS)
-    gr.api(text_endpoint(playground), api_name="text", **MODEL_EVENTS)
-    gr.api(compare_endpoint(playground), api_name="compare", **MODEL_EVENTS)
-    gr.api(score_endpoint(playground), api_name="score", **MODEL_EVENTS)
-    gr.api(explain_endpoint(playground), api_name="explain", **MODEL_EVENTS)
-    gr.api(video_endpoint(playground), api_name="video", **MODEL_EVENTS)
+        gr.api(task_endpoint(playground, task), api_name=task, **model_events(playground))
+    gr.api(prompt_endpoint(playground), api_name="prompt", **model_events(playground))
+    gr.api(text_endpoint(playground), api_name="text", **model_events(playground))
+    gr.api(compare_endpoint(playground), api_name="compare", **model_events(playground))
+    gr.api(score_endpoint(playground), api_name="score", **model_events(playground))
+    gr.api(explain_endpoint(playground), api_name="explain", **model_events(playground))
+    gr.api(video_endpoint(playground), api_name="video", **model_events(playground))
 
 
 def task_endpoint(playground: Playground, task: str):

@@ -17,13 +17,13 @@ from playground.core.images import load_image
 from playground.core.registry import TASKS, models_for_task
 from playground.service import Outcome, Playground
 from playground.ui.common import (
-    MODEL_EVENTS,
     TAB_LABELS,
     download_files,
     download_panel,
     example_paths,
     image_input,
     model_choices,
+    model_events,
     on_gpu,
     run_progress,
     user_error,
@@ -194,7 +194,7 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         inputs=[image, models, *view_inputs],
         outputs=[*view_outputs, state, stale],
         api_visibility="private",  # the public API is playground.ui.api's typed endpoint of the same name
-        **MODEL_EVENTS,
+        **model_events(playground),
     )
     controls.restore = (restore_results, [image, models, *view_inputs], [*view_outputs, state, stale])
     image.change(mark_stale, inputs=[image, state], outputs=stale, api_visibility="private")

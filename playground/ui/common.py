@@ -37,8 +37,12 @@ TAB_LABELS = {
 }
 """Short tab labels, so all seven fit on a phone's screen; each tab's first line names its task in full."""
 
-MODEL_EVENTS = {"concurrency_id": "models", "concurrency_limit": 2}
-"""Events that run models share one queue slot group, so a hosted GPU is never oversubscribed."""
+
+def model_events(playground: Playground) -> dict[str, object]:
+    """Settings of every event that runs models: one shared group of queue slots, as many as the
+    models can run at once (`Models.concurrent_requests`: 2 in this process, so a hosted GPU is
+    never oversubscribed; every replica's share with the Ray backend)."""
+    return {"concurrency_id": "models", "concurrency_limit": playground.manager.concurrent_requests}
 
 
 def on_gpu(function: Callable) -> Callable:

@@ -28,13 +28,13 @@ from playground.core.images import load_image
 from playground.core.registry import REGISTRY, get_spec
 from playground.service import Outcome, Playground
 from playground.ui.common import (
-    MODEL_EVENTS,
     TAB_LABELS,
     download_files,
     download_panel,
     example_paths,
     image_input,
     model_choices,
+    model_events,
     on_gpu,
     run_progress,
     user_error,
@@ -214,7 +214,7 @@ def create_compare_tab(playground: Playground) -> TabControls:
         inputs=[image, models, text, score],
         outputs=run_outputs,
         api_visibility="private",
-        **MODEL_EVENTS,
+        **model_events(playground),
     )
     controls.restore = (restore_results, [image, models, text, score], run_outputs)
     image.change(mark_stale, inputs=[image, state], outputs=stale, api_visibility="private")

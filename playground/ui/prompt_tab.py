@@ -20,7 +20,7 @@ from playground.core.registry import get_spec
 from playground.core.types import Prediction
 from playground.export import to_json
 from playground.service import Outcome, Playground
-from playground.ui.common import MODEL_EVENTS, TAB_LABELS, example_paths, image_input, on_gpu, user_error
+from playground.ui.common import TAB_LABELS, example_paths, image_input, model_events, on_gpu, user_error
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.ui.explain_panel import add_explain
 from playground.views import draw, draw_prompts
@@ -176,16 +176,22 @@ def create_prompt_tab(playground: Playground) -> TabControls:
 
     image.change(on_image, inputs=image, outputs=outputs, api_visibility="private")
     canvas.select(
-        on_click, inputs=[session, click_mode, opacity], outputs=outputs, api_visibility="private", **MODEL_EVENTS
+        on_click,
+        inputs=[session, click_mode, opacity],
+        outputs=outputs,
+        api_visibility="private",
+        **model_events(playground),
     )
-    undo.click(on_undo, inputs=[session, opacity], outputs=outputs, api_visibility="private", **MODEL_EVENTS)
+    undo.click(
+        on_undo, inputs=[session, opacity], outputs=outputs, api_visibility="private", **model_events(playground)
+    )
     clear.click(on_clear, inputs=[session, opacity], outputs=outputs, api_visibility="private")
     everything.click(
         on_everything,
         inputs=[session, per_side, per_batch, iou_thresh, stability, opacity],
         outputs=outputs,
         api_visibility="private",
-        **MODEL_EVENTS,
+        **model_events(playground),
     )
     candidate.input(on_view, inputs=[session, candidate, opacity], outputs=outputs, api_visibility="private")
     opacity.change(on_view, inputs=[session, candidate, opacity], outputs=outputs, api_visibility="private")

@@ -17,12 +17,12 @@ from playground.core.registry import get_spec
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.service import Playground
 from playground.ui.common import (
-    MODEL_EVENTS,
     TAB_LABELS,
     download_files,
     download_panel,
     example_paths,
     image_input,
+    model_events,
     on_gpu,
     run_progress,
     user_error,
@@ -146,8 +146,8 @@ def create_text_tab(playground: Playground) -> TabControls:
     inputs = [image, text, box_threshold, text_threshold]
     outputs = [*panels, *captions, status, table, result_json, shown_outcomes]
     prepare.click(prepare_downloads, inputs=shown_outcomes, outputs=downloads, api_visibility="private")
-    run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
-    text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
+    run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **model_events(playground))
+    text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **model_events(playground))
     for slider in (box_threshold, text_threshold):
-        slider.release(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **MODEL_EVENTS)
+        slider.release(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **model_events(playground))
     return controls

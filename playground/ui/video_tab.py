@@ -21,7 +21,7 @@ from playground.core.prompts import PromptHistory
 from playground.core.registry import get_spec
 from playground.core.videos import ObjectPrompt, VideoPrompt
 from playground.service import Playground
-from playground.ui.common import MODEL_EVENTS, on_gpu
+from playground.ui.common import model_events, on_gpu
 from playground.ui.prompt_tab import CLICK_MODES
 from playground.ui.video_api import EXAMPLE_CLIP, RouteRun, run_routes, uploaded_clip, write_outputs
 from playground.video.clips import Clip
@@ -199,8 +199,14 @@ def create_video_tab(playground: Playground) -> None:
     canvas.select(on_click, inputs=[session, click_mode], outputs=[canvas, session], api_visibility="private")
     clear.click(on_clear, inputs=session, outputs=[canvas, session], api_visibility="private")
     run_outputs = [*overlays, *notes, scrub, status, result_json, session]
-    track.click(on_track, inputs=[session, mode, text], outputs=run_outputs, api_visibility="private", **MODEL_EVENTS)
-    refine.click(on_refine, inputs=session, outputs=run_outputs, api_visibility="private", **MODEL_EVENTS)
+    track.click(
+        on_track,
+        inputs=[session, mode, text],
+        outputs=run_outputs,
+        api_visibility="private",
+        **model_events(playground),
+    )
+    refine.click(on_refine, inputs=session, outputs=run_outputs, api_visibility="private", **model_events(playground))
     cancel.click(on_cancel, inputs=session, outputs=status, api_visibility="private", queue=False)
     scrub.change(on_scrub, inputs=[session, scrub], outputs=scrubbed, api_visibility="private")
 
