@@ -94,7 +94,8 @@ def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions, legend
         return Panel(
             outcome.key, dimmed, title, outcome.error or "", "", [], {"model": outcome.key, "error": outcome.error}
         )
-    from playground.overlay import add_legend, colour_hex, crop_areas, mask_crops, render_with_legend  # see `draw`
+    from playground.legend import add_legend, colour_hex  # see `draw`
+    from playground.overlay import crop_areas, mask_crops, render_with_legend
 
     # Drawn from the stored prediction by index, masks binarised inside their extents: a slider move
     # copies no image-sized mask stack (the JSON takes its mask areas from the same crops).
