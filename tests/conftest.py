@@ -39,6 +39,15 @@ def astronaut() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    """(128, 171, 3) uint8: skimage's astronaut, subsampled (not square, not a multiple of 32). The
+    models' equivalence tests use it; modules that need another size define their own ``image``."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[::4, ::3])
+
+
+@pytest.fixture(scope="module")
 def fast_cpu() -> Iterator[None]:
     """One intra-op thread and subnormals flushed to zero, for the module that asks for it.
 

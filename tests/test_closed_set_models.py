@@ -34,14 +34,6 @@ CARVANA_FILE = "unet_carvana_scale0.5_epoch2.pth"
 
 
 @pytest.fixture(scope="module")
-def image() -> np.ndarray:
-    """(128, 171, 3) uint8: skimage's astronaut, subsampled (not square, not a multiple of 32)."""
-    from skimage import data
-
-    return np.ascontiguousarray(data.astronaut()[::4, ::3])
-
-
-@pytest.fixture(scope="module")
 def manager() -> ModelManager:
     """One tiny-weight manager for the module, its models made confident (see `make_confident`)."""
     torch.manual_seed(0)

@@ -19,14 +19,6 @@ pytestmark = pytest.mark.usefixtures("fast_cpu")
 
 
 @pytest.fixture(scope="module")
-def image() -> np.ndarray:
-    """(128, 171, 3) uint8: skimage's astronaut, subsampled (not square, not a multiple of 32)."""
-    from skimage import data
-
-    return np.ascontiguousarray(data.astronaut()[::4, ::3])
-
-
-@pytest.fixture(scope="module")
 def manager() -> ModelManager:
     torch.manual_seed(0)
     return ModelManager(weights="tiny", device="cpu")
