@@ -77,9 +77,9 @@ def bench_memory(
     playground = Playground(manager)
     steady: list[float] = []
     worst = (-np.inf, 0.0, 0.0)  # (RSS over its bound, RSS, bound)
-    peak, request_excess = baseline, -np.inf
+    peak, request_excess, worst_request = baseline, -np.inf, ""
     activation_mb = activation_mb or {}
-    for _ in range(CYCLES):
+    for cycle in range(CYCLES):
         for key in loaded:
             task = get_spec(key).tasks[0]
             before = reset_peak_rss()
@@ -90,7 +90,8 @@ def bench_memory(
             peak = max(peak, request_peak)
             if activation_mb.get(key) is not None:
                 allowed = max(before, steady[-1]) + activation_mb[key] * STEADY_SLACK
-                request_excess = max(request_excess, request_peak - allowed)
+                if request_peak - allowed > request_excess:
+                    request_excess, worst_request = request_peak - allowed, f"{key}, cycle {cycle + 1}"
             bound = (baseline + (manager.used_bytes + playground.cache.nbytes) / MB) * STEADY_SLACK
             worst = max(worst, (steady[-1] - bound, steady[-1], bound))
     per_cycle = steady[len(loaded) - 1 :: len(loaded)]
@@ -102,7 +103,7 @@ def bench_memory(
         f"(worst: {worst[1]:.0f} MB against {worst[2]:.0f} MB); a request's peak <= the RSS around it + its "
         f"model's own activation peak x {STEADY_SLACK:g}: "
         + ("not measured" if not np.isfinite(request_excess) else "met" if request_excess <= 0 else "MISSED")
-        + (f" (most over: {request_excess:+.0f} MB)" if np.isfinite(request_excess) else "")
+        + (f" (most over: {request_excess:+.0f} MB, {worst_request})" if np.isfinite(request_excess) else "")
     )
     return {
         "budget_mb": round(budget_mb, 1),
