@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 pytestmark = pytest.mark.browser
 TAB = "Video (track through a clip)"
@@ -18,6 +19,24 @@ def open_video_tab(page) -> None:
     page.locator(".overflow-dropdown button", has_text=TAB).click()
 
 
+def click_until_drawn(page, canvas, attempts: int = 3) -> None:
+    """Click the frame's centre until the click is drawn on it (the image changes). On a busy CI
+    machine a click that lands while Gradio swaps the frame image can be lost, as a person's can;
+    they click again, and so does this (each wait 20 s)."""
+    for attempt in range(attempts):
+        before = canvas.get_attribute("src")
+        box = canvas.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        try:
+            page.wait_for_function(
+                "(before) => document.querySelector('#video-canvas img')?.src !== before", arg=before, timeout=20_000
+            )
+            return
+        except PlaywrightTimeoutError:
+            if attempt == attempts - 1:
+                raise
+
+
 def test_a_click_on_the_example_clip_tracks_and_the_overlay_plays(page, screenshot_dir):
     open_video_tab(page)
     fps = page.locator("#video-fps input")
@@ -27,13 +46,7 @@ def test_a_click_on_the_example_clip_tracks_and_the_overlay_plays(page, screensh
     canvas = page.locator("#video-canvas img").first
     canvas.wait_for(timeout=60_000)
     assert "12 frames, 320x240 at 2 fps" in page.locator("#video-status").inner_text()
-    box = canvas.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
-    page.wait_for_function(  # the click is drawn on the frame
-        "(before) => document.querySelector('#video-canvas img')?.src !== before",
-        arg=canvas.get_attribute("src"),
-        timeout=30_000,
-    )
+    click_until_drawn(page, canvas)
     page.locator("#video-track").click()
     page.wait_for_function(
         "() => { const v = document.querySelector('#video-overlay-0 video'); return v && v.src && v.duration > 0; }",
