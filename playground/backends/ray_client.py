@@ -26,7 +26,7 @@ from playground.core.errors import ModelRunError, PlaygroundError
 from playground.core.images import image_digest
 from playground.core.registry import get_spec
 from playground.core.types import Prediction, WeightsMode
-from playground.manager import LoadedModel
+from playground.manager import LoadedModel, ModelManager
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class RayModels:
         handle: serve.handle.DeploymentHandle,
         weights: WeightsMode,
         timeout_s: float = TIMEOUT_S,
-        concurrent_requests: int = 2,
+        concurrent_requests: int = ModelManager.concurrent_requests,
     ) -> None:
         self.handle = handle
         self.weights = weights

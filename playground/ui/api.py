@@ -30,14 +30,15 @@ from playground.views import ViewOptions, make_panel, side_by_side
 
 def register_api(playground: Playground) -> None:
     """Add the endpoints to the `gr.Blocks` being built."""
+    events = model_events(playground)
     for task in CLOSED_SET_TASKS:
-        gr.api(task_endpoint(playground, task), api_name=task, **model_events(playground))
-    gr.api(prompt_endpoint(playground), api_name="prompt", **model_events(playground))
-    gr.api(text_endpoint(playground), api_name="text", **model_events(playground))
-    gr.api(compare_endpoint(playground), api_name="compare", **model_events(playground))
-    gr.api(score_endpoint(playground), api_name="score", **model_events(playground))
-    gr.api(explain_endpoint(playground), api_name="explain", **model_events(playground))
-    gr.api(video_endpoint(playground), api_name="video", **model_events(playground))
+        gr.api(task_endpoint(playground, task), api_name=task, **events)
+    gr.api(prompt_endpoint(playground), api_name="prompt", **events)
+    gr.api(text_endpoint(playground), api_name="text", **events)
+    gr.api(compare_endpoint(playground), api_name="compare", **events)
+    gr.api(score_endpoint(playground), api_name="score", **events)
+    gr.api(explain_endpoint(playground), api_name="explain", **events)
+    gr.api(video_endpoint(playground), api_name="video", **events)
 
 
 def task_endpoint(playground: Playground, task: str):

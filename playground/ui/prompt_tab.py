@@ -174,24 +174,23 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             return tuple(gr.skip() for _ in outputs)
         return show(state, index, shown_opacity, new_candidates=False)
 
+    events = model_events(playground)
     image.change(on_image, inputs=image, outputs=outputs, api_visibility="private")
     canvas.select(
         on_click,
         inputs=[session, click_mode, opacity],
         outputs=outputs,
         api_visibility="private",
-        **model_events(playground),
+        **events,
     )
-    undo.click(
-        on_undo, inputs=[session, opacity], outputs=outputs, api_visibility="private", **model_events(playground)
-    )
+    undo.click(on_undo, inputs=[session, opacity], outputs=outputs, api_visibility="private", **events)
     clear.click(on_clear, inputs=[session, opacity], outputs=outputs, api_visibility="private")
     everything.click(
         on_everything,
         inputs=[session, per_side, per_batch, iou_thresh, stability, opacity],
         outputs=outputs,
         api_visibility="private",
-        **model_events(playground),
+        **events,
     )
     candidate.input(on_view, inputs=[session, candidate, opacity], outputs=outputs, api_visibility="private")
     opacity.change(on_view, inputs=[session, candidate, opacity], outputs=outputs, api_visibility="private")

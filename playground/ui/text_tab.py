@@ -146,8 +146,9 @@ def create_text_tab(playground: Playground) -> TabControls:
     inputs = [image, text, box_threshold, text_threshold]
     outputs = [*panels, *captions, status, table, result_json, shown_outcomes]
     prepare.click(prepare_downloads, inputs=shown_outcomes, outputs=downloads, api_visibility="private")
-    run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **model_events(playground))
-    text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **model_events(playground))
+    events = model_events(playground)
+    run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
+    text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
     for slider in (box_threshold, text_threshold):
-        slider.release(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **model_events(playground))
+        slider.release(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
     return controls

@@ -198,15 +198,16 @@ def create_video_tab(playground: Playground) -> None:
     frame_slider.change(on_frame, inputs=[session, frame_slider], outputs=[canvas, session], api_visibility="private")
     canvas.select(on_click, inputs=[session, click_mode], outputs=[canvas, session], api_visibility="private")
     clear.click(on_clear, inputs=session, outputs=[canvas, session], api_visibility="private")
+    events = model_events(playground)
     run_outputs = [*overlays, *notes, scrub, status, result_json, session]
     track.click(
         on_track,
         inputs=[session, mode, text],
         outputs=run_outputs,
         api_visibility="private",
-        **model_events(playground),
+        **events,
     )
-    refine.click(on_refine, inputs=session, outputs=run_outputs, api_visibility="private", **model_events(playground))
+    refine.click(on_refine, inputs=session, outputs=run_outputs, api_visibility="private", **events)
     cancel.click(on_cancel, inputs=session, outputs=status, api_visibility="private", queue=False)
     scrub.change(on_scrub, inputs=[session, scrub], outputs=scrubbed, api_visibility="private")
 
