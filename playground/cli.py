@@ -149,13 +149,17 @@ def run_models(args: argparse.Namespace) -> int:
     from playground.core.registry import REGISTRY
     from playground.core.weights import is_cached
 
-    rows = [("KEY", "TASKS", "CHECKPOINT", "SIZE", "LOCAL WEIGHTS")]
+    rows = [("KEY", "TASKS", "CHECKPOINT", "SIZE", "LOCAL WEIGHTS", "HALF PRECISION")]
     for spec in REGISTRY.values():
         local = "yes" if is_cached(spec) else "no"
-        rows.append((spec.key, ",".join(spec.tasks), spec.checkpoint, f"{spec.size_mb:.0f} MB", local))
+        half = "yes" if spec.half_precision else "no: fp32"
+        rows.append((spec.key, ",".join(spec.tasks), spec.checkpoint, f"{spec.size_mb:.0f} MB", local, half))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for spec in REGISTRY.values():
+        if not spec.half_precision:
+            print(f"{spec.key} runs fp32 at every --precision: {spec.precision_note}")
     return 0
 
 

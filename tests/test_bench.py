@@ -30,6 +30,7 @@ KEYS = {
     "weights": str,
     "precision": str,
     "cpu_capability": str,
+    "cpu_steal_percent": float,
     "models": dict,
     "sam_prompt": dict,
     "refilter_ms": float,
@@ -38,7 +39,17 @@ KEYS = {
     "startup_ratio": float,
     "memory": dict,
 }
-TIMINGS = ("cold_load_ms", "bare_forward_ms", "playground_ms", "overhead_ratio", "fp32_bare_ms", "speedup")
+TIMINGS = (
+    "cold_load_ms",
+    "bare_forward_ms",
+    "playground_ms",
+    "overhead_ratio",
+    "fp32_bare_ms",
+    "speedup",
+    "fp32_bare_cpu_ms",
+    "playground_cpu_ms",
+    "speedup_cpu",
+)
 MEMORY_KEYS = {
     "budget_mb",
     "baseline_mb",

@@ -166,6 +166,16 @@ def test_models_lists_the_new_keys():
         assert f"\n{key} " in "\n" + done.stdout
 
 
+def test_models_names_the_fp32_only_models_and_why():
+    from playground.core.registry import REGISTRY
+
+    done = run_cli("models")
+    fp32_only = [spec for spec in REGISTRY.values() if not spec.half_precision]
+    assert [spec.key for spec in fp32_only] == ["ssdlite"]
+    for spec in fp32_only:
+        assert spec.precision_note and f"{spec.key} runs fp32 at every --precision: {spec.precision_note}" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("key", "flags", "task"),
     [

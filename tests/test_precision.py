@@ -121,3 +121,22 @@ def test_bf16_regions_agree_with_fp32(key, astronaut) -> None:
 
 def collect_float_dtypes(value, seen: list[torch.dtype]) -> None:
     seen.extend(t.dtype for t in collect_tensors(value, []))
+
+
+def test_half_regions_keep_half_weights_and_float32_norms() -> None:
+    """A bf16 build stores its regions' weights in bf16 once (so no forward casts them again, and
+    they take half the bytes), keeps normalisation parameters and the heads outside the regions
+    in float32, and loads float32 weights into them."""
+    fp32 = ModelManager(weights="tiny", device="cpu", precision="fp32")
+    bf16 = ModelManager(weights="tiny", device="cpu", precision="bf16")
+    with fp32.use("detr") as (reference, _), bf16.use("detr") as (half, _):
+        half.model.load_state_dict(reference.model.state_dict())
+        region = half.model.get_submodule("model")
+        name, linear = next((n, m) for n, m in region.named_modules() if isinstance(m, torch.nn.Linear))
+        norm = next(m for m in region.modules() if isinstance(m, torch.nn.LayerNorm))
+        assert linear.weight.dtype == torch.bfloat16
+        assert norm.weight.dtype == torch.float32
+        assert half.model.class_labels_classifier.weight.dtype == torch.float32  # outside the region
+        loaded = reference.model.get_submodule(f"model.{name}").weight
+        torch.testing.assert_close(linear.weight.float(), loaded, atol=0, rtol=2**-8)  # bf16 rounding
+        assert half.nbytes < 0.75 * reference.nbytes

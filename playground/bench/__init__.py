@@ -11,7 +11,9 @@ timed calls interleaved so they see the same load):
   ``fp32_bare_ms``: the same for an fp32 build of the same weights (the same measurement when the
   model runs in fp32); ``playground_ms``: our whole path, ``Playground.predict`` with an empty
   result cache and the first overlay; ``overhead_ratio`` = playground_ms / bare_forward_ms;
-  ``speedup`` = fp32_bare_ms / playground_ms; ``agreement``: pixels, instances, mask_iou and
+  ``speedup`` = fp32_bare_ms / playground_ms; ``fp32_bare_cpu_ms``, ``playground_cpu_ms`` and
+  ``speedup_cpu``: the same in process CPU time, which leaves out time a shared host stole from
+  this machine (``cpu_steal_percent``: how much it took during the model figures); ``agreement``: pixels, instances, mask_iou and
   raw_rel_error of the precision under test against the fp32 build (`playground.bench.agreement`).
   ``activation_peak_mb``: the most RSS rose during one playground run, the model already loaded.
   Per-image caches are emptied before every run, so every run pays for the whole model.
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from playground.bench.models import bench_model, bench_sam_prompt
     from playground.bench.report import print_report
     from playground.bench.startup import bench_startup
+    from playground.bench.timing import cpu_ticks, steal_percent
     from playground.core.images import load_image
     from playground.core.precision import cpu_capability, resolve_precision
     from playground.manager import ModelManager, pick_device
@@ -96,11 +99,13 @@ def run(args: argparse.Namespace) -> int:
             "and agreement compare fp32 with fp32; their goals are for a half precision"
         )
     load_before = os.getloadavg()[0]
+    ticks_before = cpu_ticks()
     manager = ModelManager(weights=args.weights, device=device, precision=precision)
     reference = ModelManager(weights=args.weights, device=device, precision="fp32")
     models, sizes = {}, {}
     for key in keys:
         models[key], sizes[key] = bench_model(manager, reference, key, image, args.repeat, notes)
+    steal = steal_percent(ticks_before, cpu_ticks())
     sam_prompt = bench_sam_prompt(manager, keys, image, args.repeat, notes)
     del manager, reference
     activation = {key: figures["activation_peak_mb"] for key, figures in models.items()}
@@ -112,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         "weights": args.weights,
         "precision": precision,
         "cpu_capability": cpu_capability(),
+        "cpu_steal_percent": steal,
         "models": models,
         "sam_prompt": sam_prompt,
         "refilter_ms": bench_refilter(args.repeat),

@@ -13,7 +13,7 @@ from playground import heap
 from playground.bench.drawing import draw
 from playground.bench.fixtures import prompt_params
 from playground.bench.rss import peak_rss_mb, reset_peak_rss
-from playground.bench.timing import interleaved_median_ms
+from playground.bench.timing import interleaved_medians
 from playground.core.types import Prediction
 
 if TYPE_CHECKING:
@@ -28,6 +28,9 @@ MODEL_FIELDS = (
     "overhead_ratio",
     "fp32_bare_ms",
     "speedup",
+    "fp32_bare_cpu_ms",
+    "playground_cpu_ms",
+    "speedup_cpu",
     "agreement",
     "activation_peak_mb",
 )
@@ -79,8 +82,8 @@ def bench_model(
             timed = [full, bare_forward(adapter, image, task, params)]
             if adapter.precision != "fp32":
                 timed.append(bare_forward(fp32, image, task, params))
-            full_ms, bare_ms, *fp32_ms = interleaved_median_ms(timed, repeat, before=clear)
-            fp32_bare_ms = fp32_ms[0] if fp32_ms else bare_ms
+            full, bare, *fp32_runs = interleaved_medians(timed, repeat, before=clear)
+            fp32_bare = fp32_runs[0] if fp32_runs else bare
             stages.pop("load", None)
             notes.append(
                 f"{key} ({adapter.precision}): last playground run: "
@@ -91,11 +94,14 @@ def bench_model(
             figures = {
                 "precision": adapter.precision,
                 "cold_load_ms": round(adapter.load_ms, 2),
-                "bare_forward_ms": bare_ms,
-                "playground_ms": full_ms,
-                "overhead_ratio": round(full_ms / bare_ms, 3),
-                "fp32_bare_ms": fp32_bare_ms,
-                "speedup": round(fp32_bare_ms / full_ms, 3),
+                "bare_forward_ms": bare.wall_ms,
+                "playground_ms": full.wall_ms,
+                "overhead_ratio": round(full.wall_ms / bare.wall_ms, 3),
+                "fp32_bare_ms": fp32_bare.wall_ms,
+                "speedup": round(fp32_bare.wall_ms / full.wall_ms, 3),
+                "fp32_bare_cpu_ms": fp32_bare.cpu_ms,
+                "playground_cpu_ms": full.cpu_ms,
+                "speedup_cpu": round(fp32_bare.cpu_ms / full.cpu_ms, 3),
                 "agreement": measure_agreement(fp32, adapter, shown[0], image, task, params),
                 "activation_peak_mb": round(max(activation_mb), 1),
             }
