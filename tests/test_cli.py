@@ -173,7 +173,8 @@ def test_models_names_the_fp32_only_models_and_why():
     fp32_only = [spec for spec in REGISTRY.values() if not spec.half_precision]
     assert [spec.key for spec in fp32_only] == ["ssdlite"]
     for spec in fp32_only:
-        assert spec.precision_note and f"{spec.key} runs fp32 at every --precision: {spec.precision_note}" in done.stdout
+        assert spec.precision_note
+        assert f"{spec.key} runs fp32 at every --precision: {spec.precision_note}" in done.stdout
 
 
 @pytest.mark.parametrize(

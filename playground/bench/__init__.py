@@ -13,8 +13,9 @@ timed calls interleaved so they see the same load):
   result cache and the first overlay; ``overhead_ratio`` = playground_ms / bare_forward_ms;
   ``speedup`` = fp32_bare_ms / playground_ms; ``fp32_bare_cpu_ms``, ``playground_cpu_ms`` and
   ``speedup_cpu``: the same in process CPU time, which leaves out time a shared host stole from
-  this machine (``cpu_steal_percent``: how much it took during the model figures); ``agreement``: pixels, instances, mask_iou and
-  raw_rel_error of the precision under test against the fp32 build (`playground.bench.agreement`).
+  this machine (``cpu_steal_percent``: how much it took during the model figures); ``agreement``:
+  pixels, instances, mask_iou and raw_rel_error of the precision under test against the fp32
+  build (`playground.bench.agreement`).
   ``activation_peak_mb``: the most RSS rose during one playground run, the model already loaded.
   Per-image caches are emptied before every run, so every run pays for the whole model.
 - ``sam_prompt``: a first point prompt (encoder and decoder) against a second one on the same image.
