@@ -114,6 +114,16 @@ def test_a_failing_model_is_a_note_not_a_crash(tmp_path, monkeypatch, astronaut)
     assert len(notes) == 1 and notes[0].startswith("fcn: MissingWeightsError") and "download fcn" in notes[0]
 
 
+def test_random_builds_are_seeded_so_two_runs_compare_the_same_weights(astronaut):
+    runs = []
+    for _ in range(2):
+        managers = [ModelManager(weights="tiny", device="cpu", precision=p) for p in ("bf16", "fp32")]
+        figures, size = bench_model(*managers, "fcn", astronaut, 1, [])
+        runs.append((figures["agreement"], size))
+    assert runs[0][1] > 0 and isinstance(runs[0][0]["raw_rel_error"], float) and runs[0][0]["raw_rel_error"] > 0
+    assert runs[0] == runs[1]
+
+
 def test_fp16_is_refused_on_cpu(capsys):
     code = cli.main(["bench", "--device", "cpu", "--precision", "fp16", "--image", str(EXAMPLES / "astronaut.jpg")])
     err = capsys.readouterr().err.strip()
