@@ -17,6 +17,8 @@ from playground.core.weights import weights_mode_from_env
 MAX_UPLOAD = "20mb"
 QUEUE_PER_MODEL_SLOT = 32
 """Requests that may wait per request the models run at once (64 in one process, more on Ray)."""
+PRELOAD_AFTER_S = 10.0
+"""Seconds after launch at which the heavy imports start if no page has loaded by then."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     from playground.ui.common import EXAMPLES_DIR
     from playground.ui.style import CSS, HEAD
 
-    demo = build_demo(Playground(manager))
+    preload = Preload()
+    demo = build_demo(Playground(manager), on_page_load=lambda: preload.start("the first page load"))
     demo.queue(default_concurrency_limit=4, max_size=QUEUE_PER_MODEL_SLOT * manager.concurrent_requests)
     demo.launch(
         server_name=args.host,
@@ -63,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         head=HEAD,
         prevent_thread_lock=True,
     )
-    # The page is up; import the heavy libraries now so the first Run does not wait for them.
-    threading.Thread(target=preload_libraries, daemon=True).start()
+    fallback = threading.Timer(PRELOAD_AFTER_S, preload.start, args=(f"{PRELOAD_AFTER_S:g} s after launch",))
+    fallback.daemon = True
+    fallback.start()
     demo.block_thread()
     return 0
 
@@ -81,6 +85,25 @@ def ray_models(address: str | None):  # -> playground.backends.ray_client.RayMod
     except ImportError:
         raise PlaygroundError("--backend ray needs Ray Serve: pip install -r requirements-ray.txt") from None
     return RayModels.connect(address)
+
+
+class Preload:
+    """Imports torch and supervision (about 3 s) in a background thread, once, so the first Run
+    does not wait for them. It starts when the first page has loaded, or `PRELOAD_AFTER_S` after
+    launch if no page loads before: importing holds the GIL, and a page served meanwhile waits
+    for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def start(self, reason: str) -> None:
+        """Start the imports unless they have started; ``reason`` goes to the log."""
+        with self._lock:
+            if self.thread is None:
+                logging.getLogger("playground.app").info("importing torch and supervision: %s", reason)
+                self.thread = threading.Thread(target=preload_libraries, name="preload", daemon=True)
+                self.thread.start()
 
 
 def preload_libraries() -> None:

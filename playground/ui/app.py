@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
 from playground.core.registry import CLOSED_SET_TASKS
@@ -21,8 +23,9 @@ Mask R-CNN, MaskFormer, SAM and Grounded-SAM. Sliders and class toggles re-draw 
 running a model again."""
 
 
-def build_demo(playground: Playground) -> gr.Blocks:
-    """The app for ``playground``; launch it with `gr.Blocks.launch` (see app.py)."""
+def build_demo(playground: Playground, on_page_load: Callable[[], None] | None = None) -> gr.Blocks:
+    """The app for ``playground``; launch it with `gr.Blocks.launch` (see app.py). ``on_page_load``
+    runs each time a browser has loaded the page (app.py starts its background imports there)."""
     with gr.Blocks(title="Vision Playground", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         weights = playground.manager.weights
@@ -47,6 +50,8 @@ def build_demo(playground: Playground) -> gr.Blocks:
             refresh.click(lambda: memory_report(playground), outputs=memory, api_visibility="private")
         register_api(playground)
         wire_deep_links(demo, tabs, controls, link_notice)
+        if on_page_load is not None:
+            demo.load(on_page_load, api_visibility="private", queue=False)
     return demo
 
 
