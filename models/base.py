@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from models.explain.capture import Explainer
-from models.half_precision import use_half_precision
+from models.half_precision import created_in, float32_outside, use_half_precision
 from playground.core.cache import LRUCache, deep_nbytes
 from playground.core.params import split_params
 from playground.core.precision import Precision
@@ -111,8 +111,11 @@ class Adapter(ABC):
     def load(self) -> None:
         """Build the model for ``self.weights`` and move it to ``self.device`` in eval mode."""
         start = time.perf_counter()
-        model = self.build().to(self.device).eval()
+        # A checkpoint's float32 weights load as they are (created_in would round them to bf16).
+        with created_in("fp32" if self.weights == "pretrained" else self.precision):
+            model = self.build().to(self.device).eval()
         if self.precision != "fp32":
+            float32_outside(model, self.half_precision_regions)
             if self.channels_last:
                 model = model.to(memory_format=torch.channels_last)
             use_half_precision(model, self.half_precision_regions, self.precision)

@@ -14,20 +14,70 @@ a positional encoding the model builds in float32) is cast per op instead of rai
 Normalisation layers keep float32 parameters, as in the usual mixed-precision recipe: they are
 few bytes, torch's CPU kernels take a bf16 input with float32 parameters, and a float32 input
 that meets bf16 LayerNorm parameters raises ("mixed dtype (CPU)").
+
+`created_in` makes a random build create its weights in the half dtype to begin with, and
+`float32_outside` casts what lies outside the regions back up: a float32 build cast afterwards held
+the whole float32 model first (SAM 3: RSS peaked 913 MB above where it settled).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from playground.core.precision import Precision, torch_dtype
 
 NORMALISATION_LAYERS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._NormBase)
 """Layers whose parameters stay float32 inside a half-precision region."""
+FLOAT_FACTORIES = frozenset({torch.empty, torch.zeros, torch.ones, torch.rand, torch.randn, torch.empty_strided})
+"""Factories that make torch's default float dtype when given none, whatever their arguments
+(unlike ``full`` or ``arange``, whose dtype follows their values): the ones layers build weights with."""
+
+
+class _FactoryDtype(TorchFunctionMode):
+    """Gives `FLOAT_FACTORIES` called without a dtype ``dtype`` instead of float32. A torch function
+    mode holds for the thread that enters it, unlike ``torch.set_default_dtype``, which would reach
+    the other requests' threads."""
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.dtype = dtype
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in FLOAT_FACTORIES and kwargs.get("dtype") is None:
+            kwargs = {**kwargs, "dtype": self.dtype}
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def created_in(precision: Precision) -> Iterator[None]:
+    """Weights and buffers that this thread's layers create inside are ``precision`` (fp32: no change)."""
+    if precision == "fp32":
+        yield
+        return
+    with _FactoryDtype(torch_dtype(precision)):
+        yield
+
+
+def float32_outside(model: torch.nn.Module, regions: Iterable[str]) -> None:
+    """Cast every half-precision weight and buffer of ``model`` outside ``regions`` to float32."""
+    inside = {id(part) for name in regions for part in model.get_submodule(name).modules()}
+    for module in model.modules():
+        if id(module) in inside:
+            continue
+        for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+            if tensor.dtype in (torch.bfloat16, torch.float16):
+                if isinstance(tensor, torch.nn.Parameter):
+                    tensor.data = tensor.data.float()
+                else:
+                    persistent = name not in module._non_persistent_buffers_set
+                    module.register_buffer(name, tensor.float(), persistent=persistent)
 
 
 def to_float32(value: Any) -> Any:

@@ -142,3 +142,76 @@ def test_half_regions_keep_half_weights_and_float32_norms() -> None:
         loaded = reference.model.get_submodule(f"model.{name}").weight
         torch.testing.assert_close(linear.weight.float(), loaded, atol=0, rtol=2**-8)  # bf16 rounding
         assert half.nbytes < 0.75 * reference.nbytes
+
+
+def test_random_builds_create_half_weights_in_this_thread_only() -> None:
+    """`created_in` gives the layers built inside bf16 weights from the start (no float32 copy of
+    the model first), leaves explicit dtypes and value-typed factories alone, and does not reach
+    another thread, whose requests keep torch's float32 default."""
+    import threading
+
+    from models.half_precision import created_in
+
+    other: list[torch.dtype] = []
+    started, built = threading.Event(), threading.Event()
+
+    def elsewhere() -> None:
+        started.wait()
+        other.append(torch.zeros(3).dtype)
+        built.set()
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    with created_in("bf16"):
+        layer = torch.nn.Linear(4, 4)
+        started.set()
+        built.wait(10)
+        assert torch.ones(2, dtype=torch.float32).dtype == torch.float32
+        assert torch.arange(3).dtype == torch.int64
+        assert torch.full((2,), 7).dtype == torch.int64
+    thread.join()
+    assert layer.weight.dtype == layer.bias.dtype == torch.bfloat16
+    assert other == [torch.float32]
+    assert torch.zeros(1).dtype == torch.float32  # and nothing stays changed after
+
+
+@pytest.mark.parametrize("key", ["sam", "grounding-dino", "detr"])
+def test_a_half_build_is_bf16_inside_its_regions_and_float32_outside(key) -> None:
+    manager = ModelManager(weights="tiny", device="cpu", precision="bf16")
+    with manager.use(key) as (adapter, _):
+        model, regions = adapter.model, adapter.half_precision_regions
+        inside = {id(p) for name in regions for p in model.get_submodule(name).parameters()}
+        norms = {
+            id(p)
+            for name in regions
+            for m in model.get_submodule(name).modules()
+            if isinstance(m, torch.nn.LayerNorm | torch.nn.GroupNorm | torch.nn.BatchNorm2d)
+            for p in m.parameters()
+        }
+        dtypes = {"inside": set(), "norms": set(), "outside": set()}
+        for parameter in model.parameters():
+            where = "norms" if id(parameter) in norms else "inside" if id(parameter) in inside else "outside"
+            dtypes[where].add(parameter.dtype)
+    assert dtypes["inside"] == {torch.bfloat16}
+    assert dtypes["norms"] <= {torch.float32}
+    assert dtypes["outside"] == {torch.float32}
+
+
+def test_a_checkpoint_keeps_its_float32_weights_outside_the_regions(tmp_path) -> None:
+    """A pretrained load is not created in bf16: the heads outside the regions hold the checkpoint's
+    float32 values exactly, and only the regions are rounded to bf16."""
+    from transformers import DetrForObjectDetection, DetrImageProcessor
+
+    tiny = ModelManager(weights="tiny", device="cpu", precision="fp32")
+    with tiny.use("detr") as (reference, _):
+        reference.model.save_pretrained(tmp_path)
+        DetrImageProcessor(size=reference.processor.size).save_pretrained(tmp_path)
+    saved = DetrForObjectDetection.from_pretrained(tmp_path)
+    manager = ModelManager(weights="pretrained", device="cpu", precision="bf16", checkpoints={"detr": str(tmp_path)})
+    with manager.use("detr") as (adapter, _):
+        head = adapter.model.class_labels_classifier.weight
+        assert head.dtype == torch.float32
+        assert torch.equal(head, saved.class_labels_classifier.weight)
+        projection = adapter.model.model.input_projection.weight
+        assert projection.dtype == torch.bfloat16
+        torch.testing.assert_close(projection.float(), saved.model.input_projection.weight, atol=0, rtol=2**-8)
