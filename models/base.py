@@ -49,6 +49,7 @@ class Adapter(ABC):
         device: where the model runs.
         checkpoint: optional local path that replaces the default checkpoint.
         precision: ``fp32``, or ``bf16`` / ``fp16`` for the `half_precision_regions`.
+        library_kernels: skip `use_faster_layers` and run the library's own layers only.
 
     Class attributes:
         forward_params: names `preprocess` takes (besides ``task``); they enter the result-cache key.
@@ -75,8 +76,10 @@ class Adapter(ABC):
         device: torch.device,
         checkpoint: str | None = None,
         precision: Precision = "fp32",
+        library_kernels: bool = False,
     ) -> None:
         self.spec = spec
+        self.library_kernels = library_kernels
         self.weights = weights
         self.device = device
         self.checkpoint = checkpoint
@@ -114,6 +117,8 @@ class Adapter(ABC):
         # A checkpoint's float32 weights load as they are (created_in would round them to bf16).
         with created_in("fp32" if self.weights == "pretrained" else self.precision):
             model = self.build().to(self.device).eval()
+        if not self.library_kernels:
+            self.use_faster_layers(model)
         if self.precision != "fp32":
             float32_outside(model, self.half_precision_regions)
             if self.channels_last:
@@ -122,6 +127,11 @@ class Adapter(ABC):
         self._explainer = self.explainer(model) if self.explainer is not None else None
         self.model = model
         self.load_ms = (time.perf_counter() - start) * 1000
+
+    def use_faster_layers(self, model: torch.nn.Module) -> None:
+        """Swap library layers in ``model`` for faster ones that compute the same thing (in float32,
+        to about 1e-6); none by default. Skipped with ``library_kernels``."""
+        return None
 
     @abstractmethod
     def build(self) -> torch.nn.Module:

@@ -35,6 +35,7 @@ from transformers.models.grounding_dino.modeling_grounding_dino import (
 )
 
 from models.base import Adapter
+from models.deformable_attention import replace_module_forwards
 from models.explain.grounding_dino import GroundingDINOExplainer
 from playground.core.cache import MB, Lookup
 from playground.core.errors import BadPromptError
@@ -72,6 +73,10 @@ class GroundingDINOAdapter(Adapter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.raw_outputs = self.new_cache(max_items=16, max_bytes=64 * MB)
+
+    def use_faster_layers(self, model: torch.nn.Module) -> None:
+        """The encoder's and decoder's deformable attention sample with one ``embedding_bag``."""
+        replace_module_forwards(model, "MultiScaleDeformableAttention")
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":

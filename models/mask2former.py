@@ -13,9 +13,15 @@ the time for a few PQ points.
 
 from __future__ import annotations
 
+import torch
 from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor
-from transformers.models.mask2former.modeling_mask2former import Mask2FormerForUniversalSegmentationOutput
+from transformers.models.mask2former import modeling_mask2former
+from transformers.models.mask2former.modeling_mask2former import (
+    Mask2FormerForUniversalSegmentationOutput,
+    Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention,
+)
 
+from models.deformable_attention import route_module_function
 from models.maskformer import MaskFormerAdapter
 
 
@@ -25,6 +31,15 @@ class Mask2FormerAdapter(MaskFormerAdapter):
     model_class = Mask2FormerForUniversalSegmentation
     processor_class = Mask2FormerImageProcessor
     output_class = Mask2FormerForUniversalSegmentationOutput
+
+    def use_faster_layers(self, model: torch.nn.Module) -> None:
+        """The pixel decoder's deformable attention samples with one ``embedding_bag``."""
+        route_module_function(
+            model,
+            Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention,
+            modeling_mask2former,
+            "multi_scale_deformable_attention",
+        )
 
     def tiny_config(self, id2label: dict[int, str]) -> Mask2FormerConfig:
         """transformers' own test layout: one block per Swin stage, width 64, 10 queries."""

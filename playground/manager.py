@@ -93,6 +93,8 @@ class ModelManager:
         checkpoints: registry key -> local checkpoint path overriding the default checkpoint.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (`resolve_precision`), for every model
             whose spec allows half precision; the others run in fp32.
+        library_kernels: run each library's own layers only, without the adapters' faster
+            equivalents (`Adapter.use_faster_layers`): the bench's reference.
     """
 
     concurrent_requests = 2
@@ -104,8 +106,10 @@ class ModelManager:
         budget_bytes: int | None = None,
         checkpoints: dict[str, str] | None = None,
         precision: str = "auto",
+        library_kernels: bool = False,
     ) -> None:
         self.weights = weights
+        self.library_kernels = library_kernels
         self._requested_precision = precision
         self._requested_device = device
         self._budget_bytes = budget_bytes
@@ -218,7 +222,12 @@ class ModelManager:
                 # Make room first, so peak memory stays near the budget; tiny builds are ~free.
                 self._evict_to_fit(0 if self.weights == "tiny" else int(spec.size_mb * MB))
                 adapter = spec.load_class()(
-                    spec, self.weights, self.device, self.checkpoints.get(key), self.precision_for(key)
+                    spec,
+                    self.weights,
+                    self.device,
+                    self.checkpoints.get(key),
+                    self.precision_for(key),
+                    library_kernels=self.library_kernels,
                 )
                 log.info("loading %s (%s weights, %s) on %s", key, self.weights, adapter.precision, self.device)
                 adapter.load()

@@ -7,10 +7,11 @@ timed calls interleaved so they see the same load):
 - ``precision``: what ``--precision`` resolves to here; ``cpu_capability``: what the CPU offers
   (no native bf16 means ``auto`` is fp32, and bf16 is emulated and slow).
 - ``models.KEY``: ``cold_load_ms`` (`Adapter.load`); ``bare_forward_ms``: the library's own call,
-  ``adapter.forward``, on the adapter's own ``preprocess`` output, at the precision under test;
-  ``fp32_bare_ms``: the same for an fp32 build of the same weights (the same measurement when the
-  model runs in fp32); ``playground_ms``: our whole path, ``Playground.predict`` with an empty
-  result cache and the first overlay; ``overhead_ratio`` = playground_ms / bare_forward_ms;
+  ``adapter.forward``, on the adapter's own ``preprocess`` output, at the precision under test
+  (with the adapter's faster layers, `Adapter.use_faster_layers`); ``fp32_bare_ms``: the same for
+  an fp32 build of the same weights with the library's own layers only (``library_kernels``);
+  ``playground_ms``: our whole path, ``Playground.predict`` with an empty result cache and the
+  first overlay; ``overhead_ratio`` = playground_ms / bare_forward_ms;
   ``speedup`` = fp32_bare_ms / playground_ms; ``fp32_bare_cpu_ms``, ``playground_cpu_ms`` and
   ``speedup_cpu``: the same in process CPU time, which leaves out time a shared host stole from
   this machine (``cpu_steal_percent``: how much it took during the model figures); ``agreement``:
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     load_before = os.getloadavg()[0]
     ticks_before = cpu_ticks()
     manager = ModelManager(weights=args.weights, device=device, precision=precision)
-    reference = ModelManager(weights=args.weights, device=device, precision="fp32")
+    reference = ModelManager(weights=args.weights, device=device, precision="fp32", library_kernels=True)
     models, sizes = {}, {}
     for key in keys:
         models[key], sizes[key] = bench_model(manager, reference, key, image, args.repeat, notes)

@@ -52,8 +52,9 @@ def bench_model(
 ) -> tuple[dict[str, Any], int]:
     """(the model's figures, its bytes of weights); a failing model gets Nones and a note.
 
-    ``manager`` runs the precision under test; ``reference`` builds the same model in fp32 and
-    gets the same weights (random ones from `RANDOM_SEED`), for ``fp32_bare_ms`` and the agreement.
+    ``manager`` runs the precision under test; ``reference`` builds the same model in fp32 (with
+    ``library_kernels``) and gets the same weights (random ones from `RANDOM_SEED`), for
+    ``fp32_bare_ms`` and the agreement.
     """
     import torch
 
@@ -87,11 +88,9 @@ def bench_model(
 
             # The playground run first: its warm-up is the model's first request, whose one-time
             # allocations count in its activation peak as they do in a user's first request.
-            timed = [full, bare_forward(adapter, image, task, params)]
-            if adapter.precision != "fp32":
-                timed.append(bare_forward(fp32, image, task, params))
-            full, bare, *fp32_runs = interleaved_medians(timed, repeat, before=clear)
-            fp32_bare = fp32_runs[0] if fp32_runs else bare
+            # The reference is timed even when the model runs fp32: its layers are the library's own.
+            timed = [full, bare_forward(adapter, image, task, params), bare_forward(fp32, image, task, params)]
+            full, bare, fp32_bare = interleaved_medians(timed, repeat, before=clear)
             stages.pop("load", None)
             notes.append(
                 f"{key} ({adapter.precision}): last playground run: "
