@@ -34,6 +34,7 @@ from playground.core.precision import Precision, torch_dtype
 
 NORMALISATION_LAYERS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._NormBase)
 """Layers whose parameters stay float32 inside a half-precision region."""
+HALF_DTYPES = (torch.bfloat16, torch.float16)
 FLOAT_FACTORIES = frozenset({torch.empty, torch.zeros, torch.ones, torch.rand, torch.randn, torch.empty_strided})
 """Factories that make torch's default float dtype when given none, whatever their arguments
 (unlike ``full`` or ``arange``, whose dtype follows their values): the ones layers build weights with."""
@@ -72,7 +73,7 @@ def float32_outside(model: torch.nn.Module, regions: Iterable[str]) -> None:
         if id(module) in inside:
             continue
         for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
-            if tensor.dtype in (torch.bfloat16, torch.float16):
+            if tensor.dtype in HALF_DTYPES:
                 if isinstance(tensor, torch.nn.Parameter):
                     tensor.data = tensor.data.float()
                 else:
@@ -84,7 +85,7 @@ def to_float32(value: Any) -> Any:
     """``value`` with every half-precision tensor in it cast to float32: a tensor, or a dict
     (model outputs included, changed in place), list or tuple holding them."""
     if isinstance(value, torch.Tensor):
-        return value.float() if value.dtype in (torch.bfloat16, torch.float16) else value
+        return value.float() if value.dtype in HALF_DTYPES else value
     if isinstance(value, dict):
         for key, item in value.items():
             value[key] = to_float32(item)

@@ -1,7 +1,7 @@
 """The page is served before the heavy libraries load: building the whole UI imports none of them.
 
 torch, transformers and supervision take seconds to import; app.py imports them in a background
-thread once the page is up (`app.preload_libraries`). A module-level import of any of them on the
+thread once a page has loaded (`app.Preload`). A module-level import of any of them on the
 UI's import path shows up here, not only as a slower start-up in the bench.
 """
 
