@@ -51,6 +51,37 @@ def test_auto_follows_native_bf16_support(native_bf16) -> None:
     assert resolve_precision("auto", CPU) == "fp32"
 
 
+def test_bf16_units_come_from_torch_or_the_cpuinfo_flags(monkeypatch, tmp_path) -> None:
+    """AMX and AVX512-BF16 are told apart, from torch's checks or, failing those, /proc/cpuinfo."""
+    import torch
+
+    cpuinfo = tmp_path / "cpuinfo"
+    real_path = precision_module.Path
+    monkeypatch.setattr(
+        precision_module, "Path", lambda path: real_path(cpuinfo) if path == "/proc/cpuinfo" else real_path(path)
+    )
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    units = precision_module.cpu_bf16_units.__wrapped__
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n")
+    assert units() == ("AVX512-BF16",)
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f\n")
+    assert units() == ()
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert units() == ("AMX",)
+    cpuinfo.unlink()
+    assert units() == ("AMX",)
+
+
+def test_the_cpu_capability_names_the_bf16_units(monkeypatch) -> None:
+    monkeypatch.setattr(precision_module, "cpu_bf16_units", lambda: ("AVX512-BF16",))
+    assert precision_module.cpu_capability().endswith("+ native bf16 (AVX512-BF16, no AMX)")
+    monkeypatch.setattr(precision_module, "cpu_bf16_units", lambda: ("AMX", "AVX512-BF16"))
+    assert precision_module.cpu_capability().endswith("+ native bf16 (AMX, AVX512-BF16)")
+    monkeypatch.setattr(precision_module, "cpu_bf16_units", lambda: ())
+    assert "bf16" not in precision_module.cpu_capability()
+
+
 def test_explicit_choices_and_refusals() -> None:
     assert resolve_precision("fp32", CPU) == "fp32"
     assert resolve_precision("bf16", CPU) == "bf16"  # emulated without native support, but it runs

@@ -5,7 +5,8 @@ Measured (wall clock; each model figure is the median of ``--repeat`` runs after
 timed calls interleaved so they see the same load):
 
 - ``precision``: what ``--precision`` resolves to here; ``cpu_capability``: what the CPU offers
-  (no native bf16 means ``auto`` is fp32, and bf16 is emulated and slow).
+  (no native bf16 means ``auto`` is fp32, and bf16 is emulated and slow; AMX gains far more from
+  bf16 than AVX512-BF16 alone, so speedups compare only between hosts with the same units).
 - ``models.KEY``: ``cold_load_ms`` (`Adapter.load`); ``bare_forward_ms``: the library's own call,
   ``adapter.forward``, on the adapter's own ``preprocess`` output, at the precision under test
   (with the adapter's faster layers, `Adapter.use_faster_layers`); ``fp32_bare_ms``: the same for
