@@ -17,6 +17,7 @@ from conftest import EXAMPLES, ROOT
 
 from playground import bench, cli
 from playground.bench.agreement import instance_agreement, pixel_agreement
+from playground.bench.memory import STEADY_SLACK, request_allowance_mb
 from playground.bench.models import AGREEMENT_FIELDS, MODEL_FIELDS, bench_model
 from playground.core.errors import UnknownModelError
 from playground.core.registry import REGISTRY
@@ -122,6 +123,17 @@ def test_random_builds_are_seeded_so_two_runs_compare_the_same_weights(astronaut
         runs.append((figures["agreement"], size))
     assert runs[0][1] > 0 and isinstance(runs[0][0]["raw_rel_error"], float) and runs[0][0]["raw_rel_error"] > 0
     assert runs[0] == runs[1]
+
+
+def test_a_request_whose_model_is_evicted_after_it_is_allowed_that_models_weights():
+    """SAM 3 (1064 MB) under a 1171 MB budget: loaded over a 1166 MB RSS, run, evicted, 962 MB after.
+    Its weights were resident while it ran, so they count in the RSS around the request."""
+    activation = 1000.0
+    kept = request_allowance_mb(1166.0, 2030.0, 0.0, activation)
+    evicted = request_allowance_mb(1166.0, 962.0, 1064.0, activation)
+    assert kept == 2030.0 + activation * STEADY_SLACK
+    assert evicted == 962.0 + 1064.0 + activation * STEADY_SLACK
+    assert request_allowance_mb(1166.0, 962.0, 0.0, activation) == 1166.0 + activation * STEADY_SLACK
 
 
 def test_fp16_is_refused_on_cpu(capsys):

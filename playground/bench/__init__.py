@@ -26,7 +26,8 @@ timed calls interleaved so they see the same load):
   that over the same for an empty ``gr.Blocks()`` page (`startup`).
 - ``memory``: every model three times under a budget below their sum (`memory`): steady RSS
   against baseline + models + caches, growth between cycles, and each request's peak against the
-  RSS around it plus its model's ``activation_peak_mb``.
+  RSS around it (with the model's weights, where it is evicted right after) plus its model's
+  ``activation_peak_mb``.
 
 A figure that could not be measured is null, and the printed report says why.
 """

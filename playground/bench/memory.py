@@ -38,6 +38,14 @@ def default_budget_mb(sizes_mb: list[float]) -> float:
     return min(largest * 1.1, (largest + total) / 2)
 
 
+def request_allowance_mb(before_mb: float, after_mb: float, evicted_mb: float, activation_mb: float) -> float:
+    """The most RSS one request may reach: the RSS around it (the higher of ``before_mb`` and
+    ``after_mb``) plus its model's own activation peak x `STEADY_SLACK`. A model larger than what
+    the budget leaves is evicted as soon as its request ends, so ``after_mb`` lacks the weights that
+    were resident while it ran: ``evicted_mb`` (that model's bytes, else 0) adds them back."""
+    return max(before_mb, after_mb + evicted_mb) + activation_mb * STEADY_SLACK
+
+
 def bench_memory(
     weights: str,
     precision: str,
@@ -51,9 +59,9 @@ def bench_memory(
     """Run each model that loaded (``sizes``: key -> bytes) `CYCLES` times, in turn, under a budget
     below their sum; `MEMORY_FIELDS`.
 
-    ``request_peak_excess_mb``: the most any request's peak RSS went over the RSS around it (the
-    higher of before and after) plus ``activation_mb[key]`` (the model's own activation peak,
-    measured alone by `bench_model`) plus `STEADY_SLACK`; <= 0 means every request stayed within.
+    ``request_peak_excess_mb``: the most any request's peak RSS went over `request_allowance_mb`,
+    with ``activation_mb[key]`` the model's own activation peak, measured alone by `bench_model`;
+    <= 0 means every request stayed within.
 
     ``baseline_mb`` is the RSS before; ``steady_mb`` the highest RSS right after a request;
     ``growth_mb`` the RSS after the last cycle minus after the one before (memory that does not
@@ -89,7 +97,8 @@ def bench_memory(
             request_peak = peak_rss_mb()
             peak = max(peak, request_peak)
             if activation_mb.get(key) is not None:
-                allowed = max(before, steady[-1]) + activation_mb[key] * STEADY_SLACK
+                held_mb = 0.0 if manager.is_loaded(key) else loaded[key]
+                allowed = request_allowance_mb(before, steady[-1], held_mb, activation_mb[key])
                 if request_peak - allowed > request_excess:
                     request_excess, worst_request = request_peak - allowed, f"{key}, cycle {cycle + 1}"
             bound = (baseline + (manager.used_bytes + playground.cache.nbytes) / MB) * STEADY_SLACK
