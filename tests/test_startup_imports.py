@@ -13,7 +13,8 @@ import sys
 
 from conftest import ROOT
 
-HEAVY = ("torch", "transformers", "supervision", "torchvision")
+HEAVY = ("torch", "transformers", "supervision", "torchvision", "av")
+"""PyAV (``av``) takes 40 ms, not seconds, but only the Video tab's requests need it."""
 
 BUILD = """
 import json, sys

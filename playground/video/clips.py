@@ -18,7 +18,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 from PIL import Image
 
@@ -90,6 +89,8 @@ def open_clip(path: str | os.PathLike, fps: float | None = None, max_frames: int
         raise BadVideoError("The file is empty.")
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise BadPromptError(f"fps {fps}: expected a positive number of frames per second.")
+    import av  # here, not at start-up: the page is served before the Video tab's first request
+
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.EOFError:
@@ -105,6 +106,8 @@ def open_clip(path: str | os.PathLike, fps: float | None = None, max_frames: int
 
 
 def _decode(container, stream, name: str, fps: float | None, max_frames: int) -> Clip:
+    import av
+
     width, height = stream.codec_context.width, stream.codec_context.height
     if width * height > MAX_SOURCE_PIXELS:
         raise BadVideoError(f"{name} is {width}x{height}; frames above {MAX_SOURCE_PIXELS // 10**6} MP are refused.")

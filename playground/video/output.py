@@ -12,7 +12,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from playground.core.types import Prediction
@@ -26,6 +25,8 @@ CODECS = ("libx264", "h264", "mpeg4")
 
 def video_codec() -> str:
     """The first of `CODECS` this PyAV build can encode with."""
+    import av  # here, not at start-up (40 ms): only the Video tab needs PyAV
+
     return next(name for name in CODECS if name in av.codecs_available)
 
 
@@ -58,6 +59,8 @@ def write_overlay(
     source: FrameSource, tracks: Tracks, path: Path, progress: Callable[[int, int], None] | None = None
 ) -> int:
     """Encode every frame, overlaid, to ``path`` (mp4) at the clip's sampled rate; returns the count."""
+    import av
+
     with av.open(str(path), "w") as container:
         stream = container.add_stream(video_codec(), rate=Fraction(source.fps).limit_denominator(1000))
         stream.width, stream.height, stream.pix_fmt = source.width, source.height, "yuv420p"
