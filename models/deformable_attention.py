@@ -56,7 +56,8 @@ def deformable_sample(
     x = torch.minimum((locations[..., 0] * widths - 0.5).clamp(min=-1), widths)
     y = torch.minimum((locations[..., 1] * heights - 0.5).clamp(min=-1), heights)
     x0, y0 = x.floor(), y.floor()
-    fx, fy = x - x0, y - y0
+    fx, fy = x - x0, y - y0  # NaN for a NaN location: its sample is NaN, as grid_sample gives,
+    x0, y0 = x0.nan_to_num(-1.0), y0.nan_to_num(-1.0)  # and its rows are valid indices (the border)
     stride = widths + sum(BORDER)  # (L, 1): a bordered row
     top_left = (starts + (y0 + BORDER[0]) * stride + x0 + BORDER[0]).long()  # (B, Q, M, L, P)
     rows_per_head = table.shape[0] // (batch * heads)

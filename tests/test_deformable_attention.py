@@ -47,6 +47,17 @@ def test_points_far_outside_read_zeros() -> None:
     assert deformable_sample(value.bfloat16(), SHAPES, locations, weights).dtype == torch.bfloat16
 
 
+def test_a_nan_location_gives_nan_where_the_library_does_and_nothing_else_changes() -> None:
+    """A NaN location (a model that diverged) must not index outside the table: transformers gives
+    NaN for the queries that sample it, and the same numbers everywhere else."""
+    value, locations, weights = random_inputs()
+    locations[1, 3, 2, 1, 0] = torch.tensor([float("nan"), 0.5])
+    expected = MultiScaleDeformableAttention()(value, torch.tensor(SHAPES), SHAPES, None, locations, weights, 64)
+    found = deformable_sample(value, SHAPES, locations, weights)
+    assert torch.equal(found.isnan(), expected.isnan()) and found.isnan().any()
+    torch.testing.assert_close(found.nan_to_num(7.0), expected.nan_to_num(7.0), rtol=1e-5, atol=1e-6)
+
+
 @pytest.fixture
 def counted(monkeypatch) -> list[int]:
     """Counts the calls of `deformable_sample` made through the adapters' routing."""
