@@ -42,6 +42,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP
 
 from models.base import Adapter
 from models.explain.detection import MaskRCNNExplainer, RetinaNetExplainer, TwoStageExplainer
+from models.roi_align import replace_multiscale_roi_align
 from playground.core.types import Prediction
 from playground.core.weights import torchvision_state_dict, torchvision_weights
 
@@ -68,6 +69,10 @@ class TorchvisionDetectionAdapter(Adapter):
     builder: ClassVar[Callable[..., nn.Module]]
     score_thresh_kwarg: ClassVar[str] = "box_score_thresh"
     explainer = TwoStageExplainer
+
+    def use_faster_layers(self, model: nn.Module) -> None:
+        """Faster and Mask R-CNN pool their RoI features with one ``embedding_bag`` over all levels."""
+        replace_multiscale_roi_align(model)
 
     def build(self) -> nn.Module:
         weights = torchvision_weights(self.spec)
