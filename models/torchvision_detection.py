@@ -122,7 +122,7 @@ class TorchvisionDetectionAdapter(Adapter):
 class RetinaNetAdapter(TorchvisionDetectionAdapter):
     """``retinanet_resnet50_fpn_v2`` (COCO): one-stage, focal loss, GroupNorm heads."""
 
-    half_precision_regions = ("backbone", "head.classification_head.conv", "head.regression_head.conv")
+    half_precision_regions = ("backbone", "head.classification_head", "head.regression_head")
 
     builder = staticmethod(retinanet_resnet50_fpn_v2)
     score_thresh_kwarg = "score_thresh"
