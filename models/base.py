@@ -20,6 +20,7 @@ Caches are declared too: an adapter makes each with `new_cache`, and `nbytes`, `
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -117,6 +118,18 @@ class Adapter(ABC):
         # A checkpoint's float32 weights load as they are (created_in would round them to bf16).
         with created_in("fp32" if self.weights == "pretrained" else self.precision):
             model = self.build().to(self.device).eval()
+        self._prepare(model)
+        self.load_ms = (time.perf_counter() - start) * 1000
+
+    def adopt(self, library_model: torch.nn.Module) -> None:
+        """Run a copy of ``library_model`` (this model in the library's own layout and float32, e.g.
+        a ``library_kernels`` build) instead of this adapter's model, prepared as `load` prepares
+        its own: the bench and the tests compare the two on the same weights this way, as the
+        faster layers change the layout (folded batch norms have no state of their own)."""
+        self._prepare(copy.deepcopy(library_model).to(self.device).eval())
+
+    def _prepare(self, model: torch.nn.Module) -> None:
+        """Faster layers, then the half-precision regions and memory format; sets ``self.model``."""
         if not self.library_kernels:
             self.use_faster_layers(model)
         if self.precision != "fp32":
@@ -126,7 +139,6 @@ class Adapter(ABC):
             use_half_precision(model, self.half_precision_regions, self.precision)
         self._explainer = self.explainer(model) if self.explainer is not None else None
         self.model = model
-        self.load_ms = (time.perf_counter() - start) * 1000
 
     def use_faster_layers(self, model: torch.nn.Module) -> None:
         """Swap library layers in ``model`` for faster ones that compute the same thing (in float32,

@@ -81,7 +81,7 @@ def test_the_adapters_route_their_own_models_only(key, astronaut, counted) -> No
     fast = ModelManager(weights="tiny", device="cpu", precision="fp32")
     library = ModelManager(weights="tiny", device="cpu", precision="fp32", library_kernels=True)
     with fast.use(key) as (adapter, _), library.use(key) as (reference, _):
-        adapter.model.load_state_dict(reference.model.state_dict())
+        adapter.adopt(reference.model)
         routed = first_logits(adapter, image)
         assert counted, "the playground build did not route its deformable attention"
         del counted[:]

@@ -106,7 +106,7 @@ def test_the_two_stage_detectors_pool_with_it_and_find_the_same(key, astronaut, 
     fast = ModelManager(weights="tiny", device="cpu", precision="fp32")
     library = ModelManager(weights="tiny", device="cpu", precision="fp32", library_kernels=True)
     with fast.use(key) as (adapter, _), library.use(key) as (reference, _):
-        adapter.model.load_state_dict(reference.model.state_dict())
+        adapter.adopt(reference.model)
         with torch.inference_mode():
             found = adapter.forward(adapter.preprocess(image, "detection"))
             assert counted, "the playground build did not pool with roi_align_levels"

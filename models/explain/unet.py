@@ -24,7 +24,8 @@ class UNetExplainer(Explainer):
     hooks = ENCODER + DECODER
 
     def reduce(self, name: str, module: torch.nn.Module, output: torch.Tensor) -> tuple[torch.Tensor, tuple]:
-        energy = output[0].float().square().mean(dim=0)
+        # One fp32-accumulating pass over the (bf16, channels-last) activation, no full fp32 copy.
+        energy = torch.linalg.vector_norm(output[0], dim=0, dtype=torch.float32).square_() / output.shape[1]
         return shrink(energy, LONGEST), tuple(output.shape[1:])
 
     def capture(

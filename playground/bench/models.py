@@ -66,7 +66,7 @@ def bench_model(
     torch.manual_seed(RANDOM_SEED)
     try:
         with manager.use(key) as (adapter, _), reference.use(key) as (fp32, _):
-            adapter.model.load_state_dict(fp32.model.state_dict())
+            adapter.adopt(fp32.model)
             playground = Playground(manager)
             shown: list[Prediction] = []
             stages: dict[str, float] = {}
