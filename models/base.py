@@ -123,10 +123,9 @@ class Adapter(ABC):
         self.load_ms = (time.perf_counter() - start) * 1000
 
     def adopt(self, library_model: torch.nn.Module) -> None:
-        """Run a copy of ``library_model`` (this model in the library's own layout and float32, e.g.
-        a ``library_kernels`` build) instead of this adapter's model, prepared as `load` prepares
-        its own: the bench and the tests compare the two on the same weights this way, as the
-        faster layers change the layout (folded batch norms have no state of their own)."""
+        """Run a copy of ``library_model`` (this model in the library's layout and float32, e.g. a
+        ``library_kernels`` build), prepared as `load` prepares its own: how the bench and the tests
+        compare the two on the same weights, as the faster layers change the layout."""
         self._prepare(copy.deepcopy(library_model).to(self.device).eval())
 
     def _prepare(self, model: torch.nn.Module) -> None:
@@ -165,9 +164,8 @@ class Adapter(ABC):
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: the model's parameters and buffers (0 when not loaded, counted once when it is
-        prepared: the manager asks on every request, and walking a large model's tensors took 3 ms)
-        plus every cache entry."""
+        """Bytes held: the model's parameters and buffers (0 when not loaded; counted once, as the
+        manager asks on every request) plus every cache entry."""
         return self._model_bytes + sum(cache.nbytes for cache in self._caches)
 
     # -- inference ---------------------------------------------------------------------------
