@@ -16,12 +16,19 @@ TINY_SIZE = 256
 """Input side (pixels) of the tiny test build; the real models use 1024."""
 
 
+RANDOM_INIT_STD = 0.02
+"""Weight init std of random full-size builds (transformers' usual ``initializer_range``)."""
+
+
 def random_sam_config(checkpoint: str) -> SamConfig:
-    """The full-size layout of ``checkpoint`` (a key of `CHECKPOINTS`), with SAM's 4 global-attention blocks."""
+    """The full-size layout of ``checkpoint`` (a key of `CHECKPOINTS`), with SAM's 4 global-attention
+    blocks, initialised as a ViT usually is (std 0.02): ``SamVisionConfig``'s default of 1e-10 makes a
+    random encoder's embedding about 1e-17, too small for the bench to measure its agreement."""
     layout = CHECKPOINTS[checkpoint]
     depth = layout["num_hidden_layers"]
     global_attn = list(range(depth // 4 - 1, depth, depth // 4))
-    return SamConfig(vision_config={**layout, "global_attn_indexes": global_attn})
+    vision = {**layout, "global_attn_indexes": global_attn, "initializer_range": RANDOM_INIT_STD}
+    return SamConfig(vision_config=vision)
 
 
 def tiny_sam_config() -> SamConfig:
