@@ -29,7 +29,7 @@ CLOSED_SET = [
     "mask2former",
     "eomt",
 ]
-HALF_CLOSED_SET = [key for key in CLOSED_SET if REGISTRY[key].half_precision]  # SSDLite runs fp32 always
+HALF_CLOSED_SET = [key for key in CLOSED_SET if REGISTRY[key].half_precision]
 
 pytestmark = pytest.mark.usefixtures("fast_cpu")
 

@@ -204,9 +204,6 @@ _SPECS = [
         labels="COCO, from the weights enum's meta['categories']",
         year=2019,
         published="",
-        half_precision=False,
-        precision_note="bf16 gained 2-20 % over fp32 on an AMX CPU in three bench runs, within their noise: "
-        "depthwise convs and NMS over 3,234 anchors gain little, so it keeps fp32's exact outputs",
     ),
     ModelSpec(
         key="d-fine",
