@@ -15,6 +15,8 @@ matches the library to about 1e-5 relative, and in float64 to 1e-13 (tests/test_
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torchvision.ops import poolers
@@ -96,10 +98,13 @@ def replace_multiscale_roi_align(model: torch.nn.Module) -> int:
     return len(pools)
 
 
-def _pooling_forward(pool: poolers.MultiScaleRoIAlign):
+def _pooling_forward(pool: poolers.MultiScaleRoIAlign) -> Callable[..., torch.Tensor]:
+    """``pool``'s forward with `roi_align_levels`: (K, C, ph, pw) for the K boxes of all images."""
     library_forward = pool.forward
 
-    def forward(x: dict[str, torch.Tensor], boxes: list[torch.Tensor], image_shapes: list[tuple[int, int]]):
+    def forward(
+        x: dict[str, torch.Tensor], boxes: list[torch.Tensor], image_shapes: list[tuple[int, int]]
+    ) -> torch.Tensor:
         if pool.sampling_ratio <= 0:  # an adaptive sample grid per RoI: the library's
             return library_forward(x, boxes, image_shapes)
         features = poolers._filter_input(x, pool.featmap_names)
@@ -108,7 +113,11 @@ def _pooling_forward(pool: poolers.MultiScaleRoIAlign):
                 features, image_shapes, pool.canonical_scale, pool.canonical_level
             )
         rois = poolers._convert_to_roi_format(boxes)
-        levels = pool.map_levels(boxes) if len(features) > 1 else torch.zeros(len(rois), dtype=torch.int64)
+        levels = (
+            pool.map_levels(boxes)
+            if len(features) > 1
+            else torch.zeros(len(rois), dtype=torch.int64, device=rois.device)
+        )
         return roi_align_levels(features, rois, levels, pool.scales, pool.output_size, pool.sampling_ratio)
 
     return forward
