@@ -89,6 +89,19 @@ class LiveApp:
         return self.log.read_text(errors="replace")
 
 
+def count_calls(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[int]:
+    """Wrap ``module.name`` (for this test) so each call appends to the returned list, and runs as before."""
+    calls: list[int] = []
+    original = getattr(module, name)
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
 def start_app(tmp_dir: Path, *args: str, timeout: float = 90.0) -> LiveApp:
     """Start app.py with ``args`` on a free port and wait until its page is served (the bench's
     start-up probe, `playground.bench.startup.serve`)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import count_calls
 from transformers.models.grounding_dino.modeling_grounding_dino import MultiScaleDeformableAttention
 from transformers.models.mask2former import modeling_mask2former
 
@@ -61,15 +62,7 @@ def test_a_nan_location_gives_nan_where_the_library_does_and_nothing_else_change
 @pytest.fixture
 def counted(monkeypatch) -> list[int]:
     """Counts the calls of `deformable_sample` made through the adapters' routing."""
-    calls: list[int] = []
-    original = deformable_attention.deformable_sample
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(deformable_attention, "deformable_sample", counting)
-    return calls
+    return count_calls(monkeypatch, deformable_attention, "deformable_sample")
 
 
 @pytest.mark.parametrize("key", ["grounding-dino", "mask2former"])

@@ -8,6 +8,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
+from conftest import count_calls
 from torchvision.ops import MultiScaleRoIAlign
 
 from models import roi_align
@@ -87,15 +88,7 @@ def test_no_boxes_and_an_adaptive_grid() -> None:
 @pytest.fixture
 def counted(monkeypatch) -> list[int]:
     """Counts the calls of `roi_align_levels` made by replaced pools."""
-    calls: list[int] = []
-    original = roi_align.roi_align_levels
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(roi_align, "roi_align_levels", counting)
-    return calls
+    return count_calls(monkeypatch, roi_align, "roi_align_levels")
 
 
 @pytest.mark.parametrize("key", ["faster-rcnn", "mask-rcnn"])

@@ -97,8 +97,8 @@ def bench_memory(
             request_peak = peak_rss_mb()
             peak = max(peak, request_peak)
             if activation_mb.get(key) is not None:
-                held_mb = 0.0 if manager.is_loaded(key) else loaded[key]
-                allowed = request_allowance_mb(before, steady[-1], held_mb, activation_mb[key])
+                evicted_mb = 0.0 if manager.is_loaded(key) else loaded[key]
+                allowed = request_allowance_mb(before, steady[-1], evicted_mb, activation_mb[key])
                 if request_peak - allowed > request_excess:
                     request_excess, worst_request = request_peak - allowed, f"{key}, cycle {cycle + 1}"
             bound = (baseline + (manager.used_bytes + playground.cache.nbytes) / MB) * STEADY_SLACK
