@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from transformers import EomtConfig, EomtForUniversalSegmentation, EomtImageProcessor
 from transformers.models.eomt.modeling_eomt import EomtForUniversalSegmentationOutput
 
@@ -37,6 +38,20 @@ class EoMTAdapter(MaskFormerAdapter):
     model_class = EomtForUniversalSegmentation
     processor_class = EomtImageProcessor
     output_class = EomtForUniversalSegmentationOutput
+
+    def build(self) -> torch.nn.Module:
+        """The model; a random build runs as the released checkpoints do, without masked attention.
+
+        EoMT trains with masked attention in its last blocks and anneals each block's masking
+        probability (``attn_mask_probs``, a saved buffer) from 1 to 0, so a trained checkpoint
+        runs plain attention, with one mask prediction at the end. transformers initialises the
+        buffer at 1, where training starts: a random build left there would run 4 extra mask
+        predictions and a (1, heads, tokens, tokens) float mask per masked block, which no
+        checkpoint does."""
+        model = super().build()
+        if self.weights != "pretrained":
+            model.attn_mask_probs.zero_()
+        return model
 
     def new_processor(self, tiny: bool) -> EomtImageProcessor:
         """Resize the longer side and pad to a square, as the COCO panoptic checkpoints do."""

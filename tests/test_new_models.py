@@ -112,6 +112,20 @@ def test_eomt_panoptic_matches_the_processor(manager, image):
         manager.predict("eomt", image, task="semantic")
 
 
+def test_eomt_random_builds_run_unmasked_as_trained_checkpoints_do(manager, image):
+    """Mask annealing ends training at probability 0, so one mask prediction runs, at the end."""
+    with manager.use("eomt") as (adapter, _):
+        assert adapter.model.attn_mask_probs.tolist() == [0.0] * adapter.model.config.num_blocks
+        predictions: list[int] = []
+        hook = adapter.model.upscale_block.register_forward_hook(lambda *_: predictions.append(1))
+        try:
+            adapter.clear_caches()
+            manager.predict("eomt", image, task="panoptic")
+        finally:
+            hook.remove()
+    assert len(predictions) == 1
+
+
 def test_owlv2_matches_the_processor_and_reuses_raw_outputs(manager, image):
     prediction = manager.predict("owlv2", image, task="text", text="cat, person", box_threshold=0.0)
     assert prediction.label_names == {0: "cat", 1: "person"} and len(prediction) > 0
