@@ -11,7 +11,7 @@ and transformers' DETR and D-FINE copies of it, which add a fixed 1e-5 before th
 
 Only pairs whose data flow is certain are folded: neighbours in a container that runs its children
 in order (``nn.Sequential`` and the subclasses that keep its forward, such as torchvision's
-``Conv2dNormActivation``; torchvision's ``IntermediateLayerGetter``), and the named pairs of
+``Conv2dNormActivation``; torchvision's ``IntermediateLayerGetter``, timm's ``FeatureListNet``), and the named pairs of
 blocks whose forward feeds the convolution straight into the norm. Classes are named by their
 qualified names, so this module imports no model library. The fold is computed in float32 and cast
 back to the convolution's dtype, so a float32 checkpoint's folded weights are rounded once, as its
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-IN_ORDER = frozenset({"torchvision.models._utils.IntermediateLayerGetter"})
+IN_ORDER = frozenset({"torchvision.models._utils.IntermediateLayerGetter", "timm.models._features.FeatureListNet"})
 """Containers besides ``nn.Sequential`` (and its subclasses that keep its forward) whose forward runs
 each child on the previous child's output."""
 CONVOLUTION_THEN_NORM = (("convolution", "normalization"),)
@@ -35,6 +35,8 @@ NAMED_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
     "torchvision.models.resnet.Bottleneck": (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
     "torchvision.models.resnet.BasicBlock": (("conv1", "bn1"), ("conv2", "bn2")),
     "torchvision.models.resnet.ResNet": (("conv1", "bn1"),),
+    "timm.models.resnet.Bottleneck": (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
+    "timm.models.resnet.BasicBlock": (("conv1", "bn1"), ("conv2", "bn2")),
     "transformers.models.resnet.modeling_resnet.ResNetConvLayer": CONVOLUTION_THEN_NORM,
     "transformers.models.resnet.modeling_resnet.ResNetShortCut": CONVOLUTION_THEN_NORM,
     "transformers.models.hgnet_v2.modeling_hgnet_v2.HGNetV2ConvLayer": CONVOLUTION_THEN_NORM,

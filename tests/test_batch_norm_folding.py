@@ -57,6 +57,25 @@ def test_a_resnet_folds_every_norm_and_gives_the_same_logits(build) -> None:
         assert (model(image) - expected).norm() / expected.norm() < 1e-5
 
 
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50"])
+def test_a_timm_backbone_in_detr_folds_every_frozen_norm(backbone) -> None:
+    """DETR checkpoints name a timm ResNet (DETR-panoptic's does): its frozen norms fold too."""
+    from transformers import DetrConfig, DetrForObjectDetection
+
+    torch.manual_seed(0)
+    layout = {"d_model": 32, "encoder_layers": 1, "decoder_layers": 1, "encoder_ffn_dim": 32, "decoder_ffn_dim": 32}
+    heads = {"num_queries": 5, "encoder_attention_heads": 2, "decoder_attention_heads": 2}
+    config = DetrConfig(use_timm_backbone=True, backbone=backbone, use_pretrained_backbone=False, **layout, **heads)
+    model = trained_statistics(DetrForObjectDetection(config))
+    image = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        expected = model(pixel_values=image).logits
+    count = norms(model)
+    assert count > 0 and fold_batch_norms(model) == count and norms(model) == 0
+    with torch.inference_mode():
+        torch.testing.assert_close(model(pixel_values=image).logits, expected, rtol=1e-4, atol=1e-5)
+
+
 class SideBySide(nn.Module):
     """A conv and a norm registered next to each other whose data flow is not conv -> norm."""
 
