@@ -49,6 +49,8 @@ CHECKPOINTS = ("IDEA-Research/grounding-dino-tiny", "IDEA-Research/grounding-din
 """Hub ids a ``--checkpoint grounding-dino=ID`` may name instead of a local path."""
 TINY_SIZE = {"shortest_edge": 96, "longest_edge": 128}
 """Image size (pixels) of the tiny test build; the real processor uses 800 / 1333."""
+UNUSED_TEXT_THRESHOLD = 1.0
+"""The text threshold given to the processor, whose text labels go unused: no sigmoid exceeds it."""
 
 
 @dataclass(frozen=True)
@@ -132,11 +134,13 @@ class GroundingDINOAdapter(Adapter):
                 raise BadPromptError(f"{name} {value}: expected a number in 0..1.")
         lookup, prompt = outputs
         raw = lookup.value
+        # The processor's text labels go unused (`assign_classes` names each box), and it decodes one
+        # per kept box: no token clears a threshold of 1, so each decode is empty and quick.
         result = self.processor.post_process_grounded_object_detection(
             GroundingDinoObjectDetectionOutput(logits=raw["logits"], pred_boxes=raw["pred_boxes"]),
             raw["input_ids"],
             threshold=box_threshold,
-            text_threshold=text_threshold,
+            text_threshold=UNUSED_TEXT_THRESHOLD,
             target_sizes=[image.shape[:2]],
         )[0]
         probs = raw["logits"][0].sigmoid()

@@ -64,6 +64,17 @@ def test_grounding_dino_detection_defaults_to_cocos_names(manager, image) -> Non
     assert len(prediction.label_names) == 80 and prediction.label_names[0] == "person"
 
 
+def test_the_processor_decodes_no_text_label(manager, image, monkeypatch) -> None:
+    """Boxes are named by `assign_classes`, so the processor's per-box label decoding gets no tokens."""
+    with manager.use("grounding-dino") as (dino, _):
+        decoded: list[list[int]] = []
+        decode = dino.processor.batch_decode
+        monkeypatch.setattr(dino.processor, "batch_decode", lambda ids, **kw: decoded.extend(ids) or decode(ids, **kw))
+    prediction = manager.predict("grounding-dino", image, task="text", text=TEXT, **LOW)
+    assert len(prediction) == len(decoded) == 10
+    assert all(len(token_ids) == 0 for token_ids in decoded)
+
+
 def test_thresholds_refilter_cached_raw_outputs(manager, image) -> None:
     low = manager.predict("grounding-dino", image, task="text", text=TEXT, **LOW)
     with manager.use("grounding-dino") as (dino, _):
