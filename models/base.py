@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from models.batch_norm_folding import fold_batch_norms
 from models.explain.capture import Explainer
 from models.half_precision import created_in, float32_outside, use_half_precision
 from playground.core.cache import LRUCache, deep_nbytes
@@ -142,9 +143,9 @@ class Adapter(ABC):
         self._model_bytes = deep_nbytes([*model.parameters(), *model.buffers()])
 
     def use_faster_layers(self, model: torch.nn.Module) -> None:
-        """Swap library layers in ``model`` for faster ones that compute the same thing (in float32,
-        to about 1e-6); none by default. Skipped with ``library_kernels``."""
-        return None
+        """Swap library layers for faster ones that compute the same (in float32, to about 1e-6): by
+        default, every certain conv -> batch norm pair folded. Skipped with ``library_kernels``."""
+        fold_batch_norms(model)
 
     @abstractmethod
     def build(self) -> torch.nn.Module:
@@ -164,8 +165,7 @@ class Adapter(ABC):
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: the model's parameters and buffers (0 when not loaded; counted once, as the
-        manager asks on every request) plus every cache entry."""
+        """Bytes held: the model's tensors (counted once, at load; 0 unloaded) plus every cache entry."""
         return self._model_bytes + sum(cache.nbytes for cache in self._caches)
 
     # -- inference ---------------------------------------------------------------------------

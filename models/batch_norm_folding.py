@@ -59,7 +59,7 @@ def fold_batch_norms(model: nn.Module) -> int:
     for module in list(model.modules()):
         for conv_name, norm_name in _pairs(module):
             conv, norm = module._modules[conv_name], module._modules[norm_name]
-            epsilon = batch_norm_epsilon(norm)
+            epsilon = _epsilon(norm)
             if epsilon is None or type(conv) is not nn.Conv2d or conv.out_channels != norm.running_mean.numel():
                 continue
             _fold_into(conv, norm, epsilon)
@@ -96,7 +96,7 @@ def _pairs(module: nn.Module) -> Iterator[tuple[str, str]]:
     yield from NAMED_PAIRS.get(name, ())
 
 
-def batch_norm_epsilon(norm: nn.Module | None) -> float | None:
+def _epsilon(norm: nn.Module | None) -> float | None:
     """The epsilon of ``norm`` if it is a batch norm that computes with its running statistics, else None."""
     name = _qualified_name(norm)
     if name in FIXED_EPSILON:

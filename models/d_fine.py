@@ -16,7 +16,6 @@ import torch
 from transformers import DFineConfig, DFineForObjectDetection, HGNetV2Config, RTDetrImageProcessor
 
 from models.base import ProcessorAdapter
-from models.batch_norm_folding import fold_batch_norms
 from playground.core.labels import coco_detection_labels
 from playground.core.types import Prediction
 from playground.core.weights import hf_from_pretrained
@@ -41,10 +40,6 @@ class DFineAdapter(ProcessorAdapter):
     half_precision_regions = ("model.backbone",)
     """The HGNet backbone. The hybrid encoder stays float32: in bf16 its output drifted far from fp32
     on the tiny build (tests/test_precision.py), and the decoder refines boxes."""
-
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
-        """Each batch norm of the backbone and the hybrid encoder is folded into the convolution before it."""
-        fold_batch_norms(model)
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":

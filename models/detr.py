@@ -13,7 +13,6 @@ import torch
 from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
 
 from models.base import ProcessorAdapter
-from models.batch_norm_folding import fold_batch_norms
 from models.explain.detr import DETRExplainer
 from playground.core.labels import coco_detection_labels
 from playground.core.types import Prediction
@@ -33,10 +32,6 @@ class DETRAdapter(ProcessorAdapter):
     half_precision_regions = ("model",)
     """The ResNet backbone and the transformer; the class and box heads stay float32."""
     explainer = DETRExplainer
-
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
-        """Each frozen batch norm of the ResNet backbone is folded into the convolution before it."""
-        fold_batch_norms(model)
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":

@@ -27,7 +27,6 @@ from transformers import DetrConfig, DetrForSegmentation, DetrImageProcessor, Re
 from transformers.models.detr.modeling_detr import DetrSegmentationOutput
 
 from models.base import ProcessorAdapter
-from models.batch_norm_folding import fold_batch_norms
 from models.detr import TINY_SIZE, tiny_detr_config
 from models.explain.detr import DETRPanopticExplainer
 from models.panoptic import panoptic_fields
@@ -67,10 +66,6 @@ class DETRPanopticAdapter(ProcessorAdapter):
     """The ResNet backbone, the transformer and the convolutional mask head (``DetrForSegmentation``
     calls the parts of ``detr.model`` one by one); the class and box heads stay float32."""
     explainer = DETRPanopticExplainer
-
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
-        """Each frozen batch norm of the ResNet backbone is folded into the convolution before it."""
-        fold_batch_norms(model)
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":

@@ -16,7 +16,6 @@ from torchvision.models.segmentation.fcn import FCN, FCNHead
 from torchvision.transforms._presets import SemanticSegmentation
 
 from models.base import Adapter
-from models.batch_norm_folding import fold_batch_norms
 from models.explain.fcn import FCNExplainer
 from playground.core.types import Prediction
 from playground.core.weights import torchvision_state_dict, torchvision_weights
@@ -30,10 +29,6 @@ class FCNAdapter(Adapter):
 
     channels_last = True
     explainer = FCNExplainer
-
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
-        """Each batch norm is folded into the convolution before it."""
-        fold_batch_norms(model)
 
     def build(self) -> torch.nn.Module:
         weights = torchvision_weights(self.spec)

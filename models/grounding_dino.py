@@ -78,6 +78,7 @@ class GroundingDINOAdapter(Adapter):
 
     def use_faster_layers(self, model: torch.nn.Module) -> None:
         """The encoder's and decoder's deformable attention sample with one ``embedding_bag``."""
+        super().use_faster_layers(model)
         replace_module_forwards(model, "MultiScaleDeformableAttention")
 
     def build(self) -> torch.nn.Module:

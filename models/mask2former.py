@@ -34,6 +34,7 @@ class Mask2FormerAdapter(MaskFormerAdapter):
 
     def use_faster_layers(self, model: torch.nn.Module) -> None:
         """The pixel decoder's deformable attention samples with one ``embedding_bag``."""
+        super().use_faster_layers(model)
         route_module_function(
             model,
             Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention,

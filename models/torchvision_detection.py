@@ -41,7 +41,6 @@ from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
 from models.base import Adapter
-from models.batch_norm_folding import fold_batch_norms
 from models.explain.detection import MaskRCNNExplainer, RetinaNetExplainer, TwoStageExplainer
 from models.roi_align import replace_multiscale_roi_align
 from playground.core.types import Prediction
@@ -74,7 +73,7 @@ class TorchvisionDetectionAdapter(Adapter):
     def use_faster_layers(self, model: nn.Module) -> None:
         """Batch norms are folded into the convolutions before them; Faster and Mask R-CNN pool
         their RoI features with one ``embedding_bag`` over all levels."""
-        fold_batch_norms(model)
+        super().use_faster_layers(model)
         replace_multiscale_roi_align(model)
 
     def build(self) -> nn.Module:

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from models.base import Adapter
-from models.batch_norm_folding import fold_batch_norms
 from models.explain.unet import UNetExplainer
 from models.unet_network import CARVANA_WIDTHS, UNet
 from playground.core.types import Prediction
@@ -34,10 +33,6 @@ class UNetAdapter(Adapter):
 
     channels_last = True
     explainer = UNetExplainer
-
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
-        """Each batch norm is folded into the convolution before it."""
-        fold_batch_norms(model)
 
     def build(self) -> torch.nn.Module:
         self.label_names = dict(CARVANA_LABELS)
