@@ -27,6 +27,7 @@ from transformers import SamImageProcessor, SamModel, SamProcessor
 
 from models.base import Adapter
 from models.explain.sam import SAMExplainer
+from models.rel_pos_attention import use_rel_pos_attention
 from models.sam_configs import CHECKPOINTS, TINY_SIZE, random_sam_config, tiny_sam_config
 from models.sam_everything import MASK_CHUNK, Everything, check_everything, segment_everything
 from playground.core.cache import MB, Lookup
@@ -84,6 +85,11 @@ class SAMAdapter(Adapter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.embeddings = self.new_cache(max_items=16, max_bytes=256 * MB)
+
+    def use_faster_layers(self, model: torch.nn.Module) -> None:
+        """The image encoder's attention adds its relative positions per chunk of queries, not as a dense mask."""
+        super().use_faster_layers(model)
+        use_rel_pos_attention(model)
 
     def build(self) -> torch.nn.Module:
         self.label_names = LABEL_NAMES
