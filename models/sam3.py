@@ -30,6 +30,7 @@ from transformers.models.sam3.image_processing_sam3 import Sam3ImageProcessor
 
 from models.base import Adapter
 from models.owlv2 import stand_in_clip_tokenizer
+from models.rope_attention import use_rope_attention
 from playground.core.cache import MB
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
@@ -57,6 +58,11 @@ class SAM3Adapter(Adapter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.encodings = self.new_cache(max_items=8, max_bytes=256 * MB)
+
+    def use_faster_layers(self, model: torch.nn.Module) -> None:
+        """The ViT's rotary positions turn each channel pair as one complex product."""
+        super().use_faster_layers(model)
+        use_rope_attention(model)
 
     def build(self) -> torch.nn.Module:
         self.label_names = {0: "object"}

@@ -24,6 +24,7 @@ from transformers.models.sam3.image_processing_sam3 import Sam3ImageProcessor
 from transformers.models.sam3_tracker_video.configuration_sam3_tracker_video import Sam3TrackerVideoConfig
 
 from models.owlv2 import stand_in_clip_tokenizer
+from models.rope_attention import use_rope_attention
 from models.sam3 import MAX_CLASSES, TINY_SIZE, tiny_sam3_config
 from models.video_session import LazyFrames, MemoryBank, VideoAdapter
 from playground.core.errors import BadPromptError
@@ -100,6 +101,11 @@ class Sam3VideoAdapter(VideoAdapter):
     """``facebook/sam3`` (video; gated: see the README), or a random build (tiny: see above)."""
 
     half_precision_regions = ("detector_model.vision_encoder", "detector_model.text_encoder")
+
+    def use_faster_layers(self, model: torch.nn.Module) -> None:
+        """The detector's ViT turns its rotary positions as one complex product (`models.rope_attention`)."""
+        super().use_faster_layers(model)
+        use_rope_attention(model)
 
     def build(self) -> torch.nn.Module:
         self.label_names = {}
