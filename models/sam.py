@@ -218,10 +218,7 @@ class SAMAdapter(Adapter):
         lookup = outputs.lookup
         prediction.mode = outputs.mode
         prediction.reuse = lookup.describe("image encoded")
-        prediction.meta.update(
-            embedding_cached=not lookup.computed,
-            encode_ms=lookup.seconds * 1000,
-        )
+        prediction.meta.update(embedding_cached=not lookup.computed, encode_ms=lookup.seconds * 1000)
         return prediction
 
     # -- helpers -----------------------------------------------------------------------------
