@@ -301,40 +301,39 @@ def ongoing(replica) -> int:
     return ray.get(replica.get_num_ongoing_requests.remote(), timeout=30)
 
 
-def busy_replica(replicas: list, deadline: float):
-    """The first of ``replicas`` seen with requests in progress twice, 2 s apart. Serve's router
-    learns that a replica accepted a request from the replica's reply to it; a request that dies
-    before that reply is Serve's to send elsewhere, one that dies after is `RayModels`'s."""
+def replica_taking(replicas: list, deadline: float):
+    """The first of ``replicas`` seen with a request in progress (the others idle before it)."""
     while time.monotonic() < deadline:
         for replica in replicas:
             if ongoing(replica):
-                time.sleep(2)
-                if ongoing(replica):
-                    return replica
-        time.sleep(0.05)
-    raise AssertionError("no replica had requests in progress for 2 s")
+                return replica
+        time.sleep(0.02)
+    raise AssertionError("no replica took the request")
 
 
 def test_killing_a_replica_mid_load_loses_no_request(remote, caplog) -> None:
     """Runs last: it leaves the deployment one replica short until Serve replaces it.
 
-    With both replicas idle, 8 clients send FCN images of 1024 x 1024 one after another until a
-    replica with requests in progress (`busy_replica`) has been killed, then one more each: the load
-    lasts as long as the kill takes, however fast the host. A request the replica had accepted is
-    not Serve's to reroute: it dies with the replica (``ActorDiedError``), and `RayModels` must send
-    it again. Every request then answers or fails with one clear error, within a bounded wait.
+    With both replicas idle, one long FCN request (4096 x 4096, seconds on one thread) goes first;
+    the replica that takes it is the one killed. A request counts as accepted once the replica's
+    reply to it reaches Serve's router; one that dies before that is Serve's to send elsewhere, one
+    that dies after is not: it dies with the replica (``ActorDiedError``) and `RayModels` must send
+    it again. So the long request gets 1 s alone to be accepted, then 8 clients send 1024 x 1024
+    images one after another until the kill, and one more each. Every request then answers or
+    fails with one clear error, within a bounded wait, and the long one answers after a retry.
     """
     import ray
 
     from playground.core.types import Prediction
 
     rng = np.random.default_rng(1)
+    long_image = rng.integers(0, 256, (4096, 4096, 3), dtype=np.uint8)
     images = [rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8) for _ in range(8)]
     remote.predict("fcn", images[0][:64, :64].copy())
     replicas = replica_actors()
     assert len(replicas) == 2
     deadline = time.monotonic() + 60
-    while any(ongoing(replica) for replica in replicas):  # so what is counted below is this load
+    while any(ongoing(replica) for replica in replicas):  # so the replica seen busy below has the long request
         assert time.monotonic() < deadline, "the replicas never went idle"
         time.sleep(0.1)
     killed = threading.Event()
@@ -352,21 +351,28 @@ def test_killing_a_replica_mid_load_loses_no_request(remote, caplog) -> None:
                 break
         return outcomes
 
-    pool = ThreadPoolExecutor(8)
-    futures = [pool.submit(client, picture) for picture in images]
+    pool = ThreadPoolExecutor(9)
+    long_request = pool.submit(remote.predict, "fcn", long_image)
+    futures = []
     try:
-        ray.kill(busy_replica(replicas, deadline + 120), no_restart=True)
+        target = replica_taking(replicas, deadline + 60)
+        time.sleep(1.0)
+        futures = [pool.submit(client, picture) for picture in images]
+        time.sleep(0.5)
+        assert not long_request.done(), "the long request ended before the kill: make it longer"
+        ray.kill(target, no_restart=True)
     finally:
         killed.set()
-    done, pending = wait(futures, timeout=240)
+    pending = wait([long_request, *futures], timeout=240).not_done
     pool.shutdown(wait=False, cancel_futures=True)
     assert not pending, f"{len(pending)} clients hung"
-    outcomes = [outcome for future in done for outcome in future.result()]
+    assert isinstance(long_request.result(), Prediction)
+    assert "fcn: replica lost the request (ActorDiedError); sending it again" in caplog.text, caplog.text
+    outcomes = [outcome for future in futures for outcome in future.result()]
     unexpected = [o for o in outcomes if not isinstance(o, Prediction | PlaygroundError)]
     assert unexpected == []
     clear_errors = [str(o) for o in outcomes if isinstance(o, PlaygroundError)]
     assert all("model server" in message for message in clear_errors), clear_errors
-    assert "replica lost the request (ActorDiedError); sending it again" in caplog.text, caplog.text
 
 
 def test_autoscaling_counts_the_largest_replica_count(ray_client) -> None:
