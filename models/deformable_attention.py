@@ -24,6 +24,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from models.forward_swap import replace_forwards
+
 BORDER = (1, 2)
 """Zero rows/columns before and after each map: a corner index runs from -1 to size + 1."""
 
@@ -74,18 +76,24 @@ def deformable_sample(
     return sampled.view(batch, queries, heads * channels).to(dtype)
 
 
-def replace_module_forwards(model: torch.nn.Module, class_name: str) -> int:
-    """Give every submodule of ``model`` named ``class_name`` (transformers' ``MultiScaleDeformableAttention``,
-    whose forward takes value, spatial shapes, their list, level starts, sampling locations,
-    attention weights and im2col_step) `deformable_sample` as its forward; returns how many."""
+def use_deformable_sampling(model: torch.nn.Module) -> int:
+    """Give every transformers ``MultiScaleDeformableAttention`` of ``model`` `deformable_sample`
+    as its forward; returns how many."""
+    return replace_forwards(model, "MultiScaleDeformableAttention", _sampling_forward)
 
-    def forward(value, _shapes, shapes_list, _starts, locations, weights, _step=None):
-        return deformable_sample(value, shapes_list, locations, weights)
 
-    layers = [module for module in model.modules() if type(module).__name__ == class_name]
-    for layer in layers:
-        layer.forward = forward
-    return len(layers)
+def _sampling_forward(
+    self: torch.nn.Module,
+    value: torch.Tensor,
+    value_spatial_shapes: torch.Tensor,
+    value_spatial_shapes_list: list[tuple[int, int]],
+    level_start_index: torch.Tensor,
+    sampling_locations: torch.Tensor,
+    attention_weights: torch.Tensor,
+    im2col_step: int | None = None,
+) -> torch.Tensor:
+    """The library kernel's signature; `deformable_sample` needs only the levels' shapes as a list."""
+    return deformable_sample(value, value_spatial_shapes_list, sampling_locations, attention_weights)
 
 
 _ROUTED = contextvars.ContextVar("deformable_sample_routed", default=False)

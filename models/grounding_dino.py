@@ -35,7 +35,7 @@ from transformers.models.grounding_dino.modeling_grounding_dino import (
 )
 
 from models.base import Adapter
-from models.deformable_attention import replace_module_forwards
+from models.deformable_attention import use_deformable_sampling
 from models.explain.grounding_dino import GroundingDINOExplainer
 from playground.core.cache import MB, Lookup
 from playground.core.errors import BadPromptError
@@ -79,7 +79,7 @@ class GroundingDINOAdapter(Adapter):
     def use_faster_layers(self, model: torch.nn.Module) -> None:
         """The encoder's and decoder's deformable attention sample with one ``embedding_bag``."""
         super().use_faster_layers(model)
-        replace_module_forwards(model, "MultiScaleDeformableAttention")
+        use_deformable_sampling(model)
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":

@@ -16,9 +16,9 @@ to about 1e-6 (tests/test_rel_pos_attention.py).
 
 from __future__ import annotations
 
-import types
-
 import torch
+
+from models.forward_swap import replace_forwards
 
 SCORES_PER_CHUNK = 128 * 12 * 4096
 """Attention scores computed at once: 128 queries of a global ViT-B block (12 heads x 4096 keys), the
@@ -60,19 +60,15 @@ def rel_pos_attention(module: torch.nn.Module, hidden_states: torch.Tensor) -> t
 
 def use_rel_pos_attention(model: torch.nn.Module) -> int:
     """Route every ``SamVisionAttention`` of ``model`` through `rel_pos_attention` when its input has
-    `MIN_TOKENS` or more (the global blocks), returning ``(output, None)`` as the library's SDPA
-    attention does; smaller inputs (the windows) keep the library's forward. Returns how many."""
+    `MIN_TOKENS` or more (the global blocks); returns how many layers."""
+    return replace_forwards(model, "SamVisionAttention", _global_blocks_forward)
 
-    def forward(self: torch.nn.Module, hidden_states: torch.Tensor, output_attentions: bool = False) -> tuple:
-        if hidden_states.shape[1] * hidden_states.shape[2] < MIN_TOKENS:
-            return type(self).forward(self, hidden_states, output_attentions)
-        return rel_pos_attention(self, hidden_states), None
 
-    layers = [
-        module
-        for module in model.modules()
-        if any(cls.__name__ == "SamVisionAttention" for cls in type(module).__mro__)
-    ]
-    for layer in layers:
-        layer.forward = types.MethodType(forward, layer)
-    return len(layers)
+def _global_blocks_forward(
+    self: torch.nn.Module, hidden_states: torch.Tensor, output_attentions: bool = False
+) -> tuple[torch.Tensor, None]:
+    """`rel_pos_attention` on (B, H, W, C) tokens, returning ``(output, None)`` as the library's SDPA
+    attention does; fewer than `MIN_TOKENS` (a window) take the library's forward."""
+    if hidden_states.shape[1] * hidden_states.shape[2] < MIN_TOKENS:
+        return type(self).forward(self, hidden_states, output_attentions)
+    return rel_pos_attention(self, hidden_states), None

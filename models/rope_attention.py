@@ -12,10 +12,10 @@ windows of 24 x 24, 16 heads), 32 blocks a forward.
 
 from __future__ import annotations
 
-import types
-
 import torch
 import torch.nn.functional as F
+
+from models.forward_swap import replace_forwards
 
 
 def rotate_pairs(tensor: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
@@ -46,13 +46,12 @@ def rope_attention(
 
 
 def use_rope_attention(model: torch.nn.Module) -> int:
-    """Give every ``Sam3ViTRoPEAttention`` of ``model`` `rope_attention` as its forward (returning
-    ``(output, None)`` as the library's does); returns how many."""
+    """Give every ``Sam3ViTRoPEAttention`` of ``model`` `rope_attention` as its forward; returns how many."""
+    return replace_forwards(model, "Sam3ViTRoPEAttention", _rope_forward)
 
-    def forward(self: torch.nn.Module, hidden_states: torch.Tensor, position_embeddings: tuple, **_: object) -> tuple:
-        return rope_attention(self, hidden_states, position_embeddings), None
 
-    layers = [module for module in model.modules() if type(module).__name__ == "Sam3ViTRoPEAttention"]
-    for layer in layers:
-        layer.forward = types.MethodType(forward, layer)
-    return len(layers)
+def _rope_forward(
+    self: torch.nn.Module, hidden_states: torch.Tensor, position_embeddings: tuple, **_: object
+) -> tuple[torch.Tensor, None]:
+    """`rope_attention`, returning ``(output, None)`` as the library's forward does."""
+    return rope_attention(self, hidden_states, position_embeddings), None

@@ -1,17 +1,20 @@
 """`rope_attention` computes what transformers' SAM 3 ViT attention computes, and the SAM 3 adapters
-route their ViT through it (the bench's library reference keeps the library's)."""
+route their ViT through it, image and video (the bench's library reference keeps the library's)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from conftest import count_calls
+from conftest import EXAMPLES, count_calls
 from transformers.models.sam3.modeling_sam3 import Sam3ViTConfig, Sam3ViTLayer, apply_rotary_pos_emb_2d
 
 from models import rope_attention
 from models.rope_attention import rotate_pairs
+from playground.core.videos import VideoPrompt
 from playground.manager import ModelManager
+from playground.video.clips import open_clip
+from playground.video.tracker import VideoTracker
 
 
 def vit_layer(window_size: int) -> Sam3ViTLayer:
@@ -61,3 +64,14 @@ def test_sam3_routes_its_vit_and_the_reference_keeps_the_library(monkeypatch: py
     assert len(calls) == 2  # the tiny ViT's two blocks
     np.testing.assert_allclose(found.scores, expected.scores, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(found.boxes, expected.boxes, rtol=1e-4, atol=1e-3)
+
+
+def test_sam3_video_routes_its_detectors_vit_and_the_reference_keeps_the_library(monkeypatch) -> None:
+    calls = count_calls(monkeypatch, rope_attention, "rope_attention")
+    clip = open_clip(EXAMPLES / "chelsea_pan.mp4", fps=1)
+    prompt = VideoPrompt(0, text="cat")
+    reference = ModelManager(weights="tiny", device="cpu", precision="fp32", library_kernels=True)
+    VideoTracker(reference, clip).track("sam3", prompt)
+    assert calls == []
+    VideoTracker(ModelManager(weights="tiny", device="cpu", precision="fp32"), clip).track("sam3", prompt)
+    assert calls and len(calls) % 2 == 0  # the tiny ViT's two blocks, on each frame the detector sees
