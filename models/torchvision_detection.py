@@ -10,8 +10,9 @@
   with heads of depthwise-separable convs, on a fixed 320 x 320 input (3.4 M parameters).
 
 All four return torchvision's uniform dict (``boxes`` XYXY in image pixels, ``labels``,
-``scores``, and for Mask R-CNN ``masks`` (N, 1, H, W) in [0, 1]). Resizing, normalisation and
-NMS happen inside the model; the weights' ``transforms()`` only converts uint8 to float.
+``scores``; Mask R-CNN's ``masks`` stay the mask head's (N, 1, 28, 28) probabilities until
+`postprocess` pastes them one at a time). Resizing, normalisation and NMS happen inside the model;
+the weights' ``transforms()`` only converts uint8 to float.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor, RPNHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.retinanet import RetinaNetHead
+from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
 from models.base import Adapter
 from models.explain.detection import MaskRCNNExplainer, RetinaNetExplainer, TwoStageExplainer
+from models.mask_paste import pasted_masks
 from models.roi_align import replace_multiscale_roi_align
 from playground.core.types import Prediction
 from playground.core.weights import torchvision_state_dict, torchvision_weights
@@ -106,7 +109,7 @@ class TorchvisionDetectionAdapter(Adapter):
     def postprocess(self, outputs: dict[str, torch.Tensor], image: np.ndarray, task: str) -> Prediction:
         """The model's own output as numpy (it already dropped scores below ``self.floor()``).
 
-        Soft masks become ``mask_probs`` (uint8, round(p * 255)) and ``masks`` (p >= 0.5).
+        Mask R-CNN's masks become ``mask_probs`` and ``masks`` (`pasted_masks`).
         """
         keep = outputs["scores"] >= self.floor()
         fields: dict[str, Any] = {
@@ -115,9 +118,7 @@ class TorchvisionDetectionAdapter(Adapter):
             "class_ids": outputs["labels"][keep].cpu().numpy(),
         }
         if "masks" in outputs:
-            probs = outputs["masks"][keep][:, 0]  # (N, H, W) in [0, 1]
-            fields["mask_probs"] = (probs * 255).round().to(torch.uint8).cpu().numpy()
-            fields["masks"] = (probs >= 0.5).cpu().numpy()
+            fields.update(pasted_masks(outputs["masks"][keep], outputs["boxes"][keep], image.shape[:2]))
         return self.new_prediction(image, self.task, **fields)
 
 
@@ -158,6 +159,18 @@ class MaskRCNNAdapter(TorchvisionDetectionAdapter):
     task = "instance"
     builder = staticmethod(maskrcnn_resnet50_fpn_v2)
     explainer = MaskRCNNExplainer
+
+    def forward(self, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """torchvision's ``GeneralizedRCNN.forward`` without its last step, which pastes every mask
+        into one float32 (N, 1, H, W) stack and copies it (3.2 GB for 100 masks at 2048 px): -> boxes
+        (N, 4) XYXY pixels, labels, scores, and ``masks`` (N, 1, 28, 28), each box's probabilities."""
+        model, size = self.model, inputs[0].shape[-2:]
+        images, _ = model.transform(inputs)
+        features = model.backbone(images.tensors)
+        proposals, _ = model.rpn(images, features)
+        (detections,), _ = model.roi_heads(features, proposals, images.image_sizes)
+        detections["boxes"] = resize_boxes(detections["boxes"], images.image_sizes[0], size)
+        return detections
 
     def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:
         c = TINY_CHANNELS

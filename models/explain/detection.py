@@ -5,9 +5,8 @@
   post-processing does), per level as an (H, W) map (max over the anchors of a location) and,
   for all anchors, as a histogram.
 - Faster / Mask R-CNN: the RPN's proposals (already NMS-ed, best objectness first), in image pixels.
-- Mask R-CNN: ``roi_heads``' per-detection 28x28 mask probabilities, before
-  ``transform.postprocess`` pastes them into the image (it does so in place, so they are copied
-  in the hook).
+- Mask R-CNN: the mask head's per-detection 28x28 probabilities, as the adapter's forward returns
+  them (it pastes them into the image later, in `postprocess`).
 """
 
 from __future__ import annotations
@@ -77,8 +76,6 @@ class TwoStageExplainer(Explainer):
             return sum(level.numel() for level in output[0])  # objectness: one logit per anchor
         if name == "rpn":
             return output[0][0]
-        if name == "roi_heads":
-            return output[0][0]["masks"][:, 0].clone()  # (N, 28, 28), pasted in place later
         return output
 
     def capture(
@@ -97,12 +94,10 @@ class MaskRCNNExplainer(TwoStageExplainer):
     """The two stages, plus ``roi_masks`` (N, 28, 28) float32: the mask head's probability for each
     detection's class at RoIAlign's resolution, in the prediction's order."""
 
-    hooks = (*TwoStageExplainer.hooks, "roi_heads")
-
     def capture(
         self, records: Records, adapter: Any, inputs: Any, outputs: Any, prediction: Any
     ) -> dict[str, np.ndarray]:
         captured = super().capture(records, adapter, inputs, outputs, prediction)
         keep = (outputs["scores"] >= adapter.floor()).cpu()
-        captured["roi_masks"] = numpy(records["roi_heads"].cpu()[keep])
+        captured["roi_masks"] = numpy(outputs["masks"][:, 0].cpu()[keep])
         return captured

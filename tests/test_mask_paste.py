@@ -1,0 +1,30 @@
+"""`pasted_masks` gives what torchvision's own full-stack paste gives, converted as the playground
+stores it: boxes inside, across the border and outside the image, and an all-zero mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+from models.mask_paste import pasted_masks
+
+
+def test_masks_pasted_one_at_a_time_equal_the_librarys_stack() -> None:
+    torch.manual_seed(0)
+    size = (90, 120)
+    roi_masks = torch.rand(5, 1, 28, 28)
+    roi_masks[3] = 0.0
+    inside, across, edge = [10.0, 5.0, 60.0, 40.0], [-20.0, 70.0, 30.0, 130.0], [100.5, 0.0, 119.0, 89.0]
+    boxes = torch.tensor([inside, across, edge, [5.0, 5.0, 50.0, 50.0], [200.0, 200.0, 260.0, 240.0]])
+    library = paste_masks_in_image(roi_masks, boxes, size)[:, 0]  # (N, H, W) float32
+    found = pasted_masks(roi_masks, boxes, size)
+    np.testing.assert_array_equal(found["mask_probs"], (library * 255).round().to(torch.uint8).numpy())
+    np.testing.assert_array_equal(found["masks"], (library >= 0.5).numpy())
+    assert found["mask_probs"].shape == (5, *size) and found["masks"][:3].any(axis=(1, 2)).all()
+    assert not found["masks"][3:].any() and not found["mask_probs"][3:].any()  # zero mask; box off the image
+
+
+def test_no_detections_give_empty_stacks() -> None:
+    found = pasted_masks(torch.zeros(0, 1, 28, 28), torch.zeros(0, 4), (30, 40))
+    assert found["mask_probs"].shape == found["masks"].shape == (0, 30, 40)
