@@ -89,10 +89,11 @@ class EoMTAdapter(MaskFormerAdapter):
         segments form above ``self.floor(PANOPTIC_THRESHOLD)``."""
         if task != "panoptic":
             raise BadPromptError(f"{self.spec.title} does panoptic segmentation only, not {task!r}.")
+        threshold = self.floor(PANOPTIC_THRESHOLD)
         result: dict[str, Any] = self.processor.post_process_panoptic_segmentation(
-            raw.outputs,
+            queries_it_keeps(raw.outputs, threshold),
             target_sizes=[image.shape[:2]],
-            threshold=self.floor(PANOPTIC_THRESHOLD),
+            threshold=threshold,
             mask_threshold=self.floor(MASK_THRESHOLD),
             overlap_mask_area_threshold=self.floor(OVERLAP_THRESHOLD),
             stuff_classes=sorted(self.stuff_ids),
@@ -101,3 +102,20 @@ class EoMTAdapter(MaskFormerAdapter):
         prediction = self.new_prediction(image, task, **fields)
         prediction.reuse = "raw outputs cached" if raw.reused else ""
         return prediction
+
+
+def queries_it_keeps(
+    outputs: EomtForUniversalSegmentationOutput, threshold: float
+) -> EomtForUniversalSegmentationOutput:
+    """``outputs`` (batch 1) cut to the queries EoMT's panoptic post-processing keeps: its best class
+    is not "no object" and scores above ``threshold``. The processor upsamples every query's mask
+    logits to the image size before it drops the others (200 float32 maps: 3.2 GB at 2048 px); each
+    query is upsampled and kept on its own, so the cut changes nothing. The processor cannot take
+    zero queries, so with none kept the best one stays, for it to drop."""
+    class_logits, mask_logits = outputs.class_queries_logits, outputs.masks_queries_logits
+    scores, labels = class_logits[0].softmax(dim=-1).max(dim=-1)
+    keep = (labels != class_logits.shape[-1] - 1) & (scores > threshold)
+    keep[scores.argmax()] = True
+    return EomtForUniversalSegmentationOutput(
+        class_queries_logits=class_logits[:, keep], masks_queries_logits=mask_logits[:, keep]
+    )

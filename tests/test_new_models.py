@@ -112,6 +112,33 @@ def test_eomt_panoptic_matches_the_processor(manager, image):
         manager.predict("eomt", image, task="semantic")
 
 
+@pytest.mark.parametrize("kept", ["half", "none"])
+def test_eomt_post_processes_only_the_queries_it_keeps_with_the_same_result(manager, image, kept):
+    """`queries_it_keeps` hands the processor fewer queries, and its panoptic result is the same."""
+    from models.eomt import queries_it_keeps
+
+    with manager.use("eomt") as (adapter, _):
+        inputs = adapter.processor(images=image, return_tensors="pt")
+        with torch.inference_mode():
+            outputs = adapter.model(pixel_values=inputs["pixel_values"])
+        scores, labels = outputs.class_queries_logits[0].softmax(dim=-1).max(dim=-1)
+        objects = scores[labels != outputs.class_queries_logits.shape[-1] - 1]
+        threshold = float(objects.median() if kept == "half" else scores.max())
+        cut = queries_it_keeps(outputs, threshold)
+
+        def panoptic(queries) -> dict:
+            return adapter.processor.post_process_panoptic_segmentation(
+                queries, threshold=threshold, target_sizes=[image.shape[:2]], stuff_classes=sorted(adapter.stuff_ids)
+            )[0]
+
+        expected, found = panoptic(outputs), panoptic(cut)
+    assert 0 < cut.class_queries_logits.shape[1] < outputs.class_queries_logits.shape[1]
+    assert cut.masks_queries_logits.shape[1] == cut.class_queries_logits.shape[1]
+    assert found["segments_info"] == expected["segments_info"]
+    assert (len(found["segments_info"]) > 0) == (kept == "half")
+    torch.testing.assert_close(found["segmentation"], expected["segmentation"], rtol=0, atol=0)
+
+
 def test_eomt_random_builds_run_unmasked_as_trained_checkpoints_do(manager, image):
     """Mask annealing ends training at probability 0, so one mask prediction runs, at the end."""
     with manager.use("eomt") as (adapter, _):
