@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from transformers import MaskFormerConfig, MaskFormerForInstanceSegmentation, MaskFormerImageProcessor, SwinConfig
 from transformers.models.maskformer.modeling_maskformer import MaskFormerForInstanceSegmentationOutput
 
@@ -141,12 +142,7 @@ class MaskFormerAdapter(Adapter):
             label_map = self.processor.post_process_semantic_segmentation(outputs, target_sizes=size)[0]
             fields: dict[str, Any] = {"semantic_map": label_map.to(torch.int32).cpu().numpy()}
         elif task == "instance":
-            result = self.processor.post_process_instance_segmentation(
-                outputs, threshold=self.floor(), target_sizes=size, return_binary_maps=True
-            )[0]
-            segments = result["segments_info"]
-            masks = result["segmentation"].bool().cpu().numpy() if segments else np.zeros((0, *size[0]), bool)
-            fields = masks_to_fields(masks, segments)
+            fields = instance_fields(self.processor, outputs, self.floor(), image.shape[:2])
         elif task == "panoptic":
             fields = panoptic_fields(self, outputs, image, PANOPTIC_THRESHOLD)
         else:
@@ -154,6 +150,34 @@ class MaskFormerAdapter(Adapter):
         prediction = self.new_prediction(image, task, **fields)
         prediction.reuse = "raw outputs cached" if raw.reused else ""
         return prediction
+
+
+def instance_fields(processor: Any, outputs: Any, threshold: float, size: tuple[int, int]) -> dict[str, Any]:
+    """`Prediction` fields of the processor's ``post_process_instance_segmentation`` for an image of
+    ``size`` (H, W), without its float32 stack of every top-k mask at that size (100 or 200 maps:
+    1.6-3.2 GB at 2048 px).
+
+    The processor runs at its own mask resolution, then only the kept binary maps are upsampled,
+    one at a time, by the same nearest interpolation. Upsampled by nearest, every source pixel is
+    read, so a map is empty at the image's size exactly when it is at its own, and the kept maps
+    are the library's. An image smaller than the mask resolution takes the library's own path.
+    """
+    result = processor.post_process_instance_segmentation(outputs, threshold=threshold, return_binary_maps=True)[0]
+    segments = result["segments_info"]
+    if not segments:
+        return masks_to_fields(np.zeros((0, *size), bool), segments)
+    maps = result["segmentation"]  # (K, h, w) float 0/1
+    if maps.shape[1] > size[0] or maps.shape[2] > size[1]:
+        result = processor.post_process_instance_segmentation(
+            outputs, threshold=threshold, target_sizes=[size], return_binary_maps=True
+        )[0]
+        segments = result["segments_info"]
+        masks = result["segmentation"].bool().cpu().numpy() if segments else np.zeros((0, *size), bool)
+        return masks_to_fields(masks, segments)
+    masks = np.zeros((len(maps), *size), bool)
+    for index, low_res in enumerate(maps):
+        masks[index] = F.interpolate(low_res[None, None], size=size, mode="nearest")[0, 0].bool().cpu().numpy()
+    return masks_to_fields(masks, segments)
 
 
 def coco_panoptic_placeholder_labels() -> dict[int, str]:

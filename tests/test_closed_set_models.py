@@ -152,6 +152,30 @@ def test_torchvision_detector_matches_its_own_pipeline(manager, image, key, task
 # ---- MaskFormer ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("size", [(401, 517), (12, 600), (600, 12)])
+@pytest.mark.parametrize("key", ["maskformer", "mask2former"])
+def test_instance_masks_upsampled_one_at_a_time_are_the_processors(manager, image, key, size):
+    """`instance_fields` at an image size above and (one side) below the processor's mask resolution,
+    keeping about half the instances, against the library's own post-processing at that size."""
+    from models.maskformer import instance_fields
+
+    with manager.use(key) as (adapter, _):
+        processor = adapter.processor
+        with torch.inference_mode():
+            outputs = adapter.model(**processor(images=image, return_tensors="pt"))
+        everything = processor.post_process_instance_segmentation(outputs, threshold=0.0)[0]["segments_info"]
+        threshold = float(np.median([s["score"] for s in everything]))
+        found = instance_fields(processor, outputs, threshold, size)
+        reference = processor.post_process_instance_segmentation(
+            outputs, threshold=threshold, target_sizes=[size], return_binary_maps=True
+        )[0]
+    segments = reference["segments_info"]
+    assert 0 < len(segments) < len(everything)
+    np.testing.assert_array_equal(found["class_ids"], [s["label_id"] for s in segments])
+    np.testing.assert_array_equal(found["scores"], np.array([s["score"] for s in segments], np.float32))
+    np.testing.assert_array_equal(found["masks"], reference["segmentation"].bool().numpy())
+
+
 def test_maskformer_three_tasks_match_the_processor(manager, image):
     from models.maskformer import PANOPTIC_THRESHOLD
     from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD
