@@ -27,6 +27,7 @@ from transformers import SamImageProcessor, SamModel, SamProcessor
 
 from models.base import Adapter
 from models.explain.sam import SAMExplainer
+from models.image_masks import masks_from_logits
 from models.rel_pos_attention import use_rel_pos_attention
 from models.sam_configs import CHECKPOINTS, TINY_SIZE, random_sam_config, tiny_sam_config
 from models.sam_everything import MASK_CHUNK, Everything, check_everything, segment_everything
@@ -201,19 +202,20 @@ class SAMAdapter(Adapter):
                 masks=masks,
             )
         else:
-            scores, logits = outputs.scores, self._upscale(outputs.low_res, outputs.lookup, image)
+            scores, low_res = outputs.scores, outputs.low_res
             if outputs.mode == "prompt":
                 order = scores.argsort(descending=True)
-                scores, logits = scores[order], logits[order]
-            masks = (logits > 0).cpu().numpy()
+                scores, low_res = scores[order], low_res[order]
+            starts = range(0, len(low_res), MASK_CHUNK)
+            chunks = (self._upscale(low_res[at : at + MASK_CHUNK], outputs.lookup, image) for at in starts)
+            fields = masks_from_logits(chunks, len(low_res), image.shape[:2])
             prediction = self.new_prediction(
                 image,
                 "prompt",
-                boxes=boxes_from_masks(masks),
+                boxes=boxes_from_masks(fields["masks"]),
                 scores=scores.float().clamp(0, 1).cpu().numpy(),
-                class_ids=np.zeros(len(masks), np.int64),
-                masks=masks,
-                mask_probs=(logits.sigmoid() * 255).round().to(torch.uint8).cpu().numpy(),
+                class_ids=np.zeros(len(low_res), np.int64),
+                **fields,
             )
         lookup = outputs.lookup
         prediction.mode = outputs.mode
@@ -239,12 +241,7 @@ class SAMAdapter(Adapter):
     def _upscale(
         self, low_res: torch.Tensor, lookup: Lookup[dict[str, torch.Tensor]], image: np.ndarray
     ) -> torch.Tensor:
-        """(N, h, w) low-res mask logits -> (N, H, W) logits at the image's size, in chunks."""
+        """(n, h, w) low-res mask logits -> (n, H, W) logits at the image's size (``post_process_masks``)."""
         reshaped = [lookup.value["reshaped_input_sizes"].tolist()]
-        chunks = [
-            self.processor.post_process_masks(
-                [low_res[start : start + MASK_CHUNK, None]], [image.shape[:2]], reshaped, binarize=False
-            )[0][:, 0]
-            for start in range(0, len(low_res), MASK_CHUNK)
-        ]
-        return torch.cat(chunks)
+        size = [image.shape[:2]]
+        return self.processor.post_process_masks([low_res[:, None]], size, reshaped, binarize=False)[0][:, 0]

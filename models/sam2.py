@@ -94,14 +94,8 @@ class SAM2Adapter(SAMAdapter):
         return {"image_embeddings": self.model.get_image_embeddings(processed["pixel_values"].to(self.device))}
 
     def _upscale(self, low_res: torch.Tensor, lookup: Lookup[dict[str, Any]], image: np.ndarray) -> torch.Tensor:
-        """(N, h, w) low-res mask logits -> (N, H, W) logits at the image's size (``post_process_masks``)."""
-        chunks = [
-            self.processor.post_process_masks(
-                [low_res[start : start + MASK_CHUNK, None]], [image.shape[:2]], binarize=False
-            )[0][:, 0]
-            for start in range(0, len(low_res), MASK_CHUNK)
-        ]
-        return torch.cat(chunks)
+        """(n, h, w) low-res mask logits -> (n, H, W) logits at the image's size (``post_process_masks``)."""
+        return self.processor.post_process_masks([low_res[:, None]], [image.shape[:2]], binarize=False)[0][:, 0]
 
 
 def tiny_sam2_config() -> Sam2Config:

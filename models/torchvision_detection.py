@@ -44,7 +44,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP
 
 from models.base import Adapter
 from models.explain.detection import MaskRCNNExplainer, RetinaNetExplainer, TwoStageExplainer
-from models.mask_paste import pasted_masks
+from models.image_masks import pasted_masks
 from models.roi_align import replace_multiscale_roi_align
 from playground.core.types import Prediction
 from playground.core.weights import torchvision_state_dict, torchvision_weights

@@ -233,3 +233,25 @@ def test_segment_everything_can_keep_nothing(manager, image) -> None:
     """Random weights predict IoUs near 0, so SAM's default 0.88 threshold leaves an empty result."""
     prediction = manager.predict("sam", image, everything=True, points_per_side=2)
     assert len(prediction) == 0 and prediction.masks.shape == (0, 150, 200)
+
+
+@pytest.mark.parametrize("key", ["sam", "sam2"])
+def test_box_masks_are_the_processors_upsampled_logits_across_chunks(manager, image, key) -> None:
+    """More boxes than `MASK_CHUNK`: the masks and soft masks, upsampled a chunk at a time, are the
+    processor's ``post_process_masks`` of all the low-res logits at once."""
+    from models.sam_everything import MASK_CHUNK
+
+    corners = np.random.default_rng(0).uniform(0, 120, (MASK_CHUNK + 3, 2))
+    boxes = tuple((x, y, x + 60, y + 25) for x, y in corners.tolist())
+    manager.predict(key, image, boxes=boxes)  # loads it
+    with manager.use(key) as (adapter, _), torch.inference_mode():
+        outputs = adapter.forward(adapter.preprocess(image, "prompt", boxes=boxes))
+        prediction = adapter.postprocess(outputs, image, "prompt")
+        resized = outputs.lookup.value.get("reshaped_input_sizes")  # SAM 2's processor needs none
+        extra = {"reshaped_input_sizes": [resized.tolist()]} if resized is not None else {}
+        logits = adapter.processor.post_process_masks(
+            [outputs.low_res[:, None]], [image.shape[:2]], binarize=False, **extra
+        )[0][:, 0]
+    assert prediction.masks.shape == (MASK_CHUNK + 3, *image.shape[:2]) and prediction.masks.any()
+    np.testing.assert_array_equal(prediction.masks, (logits > 0).numpy())
+    np.testing.assert_array_equal(prediction.mask_probs, (logits.sigmoid() * 255).round().to(torch.uint8).numpy())

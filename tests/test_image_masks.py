@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
-from models.mask_paste import pasted_masks
+from models.image_masks import pasted_masks
 
 
 def test_masks_pasted_one_at_a_time_equal_the_librarys_stack() -> None:

@@ -1,0 +1,55 @@
+"""Per-instance masks brought to the image's size a few at a time, straight into the stored stacks.
+
+A `Prediction` stores ``masks`` (N, H, W) bool and ``mask_probs`` (N, H, W) uint8. The libraries
+bring all N masks to the image's size at once, in float32: 16 MB a mask at 2048 px, so 1.6 GB for
+100 masks, and as much again for each elementwise step after. Here each chunk of masks is made by
+the library's own function and converted before the next one is made.
+
+- Mask R-CNN: torchvision's ``GeneralizedRCNNTransform.postprocess`` pastes all N masks as one
+  float32 (N, 1, H, W) stack and stacks it again; a 2048 px request peaked 6.3 GB above its start.
+- SAM and SAM 2: their processors' ``post_process_masks`` upsample the low-res logits (see
+  `masks_from_logits`); 100 boxes of Grounded-SAM on a 2048 px image peaked 4.7 GB above its start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+
+def pasted_masks(roi_masks: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """``mask_probs`` (N, H, W) uint8 round(p * 255) and ``masks`` (N, H, W) p >= 0.5 from the mask
+    head's (N, 1, 28, 28) probabilities in their ``boxes`` (N, 4) XYXY pixels of an image of ``size``.
+
+    torchvision's own `paste_masks_in_image` pastes each mask, one call per mask: the float32 plane
+    (H, W) lives only while it is converted, and only the rows and columns where it is non-zero are
+    written, so the rest of the two zeroed (calloc) stacks is never touched.
+    """
+    probs = np.zeros((len(roi_masks), *size), np.uint8)
+    masks = np.zeros((len(roi_masks), *size), bool)
+    for index in range(len(roi_masks)):
+        plane = paste_masks_in_image(roi_masks[index : index + 1], boxes[index : index + 1], size)[0, 0]
+        rows, cols = plane.amax(dim=1).nonzero()[:, 0], plane.amax(dim=0).nonzero()[:, 0]
+        if len(rows):
+            window = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+            crop = plane[window]
+            probs[index][window] = (crop * 255).round().to(torch.uint8).cpu().numpy()
+            masks[index][window] = (crop >= 0.5).cpu().numpy()
+    return {"mask_probs": probs, "masks": masks}
+
+
+def masks_from_logits(chunks: Iterable[torch.Tensor], count: int, size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """``masks`` (count, H, W) bool, logit > 0, and ``mask_probs`` (count, H, W) uint8 round(sigmoid x
+    255) from ``chunks``: (n, H, W) mask logits at the image's ``size``, in order, ``count`` in all."""
+    masks = np.zeros((count, *size), bool)
+    probs = np.zeros((count, *size), np.uint8)
+    start = 0
+    for logits in chunks:
+        rows = slice(start, start + len(logits))
+        masks[rows] = (logits > 0).cpu().numpy()
+        probs[rows] = logits.sigmoid_().mul_(255).round_().to(torch.uint8).cpu().numpy()
+        start += len(logits)
+    return {"masks": masks, "mask_probs": probs}
