@@ -24,6 +24,7 @@ from transformers.models.maskformer.modeling_maskformer import MaskFormerForInst
 
 from models.base import Adapter
 from models.explain.maskformer import MaskFormerExplainer
+from models.image_masks import upsampled_argmax
 from models.panoptic import masks_to_fields, panoptic_fields, thing_ids_by_name
 from playground.core.cache import MB
 from playground.core.errors import BadPromptError
@@ -132,14 +133,16 @@ class MaskFormerAdapter(Adapter):
         image: np.ndarray,
         task: str,
     ) -> Prediction:
-        """The processor's ``post_process_{task}_segmentation`` at the image's size.
+        """The processor's ``post_process_{task}_segmentation`` at the image's size (semantic and
+        instance: at the masks' own size, then brought to the image's without the float32 stacks).
 
         Instance masks are kept above ``self.floor()``; panoptic segments form above
         ``self.floor(PANOPTIC_THRESHOLD)`` (the library's 0.8 for real weights).
         """
-        outputs, size = raw.outputs, [image.shape[:2]]
+        outputs = raw.outputs
         if task == "semantic":
-            label_map = self.processor.post_process_semantic_segmentation(outputs, target_sizes=size)[0]
+            low_res = self.processor.post_process_semantic_segmentation(outputs, return_segmentation_scores=True)[0]
+            label_map = upsampled_argmax(low_res["segmentation_scores"], image.shape[:2])
             fields: dict[str, Any] = {"semantic_map": label_map.to(torch.int32).cpu().numpy()}
         elif task == "instance":
             fields = instance_fields(self.processor, outputs, self.floor(), image.shape[:2])

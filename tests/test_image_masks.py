@@ -28,3 +28,24 @@ def test_masks_pasted_one_at_a_time_equal_the_librarys_stack() -> None:
 def test_no_detections_give_empty_stacks() -> None:
     found = pasted_masks(torch.zeros(0, 1, 28, 28), torch.zeros(0, 4), (30, 40))
     assert found["mask_probs"].shape == found["masks"].shape == (0, 30, 40)
+
+
+def library_argmax(scores: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The processors' way: upsample every class at once, then argmax."""
+    return torch.nn.functional.interpolate(scores[None], size=size, mode="bilinear", align_corners=False)[0].argmax(0)
+
+
+def test_the_argmax_of_class_scores_upsampled_a_chunk_at_a_time_is_the_whole_stacks() -> None:
+    """40 classes (three chunks), with ties across chunks: the earlier class wins them."""
+    from models.image_masks import CLASSES_PER_CHUNK, upsampled_argmax
+
+    torch.manual_seed(0)
+    scores, size = torch.rand(40, 7, 9), (50, 61)
+    scores[2, :3, :3] += 1.0  # class 2 wins the top-left corner...
+    scores[CLASSES_PER_CHUNK + 3] = scores[2]  # ...tied everywhere by a class of the next chunk
+    found = upsampled_argmax(scores, size)
+    assert found.shape == size and (found[:10, :10] == 2).all()
+    assert not (found == CLASSES_PER_CHUNK + 3).any()
+    torch.testing.assert_close(found, library_argmax(scores, size), rtol=0, atol=0)
+    scores[:] = 0.5  # every class tied at every pixel
+    assert (upsampled_argmax(scores, size) == 0).all() and (library_argmax(scores, size) == 0).all()
