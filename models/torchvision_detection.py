@@ -117,9 +117,12 @@ class TorchvisionDetectionAdapter(Adapter):
             "scores": outputs["scores"][keep].float().cpu().numpy(),
             "class_ids": outputs["labels"][keep].cpu().numpy(),
         }
-        if "masks" in outputs:
-            fields.update(pasted_masks(outputs["masks"][keep], outputs["boxes"][keep], image.shape[:2]))
-        return self.new_prediction(image, self.task, **fields)
+        if "masks" not in outputs:
+            return self.new_prediction(image, self.task, **fields)
+        stacks, extents = pasted_masks(outputs["masks"][keep], outputs["boxes"][keep], image.shape[:2])
+        prediction = self.new_prediction(image, self.task, **fields, **stacks)
+        prediction.seed_extents(extents)
+        return prediction
 
 
 class RetinaNetAdapter(TorchvisionDetectionAdapter):

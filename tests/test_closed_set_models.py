@@ -22,6 +22,7 @@ from PIL import Image
 from torch import nn
 
 from playground.core.errors import MissingWeightsError, UnknownParameterError
+from playground.core.mask_extents import extents_of
 from playground.core.registry import get_spec
 from playground.core.types import Prediction
 from playground.manager import ModelManager
@@ -143,6 +144,8 @@ def test_torchvision_detector_matches_its_own_pipeline(manager, image, key, task
         np.testing.assert_array_equal(prediction.masks, probs >= 0.5)
         np.testing.assert_allclose(prediction.mask_probs / 255.0, probs, atol=0.5 / 255 + 1e-6)
         assert prediction.mask_probs.dtype == np.uint8
+        scanned = extents_of(prediction.masks, prediction.mask_probs)  # the adapter seeded its own
+        np.testing.assert_array_equal(prediction.mask_extents(), scanned)
         np.testing.assert_array_equal(prediction.with_mask_threshold(0.5).masks, prediction.masks)
         assert prediction.with_mask_threshold(0.9).masks.sum() <= prediction.masks.sum()
     else:

@@ -1,5 +1,6 @@
 """`pasted_masks` gives what torchvision's own full-stack paste gives, converted as the playground
-stores it: boxes inside, across the border and outside the image, and an all-zero mask."""
+stores it (boxes inside, across the border and outside the image, and an all-zero mask), with the
+extents a scan would find; `upsampled_argmax` gives the argmax of the whole upsampled stack."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
 from models.image_masks import pasted_masks
+from playground.core.mask_extents import extents_of
 
 
 def test_masks_pasted_one_at_a_time_equal_the_librarys_stack() -> None:
@@ -18,15 +20,17 @@ def test_masks_pasted_one_at_a_time_equal_the_librarys_stack() -> None:
     inside, across, edge = [10.0, 5.0, 60.0, 40.0], [-20.0, 70.0, 30.0, 130.0], [100.5, 0.0, 119.0, 89.0]
     boxes = torch.tensor([inside, across, edge, [5.0, 5.0, 50.0, 50.0], [200.0, 200.0, 260.0, 240.0]])
     library = paste_masks_in_image(roi_masks, boxes, size)[:, 0]  # (N, H, W) float32
-    found = pasted_masks(roi_masks, boxes, size)
+    found, extents = pasted_masks(roi_masks, boxes, size)
     np.testing.assert_array_equal(found["mask_probs"], (library * 255).round().to(torch.uint8).numpy())
     np.testing.assert_array_equal(found["masks"], (library >= 0.5).numpy())
     assert found["mask_probs"].shape == (5, *size) and found["masks"][:3].any(axis=(1, 2)).all()
     assert not found["masks"][3:].any() and not found["mask_probs"][3:].any()  # zero mask; box off the image
+    np.testing.assert_array_equal(extents, extents_of(found["masks"], found["mask_probs"]))
 
 
 def test_no_detections_give_empty_stacks() -> None:
-    found = pasted_masks(torch.zeros(0, 1, 28, 28), torch.zeros(0, 4), (30, 40))
+    found, extents = pasted_masks(torch.zeros(0, 1, 28, 28), torch.zeros(0, 4), (30, 40))
+    assert extents.shape == (0, 4)
     assert found["mask_probs"].shape == found["masks"].shape == (0, 30, 40)
 
 

@@ -148,10 +148,12 @@ class Prediction:
         if cached is not None and cached[0] is self.masks and cached[1] is self.mask_probs:
             return cached[2]
         extents = mask_extents.extents_of(self.masks, self.mask_probs)
-        self._seed_extents(extents)
+        self.seed_extents(extents)
         return extents
 
-    def _seed_extents(self, extents: np.ndarray) -> None:
+    def seed_extents(self, extents: np.ndarray) -> None:
+        """Record ``extents`` (N, 4), exactly as `mask_extents` would find them in the current mask
+        arrays, so they are never scanned for (for masks written window by window)."""
         self.__dict__["_extents"] = (self.masks, self.mask_probs, extents)
 
     def mask_areas(self) -> np.ndarray:
@@ -179,7 +181,7 @@ class Prediction:
             explain=dict(self.explain),
         )
         if extents is not None:
-            selected._seed_extents(extents[chosen])
+            selected.seed_extents(extents[chosen])
         return selected
 
     def filtered(self, min_score: float = 0.0, labels: frozenset[str] | None = None) -> Prediction:
@@ -198,7 +200,7 @@ class Prediction:
         extents = self.mask_extents()
         masks = mask_extents.binarise(self.mask_probs, extents, threshold)
         rethresholded = replace(self, masks=masks, mask_threshold=threshold, meta=dict(self.meta))
-        rethresholded._seed_extents(extents)  # the new masks lie inside the soft masks' extents
+        rethresholded.seed_extents(extents)  # the new masks lie inside the soft masks' extents
         return rethresholded
 
     @property
