@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
+from playground.core.mask_extents import extents_of
+
 CLASSES_PER_CHUNK = 16
 """Class score maps upsampled at once by `upsampled_argmax`: 256 MB of float32 at 2048 px."""
 
@@ -44,23 +46,14 @@ def pasted_masks(
     extents = np.zeros((len(roi_masks), 4), np.int64)
     for index in range(len(roi_masks)):
         plane = paste_masks_in_image(roi_masks[index : index + 1], boxes[index : index + 1], size)[0, 0]
-        y0, x0, y1, x1 = nonzero_extent(plane)
+        ((y0, x0, y1, x1),) = extents_of((plane > 0).cpu().numpy()[None]).tolist()
         if y1 > y0:
             crop = plane[y0:y1, x0:x1]
-            crop_probs = (crop * 255).round().to(torch.uint8)
-            probs[index, y0:y1, x0:x1] = crop_probs.cpu().numpy()
+            crop_probs = (crop * 255).round().to(torch.uint8).cpu().numpy()
+            probs[index, y0:y1, x0:x1] = crop_probs
             masks[index, y0:y1, x0:x1] = (crop >= 0.5).cpu().numpy()
-            top, left, bottom, right = nonzero_extent(crop_probs)  # every mask pixel has a non-zero prob
-            extents[index] = (y0 + top, x0 + left, y0 + bottom, x0 + right)
+            extents[index] = extents_of(crop_probs[None])[0] + (y0, x0, y0, x0)  # mask pixels have probs > 0
     return {"mask_probs": probs, "masks": masks}, extents
-
-
-def nonzero_extent(plane: torch.Tensor) -> tuple[int, int, int, int]:
-    """``y0, x0, y1, x1`` (end-exclusive) of the non-zero pixels of ``plane`` (H, W); all 0 if none."""
-    rows, cols = plane.amax(dim=1).nonzero()[:, 0], plane.amax(dim=0).nonzero()[:, 0]
-    if not len(rows):
-        return 0, 0, 0, 0
-    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
 def masks_from_logits(chunks: Iterable[torch.Tensor], count: int, size: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -70,9 +63,9 @@ def masks_from_logits(chunks: Iterable[torch.Tensor], count: int, size: tuple[in
     probs = np.zeros((count, *size), np.uint8)
     start = 0
     for logits in chunks:
-        rows = slice(start, start + len(logits))
-        masks[rows] = (logits > 0).cpu().numpy()
-        probs[rows] = logits.sigmoid_().mul_(255).round_().to(torch.uint8).cpu().numpy()
+        chunk = slice(start, start + len(logits))
+        masks[chunk] = (logits > 0).cpu().numpy()
+        probs[chunk] = logits.sigmoid_().mul_(255).round_().to(torch.uint8).cpu().numpy()
         start += len(logits)
     return {"masks": masks, "mask_probs": probs}
 

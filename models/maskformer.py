@@ -165,21 +165,22 @@ def instance_fields(processor: Any, outputs: Any, threshold: float, size: tuple[
     read, so a map is empty at the image's size exactly when it is at its own, and the kept maps
     are the library's. An image smaller than the mask resolution takes the library's own path.
     """
-    result = processor.post_process_instance_segmentation(outputs, threshold=threshold, return_binary_maps=True)[0]
-    segments = result["segments_info"]
-    if not segments:
-        return masks_to_fields(np.zeros((0, *size), bool), segments)
-    maps = result["segmentation"]  # (K, h, w) float 0/1
-    if maps.shape[1] > size[0] or maps.shape[2] > size[1]:
-        result = processor.post_process_instance_segmentation(
-            outputs, threshold=threshold, target_sizes=[size], return_binary_maps=True
+
+    def post_process(**target: Any) -> dict[str, Any]:
+        return processor.post_process_instance_segmentation(
+            outputs, threshold=threshold, return_binary_maps=True, **target
         )[0]
-        segments = result["segments_info"]
-        masks = result["segmentation"].bool().cpu().numpy() if segments else np.zeros((0, *size), bool)
-        return masks_to_fields(masks, segments)
-    masks = np.zeros((len(maps), *size), bool)
-    for index, low_res in enumerate(maps):
-        masks[index] = F.interpolate(low_res[None, None], size=size, mode="nearest")[0, 0].bool().cpu().numpy()
+
+    result, at_image_size = post_process(), False
+    low_res = result["segmentation"]  # (K, h, w) float 0/1 when segments were kept
+    if result["segments_info"] and (low_res.shape[1] > size[0] or low_res.shape[2] > size[1]):
+        result, at_image_size = post_process(target_sizes=[size]), True  # nearest down-sampling skips pixels
+    segments = result["segments_info"]
+    masks = np.zeros((len(segments), *size), bool)
+    for index, plane in enumerate(result["segmentation"] if segments else []):
+        if not at_image_size:
+            plane = F.interpolate(plane[None, None], size=size, mode="nearest")[0, 0]
+        masks[index] = plane.bool().cpu().numpy()
     return masks_to_fields(masks, segments)
 
 
