@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    from playground.service import Playground
+    from playground.runtime.service import Playground
     from playground.ui.app import build_demo
     from playground.ui.common import EXAMPLES_DIR
     from playground.ui.style import CSS, HEAD
@@ -88,7 +88,7 @@ def ray_models(address: str | None):  # -> playground.backends.ray_client.RayMod
 
 
 class Preload:
-    """Imports torch and supervision (about 3 s) in a background thread, once, so the first Run
+    """Imports torch and supervision in a background thread, once, so the first Run
     does not wait for them. It starts when the first page has loaded, or `PRELOAD_AFTER_S` after
     launch if no page loads before: importing holds the GIL, and a page served meanwhile waits
     for it."""

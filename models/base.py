@@ -10,7 +10,7 @@ Adapters keep every result above a low score floor (`Adapter.floor`); the UI fil
 a threshold slider never re-runs a model.
 
 Parameters are declared, the idea of transformers' ``Pipeline._sanitize_parameters``:
-``forward_params`` reach `preprocess` (they change what the model computes, and so enter the
+``preprocess_params`` reach `preprocess` (they change what the model computes, and so enter the
 result-cache key); ``postprocess_params`` reach `postprocess` only. Any other name is refused.
 
 Caches are declared too: an adapter makes each with `new_cache`, and `nbytes`, `unload` and
@@ -29,11 +29,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from models.batch_norm_folding import fold_batch_norms
 from models.explain.capture import Explainer
-from models.half_precision import created_in, float32_outside, use_half_precision
+from models.layers.batch_norm_folding import FOLDED, fold_batch_norms
+from models.layers.half_precision import created_in, use_half_precision
 from playground.core.cache import LRUCache, deep_nbytes
 from playground.core.params import split_params
+from playground.core.patches import Patch
 from playground.core.precision import Precision
 from playground.core.registry import ModelSpec
 from playground.core.types import SCORE_FLOOR, Prediction, WeightsMode
@@ -54,18 +55,15 @@ class Adapter(ABC):
         library_kernels: skip `use_faster_layers` and run the library's own layers only.
 
     Class attributes:
-        forward_params: names `preprocess` takes (besides ``task``); they enter the result-cache key.
+        preprocess_params: names `preprocess` takes (besides ``task``); they enter the result-cache key.
         postprocess_params: names `postprocess` takes (besides ``task``).
-        half_precision_regions: submodules that run in half precision when ``precision`` asks for
-            it ("" is the whole model): the heavy backbone or encoder, not the heads that decode
-            boxes and masks.
-        channels_last: a convolutional network, kept in channels-last memory format when it runs
-            in half precision (the layout oneDNN's AMX and cuDNN's tensor-core kernels want).
-        explainer: the `Explainer` class that records what the Explain views need during the
-            same forward pass (``prediction.explain``); None records nothing.
+        half_precision_regions: submodules run in half precision when ``precision`` asks ("" is the
+            whole model): the heavy backbone or encoder, not the heads that decode boxes and masks.
+        channels_last: a convolutional network, kept channels-last in half precision.
+        explainer: the `Explainer` that records what Explain draws during the same forward pass.
     """
 
-    forward_params: ClassVar[frozenset[str]] = frozenset()
+    preprocess_params: ClassVar[frozenset[str]] = frozenset()
     postprocess_params: ClassVar[frozenset[str]] = frozenset()
     half_precision_regions: ClassVar[tuple[str, ...]] = ("",)
     channels_last: ClassVar[bool] = False
@@ -94,6 +92,7 @@ class Adapter(ABC):
         self.explain = True
         """Record ``prediction.explain`` (False only to measure what recording costs)."""
         self._explainer: Explainer | None = None
+        self.patches: list[Patch] = []  # each swap or wrap `_prepare` made (``models --layers KEY``)
 
     def new_cache(self, max_items: int, max_bytes: int) -> LRUCache:
         """A cache this adapter owns: counted in `nbytes`, emptied by `unload` and `clear_caches`."""
@@ -103,8 +102,8 @@ class Adapter(ABC):
 
     @classmethod
     def split_params(cls, title: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``params`` split into (forward, postprocess); unknown names raise `UnknownParameterError`."""
-        return split_params(title, cls.forward_params, cls.postprocess_params, params)
+        """``params`` split into (preprocess, postprocess); unknown names raise `UnknownParameterError`."""
+        return split_params(title, cls.preprocess_params, cls.postprocess_params, params)
 
     def floor(self, pretrained_floor: float = SCORE_FLOOR) -> float:
         """The score below which results are dropped: ``pretrained_floor``, except 0 for tiny test
@@ -130,22 +129,23 @@ class Adapter(ABC):
         self._prepare(copy.deepcopy(library_model).to(self.device).eval())
 
     def _prepare(self, model: torch.nn.Module) -> None:
-        """Faster layers, then the half-precision regions and memory format; sets ``self.model``."""
-        if not self.library_kernels:
-            self.use_faster_layers(model)
+        """Faster layers, half precision, the explainer's hooks; sets ``self.model`` and ``self.patches``."""
+        patches = [] if self.library_kernels else [p for p in self.use_faster_layers(model) if p.count]
         if self.precision != "fp32":
-            float32_outside(model, self.half_precision_regions)
-            if self.channels_last:
-                model = model.to(memory_format=torch.channels_last)
-            use_half_precision(model, self.half_precision_regions, self.precision)
+            model, halved = use_half_precision(model, self.half_precision_regions, self.precision, self.channels_last)
+            patches += halved
         self._explainer = self.explainer(model) if self.explainer is not None else None
+        if self._explainer is not None:
+            patches += self._explainer.patches
+        self.patches = patches
         self.model = model
         self._model_bytes = deep_nbytes([*model.parameters(), *model.buffers()])
 
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
+    def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
         """Swap library layers for faster ones that compute the same (in float32, to about 1e-6): by
-        default, every certain conv -> batch norm pair folded. Skipped with ``library_kernels``."""
-        fold_batch_norms(model)
+        default, every certain conv -> batch norm pair folded. Skipped with ``library_kernels``.
+        Returns one `Patch` per kind of swap (one with a count of 0 is dropped)."""
+        return [FOLDED.applied(fold_batch_norms(model))]
 
     @abstractmethod
     def build(self) -> torch.nn.Module:
@@ -171,7 +171,7 @@ class Adapter(ABC):
     # -- inference ---------------------------------------------------------------------------
 
     @abstractmethod
-    def preprocess(self, image: np.ndarray, task: str, **forward_params: Any) -> Any:
+    def preprocess(self, image: np.ndarray, task: str, **preprocess_params: Any) -> Any:
         """(H, W, 3) uint8 RGB -> model inputs on ``self.device``."""
 
     @abstractmethod
@@ -187,17 +187,17 @@ class Adapter(ABC):
 
         ``task`` (default: the spec's first task) reaches both `preprocess` and `postprocess`, so a
         model that serves several tasks picks its post-processing by task; each of ``params`` goes
-        where it is declared (`forward_params`, `postprocess_params`), and an unknown one raises
+        where it is declared (`preprocess_params`, `postprocess_params`), and an unknown one raises
         `UnknownParameterError` before anything runs.
         """
         if self.model is None:
             raise RuntimeError(f"{self.spec.key} is not loaded")
-        forward_params, postprocess_params = self.split_params(self.spec.title, params)
+        preprocess_params, postprocess_params = self.split_params(self.spec.title, params)
         task = task or self.spec.tasks[0]
         start = time.perf_counter()
         explainer = self._explainer if self.explain else None
         with torch.inference_mode():
-            inputs = self.preprocess(image, task, **forward_params)
+            inputs = self.preprocess(image, task, **preprocess_params)
             prepared = self._sync_clock()
             with explainer.recording() if explainer else contextlib.nullcontext() as records:
                 outputs = self.forward(inputs)

@@ -12,8 +12,9 @@ only with timm). Random and tiny builds use transformers' ResNet.
 
 `DETRPanopticAdapter.forward` runs the library's own submodules with ``DetrForSegmentation.forward``'s
 wiring, except that the mask head runs only on the queries ``post_process_panoptic_segmentation``
-keeps, `MASK_CHUNK` at a time; the library's forward runs it on all 100 queries at once (8.6 GB on
-one 800 x 800 image), then the post-processing drops nearly all of them.
+keeps, `MASK_CHUNK` at a time; the library's forward runs it on all 100 queries at once (a copy
+of the 256-channel stride-4 map per query: 4 GB of copies alone at 800 x 800), then the
+post-processing drops nearly all of them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from transformers.models.detr.modeling_detr import DetrSegmentationOutput
 from models.base import ProcessorAdapter
 from models.detr import TINY_SIZE, tiny_detr_config
 from models.explain.detr import DETRPanopticExplainer
-from models.panoptic import panoptic_fields
+from models.parts.panoptic import panoptic_fields
 from playground.core.errors import PlaygroundError
 from playground.core.labels import coco_detection_labels
 from playground.core.types import Prediction
@@ -46,10 +47,8 @@ MASK_CHUNK = 4
 """Kept queries per ``mask_head`` call. The mask head works on one copy of
 the backbone's features per query; its peak is set by the h/4 x w/4 stage: per query, the copy of
 the 256-channel stride-4 map the conv materialises (1 kB a pixel) plus 32- and 16-channel maps and
-conv buffers. Measured at an 800 x 800 input (200 x 200 mask pixels, 40k): 50 MB per query with
-one thread, 90 MB with two (about 1.3 and 2.3 kB per mask pixel), so a chunk of 4 costs 0.2-0.4 GB
-(8: 0.4-0.7 GB, 100 at once: 8.5 GB), scaling with the input's area. The time per query did not
-depend on the chunk size (1 to 32) in our runs on a shared 2-core CPU: about 0.2 s."""
+conv buffers, more with more threads. A chunk's memory scales with its size and the input's
+area, while the time per query did not depend on the chunk size (figures: docs/performance.md)."""
 
 
 class DETRPanopticAdapter(ProcessorAdapter):
@@ -57,8 +56,8 @@ class DETRPanopticAdapter(ProcessorAdapter):
 
     The forward gives the library's outputs for the K of Q queries the post-processing keeps:
     logits (1, K, classes + 1), pred_boxes (1, K, 4) and pred_masks (1, K, h/4, w/4). The body
-    (backbone, encoder, decoder: about 0.2 GB above the weights at 800 x 800) runs once; the mask
-    branch costs `MASK_CHUNK` queries' worth of memory at a time and time per kept query.
+    (backbone, encoder, decoder) runs once; the mask branch costs `MASK_CHUNK` queries' worth of
+    memory at a time and time per kept query.
     """
 
     channels_last = True

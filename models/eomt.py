@@ -21,7 +21,7 @@ from transformers import EomtConfig, EomtForUniversalSegmentation, EomtImageProc
 from transformers.models.eomt.modeling_eomt import EomtForUniversalSegmentationOutput
 
 from models.maskformer import PANOPTIC_THRESHOLD, MaskFormerAdapter, _Raw
-from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD, segments_to_fields
+from models.parts.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD, segments_to_fields
 from playground.core.errors import BadPromptError
 from playground.core.types import Prediction
 

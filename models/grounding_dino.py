@@ -35,12 +35,13 @@ from transformers.models.grounding_dino.modeling_grounding_dino import (
 )
 
 from models.base import Adapter
-from models.deformable_attention import use_deformable_sampling
 from models.explain.grounding_dino import GroundingDINOExplainer
+from models.layers.deformable_attention import SAMPLED, use_deformable_sampling
 from playground.core.cache import MB, Lookup
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
 from playground.core.labels import coco_detection_labels
+from playground.core.patches import Patch
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD, TextPrompt, assign_classes, build_prompt
 from playground.core.types import Prediction
 from playground.core.weights import hf_from_pretrained
@@ -69,17 +70,16 @@ class GroundingDINOAdapter(Adapter):
     """Swin, BERT and the fusion encoder; the decoder, whose layers refine boxes, stays float32."""
     explainer = GroundingDINOExplainer
 
-    forward_params = frozenset({"text"})
+    preprocess_params = frozenset({"text"})
     postprocess_params = frozenset({"box_threshold", "text_threshold"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.raw_outputs = self.new_cache(max_items=16, max_bytes=64 * MB)
 
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
+    def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
         """The encoder's and decoder's deformable attention sample with one ``embedding_bag``."""
-        super().use_faster_layers(model)
-        use_deformable_sampling(model)
+        return [*super().use_faster_layers(model), SAMPLED.applied(use_deformable_sampling(model))]
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":

@@ -13,16 +13,22 @@ the time for a few PQ points.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor
-from transformers.models.mask2former import modeling_mask2former
-from transformers.models.mask2former.modeling_mask2former import (
-    Mask2FormerForUniversalSegmentationOutput,
-    Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention,
-)
+from transformers.models.mask2former.modeling_mask2former import Mask2FormerForUniversalSegmentationOutput
 
-from models.deformable_attention import route_module_function
+from models.layers.deformable_attention import SAMPLED, use_sampling_function
 from models.maskformer import MaskFormerAdapter
+from playground.core.patches import Patch
+
+PIXEL_DECODER_SAMPLED = dataclasses.replace(
+    SAMPLED,
+    replaced="transformers multi_scale_deformable_attention, as Mask2FormerPixelDecoderEncoderMultiscaleDeformable"
+    "Attention.forward calls it (those layers' own copy of the forward; the library's module is unchanged)",
+    by="models.layers.deformable_attention.deformable_sample",
+)
 
 
 class Mask2FormerAdapter(MaskFormerAdapter):
@@ -32,15 +38,12 @@ class Mask2FormerAdapter(MaskFormerAdapter):
     processor_class = Mask2FormerImageProcessor
     output_class = Mask2FormerForUniversalSegmentationOutput
 
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
+    def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
         """The pixel decoder's deformable attention samples with one ``embedding_bag``."""
-        super().use_faster_layers(model)
-        route_module_function(
-            model,
-            Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention,
-            modeling_mask2former,
-            "multi_scale_deformable_attention",
+        count = use_sampling_function(
+            model, "Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention", "multi_scale_deformable_attention"
         )
+        return [*super().use_faster_layers(model), PIXEL_DECODER_SAMPLED.applied(count)]
 
     def tiny_config(self, id2label: dict[int, str]) -> Mask2FormerConfig:
         """transformers' own test layout: one block per Swin stage, width 64, 10 queries."""

@@ -24,8 +24,8 @@ from transformers.models.maskformer.modeling_maskformer import MaskFormerForInst
 
 from models.base import Adapter
 from models.explain.maskformer import MaskFormerExplainer
-from models.image_masks import upsampled_argmax
-from models.panoptic import masks_to_fields, panoptic_fields, thing_ids_by_name
+from models.layers.image_masks import upsampled_argmax
+from models.parts.panoptic import masks_to_fields, panoptic_fields, thing_ids_by_name
 from playground.core.cache import MB
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest

@@ -53,7 +53,7 @@ class OWLv2Adapter(Adapter):
     half_precision_regions = ("owlv2.vision_model", "owlv2.text_model")
     """The two CLIP towers; the box, class and objectness heads stay float32."""
 
-    forward_params = frozenset({"text"})
+    preprocess_params = frozenset({"text"})
     postprocess_params = frozenset({"box_threshold"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -6,7 +6,7 @@ Params (image pixels; tuples, so results cache), one mode per call:
 - ``points=((x, y, label), ...)`` (label 1 foreground, 0 background; ``(x, y)`` is foreground)
   and/or ``box=(x1, y1, x2, y2)``: SAM's 3 candidate masks, best predicted IoU first;
 - ``boxes=((x1, y1, x2, y2), ...)``: one mask per box, in the given order (Grounded-SAM);
-- ``everything=True``: automatic mask generation (`models.sam_everything`), tuned by
+- ``everything=True``: automatic mask generation (`models.parts.sam_everything`), tuned by
   ``points_per_side``, ``points_per_batch``, ``pred_iou_thresh``, ``stability_score_thresh``
   and ``nms_thresh``.
 
@@ -27,13 +27,14 @@ from transformers import SamImageProcessor, SamModel, SamProcessor
 
 from models.base import Adapter
 from models.explain.sam import SAMExplainer
-from models.image_masks import masks_from_logits
-from models.rel_pos_attention import use_rel_pos_attention
-from models.sam_configs import CHECKPOINTS, TINY_SIZE, random_sam_config, tiny_sam_config
-from models.sam_everything import MASK_CHUNK, Everything, check_everything, segment_everything
+from models.layers.image_masks import masks_from_logits
+from models.layers.rel_pos_attention import CHUNKED, use_rel_pos_attention
+from models.parts.sam_configs import CHECKPOINTS, TINY_SIZE, random_sam_config, tiny_sam_config
+from models.parts.sam_everything import MASK_CHUNK, Everything, check_everything, segment_everything
 from playground.core.cache import MB, Lookup
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
+from playground.core.patches import Patch
 from playground.core.prompts import check_box, check_point
 from playground.core.types import Prediction, boxes_from_masks
 from playground.core.weights import hf_from_pretrained
@@ -81,16 +82,15 @@ class SAMAdapter(Adapter):
     """The ViT image encoder (almost all of SAM's compute); the prompt encoder and mask decoder stay float32."""
     explainer = SAMExplainer
 
-    forward_params = frozenset({"points", "box", "boxes", "everything", *(f.name for f in fields(Everything))})
+    preprocess_params = frozenset({"points", "box", "boxes", "everything", *(f.name for f in fields(Everything))})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.embeddings = self.new_cache(max_items=16, max_bytes=256 * MB)
 
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
+    def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
         """The image encoder's attention adds its relative positions per chunk of queries, not as a dense mask."""
-        super().use_faster_layers(model)
-        use_rel_pos_attention(model)
+        return [*super().use_faster_layers(model), CHUNKED.applied(use_rel_pos_attention(model))]
 
     def build(self) -> torch.nn.Module:
         self.label_names = LABEL_NAMES

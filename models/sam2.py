@@ -23,8 +23,8 @@ from transformers.models.sam2.configuration_sam2 import (
     Sam2VisionConfig,
 )
 
+from models.parts.sam_everything import MASK_CHUNK
 from models.sam import LABEL_NAMES, SAMAdapter, SamInputs, SamOutputs
-from models.sam_everything import MASK_CHUNK
 from playground.core.cache import Lookup
 from playground.core.weights import hf_from_pretrained
 
@@ -42,7 +42,7 @@ TINY_SIZE = 128
 class SAM2Adapter(SAMAdapter):
     """``facebook/sam2.1-hiera-tiny`` (or ``-small`` / ``-base-plus`` / ``-large`` via ``--checkpoint sam2=ID``)."""
 
-    forward_params = frozenset({"points", "box", "boxes"})
+    preprocess_params = frozenset({"points", "box", "boxes"})
 
     def build(self) -> torch.nn.Module:
         self.label_names = LABEL_NAMES

@@ -29,11 +29,12 @@ from transformers.models.sam3.configuration_sam3 import (
 from transformers.models.sam3.image_processing_sam3 import Sam3ImageProcessor
 
 from models.base import Adapter
+from models.layers.rope_attention import COMPLEX_ROTATION, use_rope_attention
 from models.owlv2 import stand_in_clip_tokenizer
-from models.rope_attention import use_rope_attention
 from playground.core.cache import MB
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
+from playground.core.patches import Patch
 from playground.core.prompts import check_box
 from playground.core.text_prompts import split_classes
 from playground.core.types import Prediction
@@ -53,16 +54,15 @@ class SAM3Adapter(Adapter):
     half_precision_regions = ("vision_encoder", "text_encoder")
     """The image and text encoders; the DETR-style decoder and the mask decoder stay float32."""
 
-    forward_params = frozenset({"text", "box"})
+    preprocess_params = frozenset({"text", "box"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.encodings = self.new_cache(max_items=8, max_bytes=256 * MB)
 
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
+    def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
         """The ViT's rotary positions turn each channel pair as one complex product."""
-        super().use_faster_layers(model)
-        use_rope_attention(model)
+        return [*super().use_faster_layers(model), COMPLEX_ROTATION.applied(use_rope_attention(model))]
 
     def build(self) -> torch.nn.Module:
         self.label_names = {0: "object"}

@@ -44,8 +44,9 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP
 
 from models.base import Adapter
 from models.explain.detection import MaskRCNNExplainer, RetinaNetExplainer, TwoStageExplainer
-from models.image_masks import pasted_masks
-from models.roi_align import replace_multiscale_roi_align
+from models.layers.image_masks import pasted_masks
+from models.layers.roi_align import POOLED, replace_multiscale_roi_align
+from playground.core.patches import Patch
 from playground.core.types import Prediction
 from playground.core.weights import torchvision_state_dict, torchvision_weights
 
@@ -73,11 +74,10 @@ class TorchvisionDetectionAdapter(Adapter):
     score_thresh_kwarg: ClassVar[str] = "box_score_thresh"
     explainer = TwoStageExplainer
 
-    def use_faster_layers(self, model: nn.Module) -> None:
+    def use_faster_layers(self, model: nn.Module) -> list[Patch]:
         """Batch norms are folded into the convolutions before them; Faster and Mask R-CNN pool
         their RoI features with one ``embedding_bag`` over all levels."""
-        super().use_faster_layers(model)
-        replace_multiscale_roi_align(model)
+        return [*super().use_faster_layers(model), POOLED.applied(replace_multiscale_roi_align(model))]
 
     def build(self) -> nn.Module:
         weights = torchvision_weights(self.spec)

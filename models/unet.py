@@ -1,4 +1,4 @@
-"""U-Net (our own `models.unet_network.UNet`) with the Carvana checkpoint of ``milesial/Pytorch-UNet``.
+"""U-Net (our own `models.parts.unet_network.UNet`) with the Carvana checkpoint of ``milesial/Pytorch-UNet``.
 
 The checkpoint (torch hub release v3.0, ``unet_carvana_scale0.5_epoch2.pth``, GPL-3.0) was trained
 on the Kaggle Carvana car-masking images at half resolution: 2 classes (background, car),
@@ -16,7 +16,7 @@ from PIL import Image
 
 from models.base import Adapter
 from models.explain.unet import UNetExplainer
-from models.unet_network import CARVANA_WIDTHS, UNet
+from models.parts.unet_network import CARVANA_WIDTHS, UNet
 from playground.core.types import Prediction
 from playground.core.weights import torchhub_state_dict
 
@@ -44,7 +44,7 @@ class UNetAdapter(Adapter):
             model.load_state_dict(carvana_state_dict(state))
         return model
 
-    forward_params = frozenset({"scale"})
+    preprocess_params = frozenset({"scale"})
 
     def preprocess(self, image: np.ndarray, task: str, scale: float = INPUT_SCALE) -> torch.Tensor:
         """(H, W, 3) uint8 -> (1, 3, int(H * scale), int(W * scale)) float in [0, 1]."""

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     models = commands.add_parser("models", help="list every model: key, tasks, checkpoint, cached or not")
+    models.add_argument("--layers", metavar="KEY", help="load KEY and list every layer swap or wrap made to it at load")
+    add_model_arguments(models, weights_mode_from_env())
     models.set_defaults(run=run_models)
 
     predict = commands.add_parser("predict", help="run one model on one image; write an overlay and JSON")
@@ -82,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(track, weights_mode_from_env())
     track.set_defaults(run=lambda args: run_track(args, manager_from_args(args), prompt_params(args)))
 
-    from playground import bench, score_cli
+    from playground import bench
+    from playground.scoring import cli as score_cli
 
     score_cli.add_arguments(commands.add_parser("score", help="score a predict result against ground truth"))
 
@@ -127,7 +130,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_weights: str) -
 
 def manager_from_args(args: argparse.Namespace):  # -> ModelManager
     """A `ModelManager` configured by `add_model_arguments`' flags."""
-    from playground.manager import MB, ModelManager
+    from playground.runtime.manager import MB, ModelManager
 
     checkpoints = {}
     for item in args.checkpoint:
@@ -149,6 +152,9 @@ def run_models(args: argparse.Namespace) -> int:
     from playground.core.registry import REGISTRY
     from playground.core.weights import is_cached
 
+    if args.layers:
+        return print_patches(args)
+
     rows = [("KEY", "TASKS", "CHECKPOINT", "SIZE", "LOCAL WEIGHTS", "HALF PRECISION")]
     for spec in REGISTRY.values():
         local = "yes" if is_cached(spec) else "no"
@@ -160,6 +166,22 @@ def run_models(args: argparse.Namespace) -> int:
     for spec in REGISTRY.values():
         if not spec.half_precision:
             print(f"{spec.key} runs fp32 at every --precision: {spec.precision_note}")
+    return 0
+
+
+def print_patches(args: argparse.Namespace) -> int:
+    """``models --layers KEY``: load KEY (and a composite's parts) and print what was changed in each."""
+    from playground.core.registry import get_spec
+
+    spec = get_spec(args.layers)
+    manager = manager_from_args(args)
+    for key in spec.components or (spec.key,):
+        with manager.use(key) as (adapter, _):
+            print(f"{key} ({adapter.weights} weights, {adapter.device}, {adapter.precision}):")
+            for patch in adapter.patches:
+                print(f"- {patch.replaced} [{patch.count}]\n    by: {patch.by}\n    why: {patch.why}")
+            if not adapter.patches:
+                print("- nothing: the library's own layers, as loaded")
     return 0
 
 
@@ -175,8 +197,8 @@ def run_predict(args: argparse.Namespace) -> int:
     task = args.task or prompt_task(spec.tasks, params)
     check_prompt_flags(spec.key, task, params)
 
-    from playground.export import to_coco, to_json
-    from playground.service import Playground
+    from playground.render.export import to_coco, to_json
+    from playground.runtime.service import Playground
 
     playground = Playground(manager_from_args(args))
     try:
@@ -193,7 +215,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.out:
         from PIL import Image
 
-        from playground.overlay import render
+        from playground.render.overlay import render
 
         drawn = shown[:1] if shown.mode == "prompt" else shown  # SAM: its best candidate, as the UI and API draw
         Image.fromarray(render(loaded.pixels, drawn)).save(args.out)
@@ -211,8 +233,8 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_explain(args: argparse.Namespace) -> int:
     from playground.core.images import load_image
     from playground.core.registry import get_spec
-    from playground.explain import explain_views, write_views
-    from playground.service import Playground
+    from playground.explain.views import explain_views, write_views
+    from playground.runtime.service import Playground
 
     spec = get_spec(args.key)
     loaded = load_image(args.image)

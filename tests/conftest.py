@@ -68,8 +68,8 @@ def fast_cpu() -> Iterator[None]:
 @pytest.fixture
 def tiny_playground():
     """A fresh `Playground` on tiny random-weight models, on the CPU."""
-    from playground.manager import ModelManager
-    from playground.service import Playground
+    from playground.runtime.manager import ModelManager
+    from playground.runtime.service import Playground
 
     return Playground(ModelManager(weights="tiny", device="cpu"))
 

@@ -11,8 +11,8 @@ import torch
 from playground.core.cache import deep_nbytes
 from playground.core.errors import UnknownParameterError
 from playground.core.types import Prediction, boxes_from_masks
-from playground.manager import MB, ModelManager
-from playground.service import Playground
+from playground.runtime.manager import MB, ModelManager
+from playground.runtime.service import Playground
 
 pytestmark = pytest.mark.usefixtures("fast_cpu")
 

@@ -10,8 +10,8 @@ from torch import nn
 from torchvision.models import resnet18, resnet50
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from models.batch_norm_folding import FIXED_EPSILON, WITH_EPSILON, fold_batch_norms
-from playground.manager import ModelManager
+from models.layers.batch_norm_folding import FIXED_EPSILON, WITH_EPSILON, fold_batch_norms
+from playground.runtime.manager import ModelManager
 
 
 def batch_norms(model: nn.Module) -> list[nn.Module]:

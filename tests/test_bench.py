@@ -22,7 +22,7 @@ from playground.bench.models import AGREEMENT_FIELDS, MODEL_FIELDS, bench_model
 from playground.core.errors import UnknownModelError
 from playground.core.registry import REGISTRY
 from playground.core.types import Prediction
-from playground.manager import ModelManager
+from playground.runtime.manager import ModelManager
 
 NUMBER = (int, float)
 KEYS = {
@@ -83,6 +83,8 @@ def test_bench_smoke_writes_every_key(tmp_path):
         assert set(figures["agreement"]) == set(AGREEMENT_FIELDS)
         assert isinstance(figures["agreement"]["raw_rel_error"], float)
         assert isinstance(figures["activation_peak_mb"], float) and figures["activation_peak_mb"] >= 0, figures
+        assert figures["patches"] and all({"replaced", "by", "why", "count"} == set(p) for p in figures["patches"])
+    assert any("batch norms" in patch["replaced"] for patch in report["models"]["fcn"]["patches"])
     fcn, detr = report["models"]["fcn"]["agreement"], report["models"]["detr"]["agreement"]
     assert isinstance(fcn["pixels"], float) and fcn["instances"] is None  # semantic: pixels only
     assert detr["pixels"] is None and isinstance(detr["instances"], float)  # tiny: no score floor

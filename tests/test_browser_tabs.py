@@ -25,7 +25,7 @@ TABS = {
 
 
 def forward_lines(live_app) -> int:
-    return live_app.log_text().count("playground.service: forward ")
+    return live_app.log_text().count("playground.runtime.service: forward ")
 
 
 @pytest.mark.parametrize("task", list(TABS))

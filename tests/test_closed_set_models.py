@@ -25,7 +25,7 @@ from playground.core.errors import MissingWeightsError, UnknownParameterError
 from playground.core.mask_extents import extents_of
 from playground.core.registry import get_spec
 from playground.core.types import Prediction
-from playground.manager import ModelManager
+from playground.runtime.manager import ModelManager
 
 CLOSED_SET_KEYS = ["unet", "retinanet", "faster-rcnn", "mask-rcnn", "maskformer", "detr-panoptic"]
 CARVANA_FILE = "unet_carvana_scale0.5_epoch2.pth"
@@ -181,7 +181,7 @@ def test_instance_masks_upsampled_one_at_a_time_are_the_processors(manager, imag
 
 def test_maskformer_three_tasks_match_the_processor(manager, image):
     from models.maskformer import PANOPTIC_THRESHOLD
-    from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD
+    from models.parts.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD
 
     panoptic = manager.predict("maskformer", image, task="panoptic")
     semantic = manager.predict("maskformer", image, task="semantic")
@@ -270,7 +270,7 @@ def test_maskformer_rejects_an_unknown_task(manager, image):
 
 def test_detr_panoptic_matches_the_processor(manager, image):
     from models.detr_panoptic import PANOPTIC_THRESHOLD
-    from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD
+    from models.parts.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD
 
     prediction = manager.predict("detr-panoptic", image, task="panoptic")
     with manager.use("detr-panoptic") as (adapter, _):
@@ -327,7 +327,7 @@ def published_carvana_keys() -> list[str]:
 
 
 def test_unet_state_dict_keys_match_the_published_checkpoint():
-    from models.unet_network import UNet
+    from models.parts.unet_network import UNet
 
     state = UNet().state_dict()
     assert list(state) == published_carvana_keys()
@@ -364,7 +364,7 @@ def torch_hub_dir(tmp_path, monkeypatch) -> Path:
 
 
 def test_unet_checkpoint_round_trip_through_the_torch_hub_cache(torch_hub_dir, monkeypatch):
-    from models.unet_network import UNet
+    from models.parts.unet_network import UNet
     from playground.core.weights import download, read_state_dict
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

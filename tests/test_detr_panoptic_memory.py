@@ -17,8 +17,8 @@ from torch import nn
 from transformers.models.detr.image_processing_detr import remove_low_and_no_objects
 
 from models.detr_panoptic import MASK_CHUNK, PANOPTIC_THRESHOLD, kept_queries, query_masks
-from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD, segments_to_fields
-from playground.manager import ModelManager
+from models.parts.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD, segments_to_fields
+from playground.runtime.manager import ModelManager
 
 pytestmark = pytest.mark.usefixtures("fast_cpu")
 

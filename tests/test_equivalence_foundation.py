@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from playground.manager import ModelManager
+from playground.runtime.manager import ModelManager
 
 
 def test_fcn_label_map_equals_torchvision_pipeline(astronaut):

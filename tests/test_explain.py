@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
 from playground.cli import main
-from playground.explain import explain_views
-from playground.manager import ModelManager
+from playground.explain.views import explain_views
+from playground.runtime.manager import ModelManager
 
 pytestmark = pytest.mark.usefixtures("fast_cpu")
 

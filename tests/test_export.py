@@ -12,7 +12,7 @@ from pycocotools import mask as mask_utils
 
 from playground.cli import main
 from playground.core.types import Prediction
-from playground.export import export_files, label_map_png, masks_zip, to_coco, to_json
+from playground.render.export import export_files, label_map_png, masks_zip, to_coco, to_json
 
 
 def instance_prediction() -> Prediction:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.forward_swap import replace_forwards
+from models.layers.forward_swap import replace_forwards
 
 
 class Scale(nn.Module):

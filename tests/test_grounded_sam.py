@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from playground.core.errors import BadPromptError
-from playground.manager import ModelManager
-from playground.service import Playground
+from playground.runtime.manager import ModelManager
+from playground.runtime.service import Playground
 
 TEXT = "Husky, a red car; person"  # "husky" is five word pieces in the stand-in vocabulary
 LOW = {"box_threshold": 0.0, "text_threshold": 0.0}
@@ -165,7 +165,7 @@ def test_grounded_sam_passes_the_token_warning_on(manager, playground, image) ->
 
 
 def test_grounded_sam_segments_at_most_max_boxes(manager, playground, image, monkeypatch) -> None:
-    monkeypatch.setattr("playground.composites.MAX_BOXES", 3)
+    monkeypatch.setattr("playground.runtime.composites.MAX_BOXES", 3)
     prediction = playground.predict("grounded-sam", image, text=TEXT, **LOW)
     boxes = manager.predict("grounding-dino", image, task="text", text=TEXT, **LOW)
     assert len(prediction) == 3 and prediction.masks.shape == (3, 300, 400)

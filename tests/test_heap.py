@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from playground import heap
+from playground.runtime import heap
 
 
 def rss_mb() -> float:

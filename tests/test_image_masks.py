@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
-from models.image_masks import pasted_masks
+from models.layers.image_masks import pasted_masks
 from playground.core.mask_extents import extents_of
 
 
@@ -41,7 +41,7 @@ def library_argmax(scores: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def test_the_argmax_of_class_scores_upsampled_a_chunk_at_a_time_is_the_whole_stacks() -> None:
     """40 classes (three chunks), with ties across chunks: the earlier class wins them."""
-    from models.image_masks import CLASSES_PER_CHUNK, upsampled_argmax
+    from models.layers.image_masks import CLASSES_PER_CHUNK, upsampled_argmax
 
     torch.manual_seed(0)
     scores, size = torch.rand(40, 7, 9), (50, 61)

@@ -1,4 +1,5 @@
-"""The layers: imports run one way (core <- models <- the rest), with no cycle, and files stay small.
+"""The layers: imports run one way (core <- models <- the rest), with no cycle, one folder per
+concern, and files stay small.
 
 Every import counts, including those inside functions and under ``TYPE_CHECKING``: the graph is
 read from the source with `ast`, not from what happens to be imported at run time.
@@ -91,7 +92,60 @@ def test_the_check_finds_a_cycle() -> None:
 
 
 def test_files_stay_small() -> None:
-    for path in (ROOT / "models").glob("*.py"):
+    for path in (ROOT / "models").rglob("*.py"):
         assert len(path.read_text().splitlines()) <= 250, path
     for path in (ROOT / "playground").rglob("*.py"):
         assert len(path.read_text().splitlines()) <= 400, path
+
+
+FOLDERS = {
+    "playground": {"__init__", "__main__", "cli"},
+    "playground/core": None,
+    "playground/runtime": {"__init__", "manager", "service", "composites", "heap"},
+    "playground/render": {"__init__", "overlay", "legend", "views", "compare", "export"},
+    "playground/explain": {"__init__", "views", "drawing"},
+    "playground/scoring": {"__init__", "truth", "metrics", "views", "cli"},
+    "playground/video": None,
+    "playground/ui": None,
+    "playground/backends": None,
+    "playground/bench": None,
+    "models": None,
+    "models/layers": None,
+    "models/video": {"__init__", "session", "sam2", "sam3"},
+    "models/parts": None,
+    "models/explain": None,
+}
+"""The concern folders and, where the set is closed, the only modules each may hold."""
+
+
+def test_one_folder_per_concern() -> None:
+    folders = {str(p.parent.relative_to(ROOT)) for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
+    assert folders == set(FOLDERS), folders ^ set(FOLDERS)
+    for folder, allowed in FOLDERS.items():
+        if allowed is not None:
+            held = {p.stem for p in (ROOT / folder).glob("*.py")}
+            assert held <= allowed, (folder, held - allowed)
+
+
+def test_models_top_level_holds_adapters_only() -> None:
+    """Each module directly in ``models/`` (but the contract, ``base``) defines an adapter class:
+    helpers live in ``layers/`` (faster layers), ``parts/`` (what a family shares) or ``video/``."""
+    for path in (ROOT / "models").glob("*.py"):
+        if path.stem in ("__init__", "base"):
+            continue
+        tree = ast.parse(path.read_text())
+        bases = {
+            getattr(base, "id", getattr(base, "attr", ""))
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+            for base in node.bases
+        }
+        assert any(name.endswith("Adapter") for name in bases), f"{path.name} holds no adapter"
+
+
+def test_faster_layers_record_their_patch() -> None:
+    """Each faster layer declares the `Patch` an adapter records when it applies it."""
+    for path in (ROOT / "models/layers").glob("*.py"):
+        if path.stem in ("__init__", "forward_swap", "image_masks"):
+            continue  # the binding helper itself; and the mask paste, a function adapters call
+        assert "Patch(" in path.read_text(), f"{path.name} declares no Patch"

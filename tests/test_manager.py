@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from playground.core.errors import ModelRunError, UnknownModelError
-from playground.manager import MB, ModelManager
+from playground.runtime.manager import MB, ModelManager
 
 
 def image(seed: int, size: int = 48) -> np.ndarray:

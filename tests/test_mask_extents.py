@@ -9,10 +9,10 @@ import pytest
 from playground.bench.fixtures import blob_prediction, noise_image
 from playground.core import mask_extents
 from playground.core.types import boxes_from_masks
-from playground.export import to_json
-from playground.overlay import render
-from playground.service import Outcome
-from playground.views import ViewOptions, make_panel, shown_prediction
+from playground.render.export import to_json
+from playground.render.overlay import render
+from playground.render.views import ViewOptions, make_panel, shown_prediction
+from playground.runtime.service import Outcome
 
 
 @pytest.fixture

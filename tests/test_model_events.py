@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from playground.manager import ModelManager
-from playground.service import Playground
+from playground.runtime.manager import ModelManager
+from playground.runtime.service import Playground
 from playground.ui.app import build_demo
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from playground.core.errors import BadPromptError, MissingWeightsError
-from playground.manager import ModelManager
+from playground.runtime.manager import ModelManager
 
 pytestmark = pytest.mark.usefixtures("fast_cpu")
 
@@ -55,7 +55,7 @@ def test_d_fine_matches_the_processor(manager, image):
 
 def panoptic_reference(adapter, outputs, image: np.ndarray, **fuse: object) -> dict:
     from models.maskformer import PANOPTIC_THRESHOLD
-    from models.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD
+    from models.parts.panoptic import MASK_THRESHOLD, OVERLAP_THRESHOLD
 
     return adapter.processor.post_process_panoptic_segmentation(
         outputs,
@@ -222,8 +222,8 @@ def test_sam3_text_matches_the_processor(manager, image):
 
 
 def test_owlv2_sam_masks_owlv2s_boxes_with_sam(image):
-    from playground.composites import MAX_BOXES
-    from playground.service import Playground
+    from playground.runtime.composites import MAX_BOXES
+    from playground.runtime.service import Playground
 
     playground = Playground(ModelManager(weights="tiny", device="cpu"))
     combined = playground.predict("owlv2-sam", image, task="text", text="cat", box_threshold=0.2)

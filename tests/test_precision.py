@@ -12,7 +12,7 @@ from playground.core import precision as precision_module
 from playground.core.errors import PlaygroundError
 from playground.core.precision import precision_from_env, resolve_precision
 from playground.core.registry import REGISTRY
-from playground.manager import ModelManager
+from playground.runtime.manager import ModelManager
 
 CPU = torch.device("cpu")
 CLOSED_SET = [
@@ -181,7 +181,7 @@ def test_random_builds_create_half_weights_in_this_thread_only() -> None:
     another thread, whose requests keep torch's float32 default."""
     import threading
 
-    from models.half_precision import created_in
+    from models.layers.half_precision import created_in
 
     other: list[torch.dtype] = []
     started, built = threading.Event(), threading.Event()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from playground.core.registry import get_spec
-from playground.manager import ModelManager
+from playground.runtime.manager import ModelManager
 
 pytestmark = pytest.mark.weights
 

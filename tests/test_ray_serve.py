@@ -25,8 +25,8 @@ from conftest import ROOT, start_app
 
 from playground.core.errors import ModelRunError, PlaygroundError
 from playground.core.registry import get_spec
-from playground.export import to_json
-from playground.service import Playground
+from playground.render.export import to_json
+from playground.runtime.service import Playground
 
 pytestmark = [
     pytest.mark.ray,
@@ -125,7 +125,7 @@ def local_prediction(key: str, image: np.ndarray, task: str, params: dict):
     import torch
 
     from playground.backends.ray_serve import RANDOM_WEIGHTS_SEED
-    from playground.manager import ModelManager
+    from playground.runtime.manager import ModelManager
 
     manager = ModelManager(weights="tiny", device="cpu")
     for part in get_spec(key).components or (key,):

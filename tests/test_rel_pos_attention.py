@@ -10,9 +10,9 @@ from conftest import count_calls
 from transformers import SamVisionConfig
 from transformers.models.sam.modeling_sam import SamVisionAttention, SamVisionSdpaAttention
 
-from models import rel_pos_attention
-from models.rel_pos_attention import rel_pos_attention as chunked_attention
-from playground.manager import ModelManager
+from models.layers import rel_pos_attention
+from models.layers.rel_pos_attention import rel_pos_attention as chunked_attention
+from playground.runtime.manager import ModelManager
 
 
 def attention_block(window_size: int, attention: type = SamVisionSdpaAttention) -> torch.nn.Module:

@@ -11,9 +11,9 @@ import torch
 from conftest import count_calls
 from torchvision.ops import MultiScaleRoIAlign
 
-from models import roi_align
-from models.roi_align import replace_multiscale_roi_align
-from playground.manager import ModelManager
+from models.layers import roi_align
+from models.layers.roi_align import replace_multiscale_roi_align
+from playground.runtime.manager import ModelManager
 
 IMAGE = (200, 272)
 NAMES = ["0", "1", "2", "3"]

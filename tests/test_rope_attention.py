@@ -9,10 +9,10 @@ import torch
 from conftest import EXAMPLES, count_calls
 from transformers.models.sam3.modeling_sam3 import Sam3ViTConfig, Sam3ViTLayer, apply_rotary_pos_emb_2d
 
-from models import rope_attention
-from models.rope_attention import rotate_pairs
+from models.layers import rope_attention
+from models.layers.rope_attention import rotate_pairs
 from playground.core.videos import VideoPrompt
-from playground.manager import ModelManager
+from playground.runtime.manager import ModelManager
 from playground.video.clips import open_clip
 from playground.video.tracker import VideoTracker
 

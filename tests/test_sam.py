@@ -15,7 +15,7 @@ from torchvision.ops import box_iou
 from models.sam import SAMAdapter
 from playground.core.cache import LRUCache
 from playground.core.errors import BadPromptError
-from playground.manager import ModelManager
+from playground.runtime.manager import ModelManager
 
 pytestmark = pytest.mark.usefixtures("fast_cpu")
 
@@ -239,7 +239,7 @@ def test_segment_everything_can_keep_nothing(manager, image) -> None:
 def test_box_masks_are_the_processors_upsampled_logits_across_chunks(manager, image, key) -> None:
     """More boxes than `MASK_CHUNK`: the masks and soft masks, upsampled a chunk at a time, are the
     processor's ``post_process_masks`` of all the low-res logits at once."""
-    from models.sam_everything import MASK_CHUNK
+    from models.parts.sam_everything import MASK_CHUNK
 
     corners = np.random.default_rng(0).uniform(0, 120, (MASK_CHUNK + 3, 2))
     boxes = tuple((x, y, x + 60, y + 25) for x, y in corners.tolist())

@@ -19,8 +19,8 @@ from playground.core.errors import BadPromptError
 from playground.core.registry import get_spec
 from playground.core.videos import ObjectPrompt, VideoPrompt
 from playground.core.weights import missing
-from playground.manager import ModelManager
-from playground.service import Playground
+from playground.runtime.manager import ModelManager
+from playground.runtime.service import Playground
 from playground.ui.video_api import run_routes, video_endpoint
 from playground.ui.video_tab import create_video_tab, slot_updates
 from playground.video.clips import open_clip

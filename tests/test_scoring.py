@@ -15,8 +15,8 @@ from conftest import EXAMPLES, ROOT
 from PIL import Image
 
 from playground.core.types import Prediction
-from playground.ground_truth import BadTruthError, GroundTruth, TruthObject, canonical_label, from_boxes, load_truth
-from playground.scoring import published, score
+from playground.scoring.metrics import published, score
+from playground.scoring.truth import BadTruthError, GroundTruth, TruthObject, canonical_label, from_boxes, load_truth
 
 SIZE = (200, 300)  # (height, width)
 NAMES = {1: "person", 2: "dog", 3: "cat"}
@@ -288,7 +288,7 @@ def test_cli_bad_truth_exits_2_with_one_line(tmp_path):
 
 
 def test_drawn_boxes_score_and_draw_in_three_colours():
-    from playground.score_views import FP, MISS, TP, draw_matches
+    from playground.scoring.views import FP, MISS, TP, draw_matches
 
     truth = from_boxes([("Person", *BOXES[0]), ("cat", *BOXES[1])], SIZE)
     result = score(detections([BOXES[0], (0, 150, 40, 190)], ["person", "dog"]), truth)

@@ -19,7 +19,7 @@ HEAVY = ("torch", "transformers", "supervision", "torchvision", "av")
 BUILD = """
 import json, sys
 import app
-from playground.service import Playground
+from playground.runtime.service import Playground
 from playground.ui.app import build_demo
 build_demo(Playground(app.manager_from_args(app.parse_args(["--weights", "tiny"]))))
 print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {heavy})))

@@ -15,7 +15,7 @@ from conftest import EXAMPLES
 from playground.cli import main
 from playground.core.errors import BadPromptError
 from playground.core.videos import Cancelled, ObjectPrompt, VideoPrompt
-from playground.manager import ModelManager
+from playground.runtime.manager import ModelManager
 from playground.video.clips import open_clip
 from playground.video.output import tracks_coco, tracks_json, write_overlay
 from playground.video.tracker import VideoTracker

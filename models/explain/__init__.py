@@ -2,5 +2,5 @@
 
 One module per family (`fcn`, `unet`, `detection`, `detr`, `maskformer`, `sam`, `grounding_dino`),
 each an `Explainer` an adapter names in its ``explainer`` class attribute. The captured arrays are
-small numpy arrays on ``Prediction.explain``; the pictures are drawn above (`playground.explain`).
+small numpy arrays on ``Prediction.explain``; the pictures are drawn above (`playground.explain.views`).
 """

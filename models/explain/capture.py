@@ -7,7 +7,7 @@ in a per-thread dict (two requests may run one model at once). After post-proces
 turns the records, the model's outputs and the prediction into small numpy arrays for
 ``Prediction.explain``. Outside `recording` the hooks do nothing, so a model run elsewhere (a test,
 a second library call) is unaffected. The hooks sit on the submodules themselves, so they fire in
-half-precision regions too (`models.half_precision` wraps ``forward``, not ``__call__``).
+half-precision regions too (`models.layers.half_precision` wraps ``forward``, not ``__call__``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from playground.core.patches import Patch
+
 Records = dict[str, Any]
 
 
@@ -31,9 +33,18 @@ class Explainer:
 
     def __init__(self, model: torch.nn.Module) -> None:
         self._local = threading.local()
-        self.handles = [
-            model.get_submodule(name).register_forward_hook(self._hook(name)) for name in self.hook_names(model)
-        ]
+        names = self.hook_names(model)
+        self.handles = [model.get_submodule(name).register_forward_hook(self._hook(name)) for name in names]
+        self.patches: list[Patch] = []
+        if names:
+            self.patches.append(
+                Patch(
+                    replaced=f"nothing: forward hooks added on {', '.join(names)}",
+                    by=f"{type(self).__name__}, which keeps what the Explain views draw while a request records",
+                    why="Explain views from the same forward pass, at no cost when not recording",
+                    count=len(names),
+                )
+            )
 
     def hook_names(self, model: torch.nn.Module) -> tuple[str, ...]:
         """The submodules to hook on ``model`` (default: `hooks`)."""

@@ -17,6 +17,7 @@ import torch
 from transformers.image_transforms import center_to_corners_format
 
 from models.explain.capture import Explainer, Records, numpy
+from playground.core.patches import Patch
 
 PANOPTIC_QUERIES_KEPT = 20
 """Most queries (best score first, "no object" left out) whose attention a panoptic result keeps."""
@@ -36,6 +37,14 @@ class DETRExplainer(Explainer):
         attention.config = copy.copy(attention.config)
         attention.config._attn_implementation = "eager"
         super().__init__(model)
+        self.patches.append(
+            Patch(
+                replaced=f"{self.cross_attention}: the configured attention implementation (SDPA by default)",
+                by="transformers' eager attention, on that layer's own copy of the config",
+                why="eager attention returns the cross-attention weights Explain draws; the other layers keep SDPA",
+                count=1,
+            )
+        )
 
     def hook_names(self, model: torch.nn.Module) -> tuple[str, ...]:
         return (f"{self.prefix}input_projection", self.cross_attention)

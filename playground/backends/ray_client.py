@@ -26,7 +26,7 @@ from playground.core.errors import ModelRunError, PlaygroundError
 from playground.core.images import image_digest
 from playground.core.registry import get_spec
 from playground.core.types import Prediction, WeightsMode
-from playground.manager import LoadedModel, ModelManager
+from playground.runtime.manager import LoadedModel, ModelManager
 
 log = logging.getLogger(__name__)
 

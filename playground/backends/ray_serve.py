@@ -28,7 +28,7 @@ from playground.core.errors import PlaygroundError
 from playground.core.protocols import Models
 from playground.core.registry import REGISTRY
 from playground.core.types import Prediction
-from playground.manager import LoadedModel
+from playground.runtime.manager import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def app(args: dict[str, str]) -> serve.Application:
     comes from the config's deployment."""
     from functools import partial
 
-    from playground.manager import MB, ModelManager
+    from playground.runtime.manager import MB, ModelManager
 
     budget = float(args["memory_budget"]) if "memory_budget" in args else None
     make_manager = partial(

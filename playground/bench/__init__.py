@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from playground.bench.timing import cpu_ticks, steal_percent
     from playground.core.images import load_image
     from playground.core.precision import cpu_capability, resolve_precision
-    from playground.manager import ModelManager, pick_device
+    from playground.runtime.manager import ModelManager, pick_device
 
     if args.repeat < 1:
         raise BadPromptError(f"--repeat {args.repeat}: expected at least 1.")

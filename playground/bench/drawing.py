@@ -14,15 +14,15 @@ MIN_CHEAP_RUNS = 5
 
 def draw(image: np.ndarray, prediction: Prediction) -> np.ndarray:
     """The overlay the UI shows first: default thresholds, every class."""
-    from playground.overlay import render
-    from playground.views import ViewOptions, shown_prediction
+    from playground.render.overlay import render
+    from playground.render.views import ViewOptions, shown_prediction
 
     return render(image, shown_prediction(prediction, ViewOptions()))
 
 
 def bench_overlay(repeat: int) -> float:
     """Median ms of `render` for 100 blob masks, boxes and tags at 1024x1024 (legend included)."""
-    from playground.overlay import render
+    from playground.render.overlay import render
 
     image, prediction = noise_image(), blob_prediction()
     return median_ms(lambda: render(image, prediction), max(repeat, MIN_CHEAP_RUNS))
@@ -30,8 +30,8 @@ def bench_overlay(repeat: int) -> float:
 
 def bench_refilter(repeat: int) -> float:
     """Median ms to re-draw one stored 100-instance panel at a new score and mask threshold."""
-    from playground.service import Outcome
-    from playground.views import ViewOptions, make_panel
+    from playground.render.views import ViewOptions, make_panel
+    from playground.runtime.service import Outcome
 
     image, outcome = noise_image(), Outcome("mask-rcnn", blob_prediction())
     thresholds = iter(np.resize([0.3, 0.6], 2 * (max(repeat, MIN_CHEAP_RUNS) + 1)).tolist())

@@ -12,7 +12,7 @@ OVERLAY_MASKS = 100
 
 
 def prompt_params(task: str, image: np.ndarray) -> dict[str, object]:
-    """The forward params a model of ``task`` needs: a centre point for SAM, a phrase for text models."""
+    """The preprocessing params a model of ``task`` needs: a centre point for SAM, a phrase for text models."""
     height, width = image.shape[:2]
     if task == "prompt":
         return {"points": ((width / 2, height / 2, 1),)}

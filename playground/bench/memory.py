@@ -69,8 +69,8 @@ def bench_memory(
     """
     from playground.bench.models import predict_uncached
     from playground.core.registry import get_spec
-    from playground.manager import ModelManager
-    from playground.service import Playground
+    from playground.runtime.manager import ModelManager
+    from playground.runtime.service import Playground
 
     loaded = {key: size / MB for key, size in sizes.items() if size}
     if not loaded:

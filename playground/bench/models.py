@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from playground import heap
 from playground.bench.drawing import draw
 from playground.bench.fixtures import prompt_params
 from playground.bench.rss import peak_rss_mb, reset_peak_rss
 from playground.bench.timing import interleaved_medians
 from playground.core.types import Prediction
+from playground.runtime import heap
 
 if TYPE_CHECKING:
-    from playground.manager import ModelManager
-    from playground.service import Playground
+    from playground.runtime.manager import ModelManager
+    from playground.runtime.service import Playground
 
 MODEL_FIELDS = (
     "precision",
@@ -33,6 +33,7 @@ MODEL_FIELDS = (
     "speedup_cpu",
     "agreement",
     "activation_peak_mb",
+    "patches",
 )
 AGREEMENT_FIELDS = ("pixels", "instances", "mask_iou", "raw_rel_error")
 RANDOM_SEED = 0
@@ -59,7 +60,7 @@ def bench_model(
     import torch
 
     from playground.core.registry import get_spec
-    from playground.service import Playground
+    from playground.runtime.service import Playground
 
     task = get_spec(key).tasks[0]
     params = prompt_params(task, image)
@@ -111,6 +112,7 @@ def bench_model(
                 "speedup_cpu": round(fp32_bare.cpu_ms / full.cpu_ms, 3),
                 "agreement": measure_agreement(fp32, adapter, shown[0], image, task, params),
                 "activation_peak_mb": round(max(activation_mb), 1),
+                "patches": [patch.as_dict() for patch in adapter.patches],
             }
             size = adapter.nbytes
             if figures["agreement"]["pixels"] is None and figures["agreement"]["instances"] is None:
@@ -166,7 +168,7 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 def predict_uncached(playground: Playground, key: str, image: np.ndarray, task: str, params: dict) -> Prediction:
     """``playground.predict`` with an empty result cache, so the model runs."""
-    from playground.service import new_result_cache
+    from playground.runtime.service import new_result_cache
 
     playground.cache = new_result_cache()
     return playground.predict(key, image, task=task, **params)
@@ -176,7 +178,7 @@ def bench_sam_prompt(
     manager: ModelManager, keys: list[str], image: np.ndarray, repeat: int, notes: list[str]
 ) -> dict[str, float | None]:
     """First point prompt (encoder + decoder) vs a second point on the same image (decoder only)."""
-    from playground.service import Playground
+    from playground.runtime.service import Playground
 
     empty = {"first_ms": None, "second_ms": None, "ratio": None}
     if "sam" not in keys:

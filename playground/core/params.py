@@ -11,14 +11,14 @@ from playground.core.errors import UnknownParameterError
 
 
 def split_params(
-    owner: str, forward_names: frozenset[str], postprocess_names: frozenset[str], params: Mapping[str, Any]
+    owner: str, preprocess_names: frozenset[str], postprocess_names: frozenset[str], params: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``params`` split into (forward, postprocess) by the declared names; `UnknownParameterError`
+    """``params`` split into (preprocess, postprocess) by the declared names; `UnknownParameterError`
     names the first unknown one and lists what ``owner`` takes."""
-    unknown = sorted(set(params) - forward_names - postprocess_names)
+    unknown = sorted(set(params) - preprocess_names - postprocess_names)
     if unknown:
-        known = ", ".join(sorted(forward_names | postprocess_names)) or "no parameters"
+        known = ", ".join(sorted(preprocess_names | postprocess_names)) or "no parameters"
         raise UnknownParameterError(f"{owner} has no parameter {unknown[0]!r}; it takes {known}.")
-    forward = {name: value for name, value in params.items() if name in forward_names}
+    pre = {name: value for name, value in params.items() if name in preprocess_names}
     post = {name: value for name, value in params.items() if name in postprocess_names}
-    return forward, post
+    return pre, post

@@ -3,8 +3,7 @@
 ``auto`` picks bfloat16 where the hardware runs it natively: a CPU with AMX or AVX512-BF16 (read
 from torch's own CPU feature checks, with ``/proc/cpuinfo`` flags as the fallback), or a CUDA
 device that supports it. Everywhere else it picks float32: on a CPU without native bf16 (AVX2
-only) every bf16 op is emulated, and we measured it many times slower than fp32. ``fp16`` is for
-CUDA only.
+only) every bf16 op is emulated, far slower than fp32. ``fp16`` is for CUDA only.
 
 Only a model's heavy, numerically robust part runs in half precision (its adapter names those
 submodules, `half_precision_regions`); their outputs are cast back to float32, so box decoding,

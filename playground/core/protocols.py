@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from playground.core.patches import Patch
+from playground.core.precision import Precision
 from playground.core.registry import ModelSpec
 from playground.core.types import Prediction, WeightsMode
 
@@ -26,6 +28,8 @@ class LoadedAdapter(Protocol):
     weights: WeightsMode
     device: torch.device
     load_ms: float
+    precision: Precision
+    patches: list[Patch]
 
     @property
     def nbytes(self) -> int:
@@ -37,7 +41,7 @@ class LoadedAdapter(Protocol):
 
     def clear_caches(self) -> None: ...
 
-    def preprocess(self, image: np.ndarray, task: str, **forward_params: Any) -> Any: ...
+    def preprocess(self, image: np.ndarray, task: str, **preprocess_params: Any) -> Any: ...
 
     def forward(self, inputs: Any) -> Any: ...
 
@@ -54,7 +58,7 @@ class ModelInMemory(Protocol):
 
 
 class Models(Protocol):
-    """Runs registry models on images: `playground.manager.ModelManager`, or a remote backend."""
+    """Runs registry models on images: `playground.runtime.manager.ModelManager`, or a remote backend."""
 
     weights: WeightsMode
     concurrent_requests: int

@@ -22,7 +22,7 @@ class ModelSpec:
         licence: licence of the weights.
         size_mb: approximate download size in MB.
         adapter: ``"module:Class"`` of the adapter (in ``models/``), or of the composite (above the
-            manager, in ``playground/composites.py``) when ``components`` is set.
+            manager, in ``playground/runtime/composites.py``) when ``components`` is set.
         summary: one line on what makes the model worth comparing.
         labels: where its label names come from.
         year: the year the model (its paper) was published, for timelines.

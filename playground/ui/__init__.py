@@ -1,1 +1,1 @@
-"""The Gradio UI: layout only; every computation goes through `playground.service.Playground`."""
+"""The Gradio UI: layout only; every computation goes through `playground.runtime.service.Playground`."""

@@ -18,14 +18,14 @@ from playground.core.errors import BadPromptError, PlaygroundError
 from playground.core.images import LoadedImage, load_image
 from playground.core.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
-from playground.ground_truth import load_truth
-from playground.score_views import score_outcomes
-from playground.service import Outcome, Playground
+from playground.render.views import ViewOptions, make_panel, side_by_side
+from playground.runtime.service import Outcome, Playground
+from playground.scoring.truth import load_truth
+from playground.scoring.views import score_outcomes
 from playground.ui.common import EXAMPLES_DIR, model_events, new_output_path, user_error
 from playground.ui.compare_tab import comparable_keys, needs_text
 from playground.ui.text_tab import text_params
 from playground.ui.video_api import video_endpoint
-from playground.views import ViewOptions, make_panel, side_by_side
 
 
 def register_api(playground: Playground) -> None:
@@ -200,7 +200,7 @@ def explain_endpoint(playground: Playground):
         if outcome.prediction is None:
             raise gr.Error(outcome.error or "The model failed.")
         folder = new_output_path("views.json").parent
-        from playground.explain import explain_views, write_views  # see explain_panel
+        from playground.explain.views import explain_views, write_views  # see explain_panel
 
         listed = write_views(explain_views(outcome.prediction, loaded.pixels), folder)
         return [FileData(path=str(folder / item["file"])) for item in listed], listed

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import gradio as gr
 
 from playground.core.registry import CLOSED_SET_TASKS
-from playground.export import RANDOM_WEIGHTS_NOTE
-from playground.service import Playground
+from playground.render.export import RANDOM_WEIGHTS_NOTE
+from playground.runtime.service import Playground
 from playground.ui.api import register_api
 from playground.ui.closed_set_tab import create_tab
 from playground.ui.compare_tab import create_compare_tab

@@ -15,7 +15,8 @@ import numpy as np
 from playground.core.errors import PlaygroundError
 from playground.core.images import load_image
 from playground.core.registry import TASKS, models_for_task
-from playground.service import Outcome, Playground
+from playground.render.views import ViewOptions, make_panel, present_labels, table_rows
+from playground.runtime.service import Outcome, Playground
 from playground.ui.common import (
     TAB_LABELS,
     download_files,
@@ -32,7 +33,6 @@ from playground.ui.deep_links import TabControls, add_link_button
 from playground.ui.explain_panel import add_explain, outcome_predictions
 from playground.ui.panels import panel_slots, panel_updates
 from playground.ui.score_panel import add_score_panel
-from playground.views import ViewOptions, make_panel, present_labels, table_rows
 
 VIEW_CONTROLS = {
     "semantic": ("opacity",),  # a class map: no score, no soft masks

@@ -15,9 +15,9 @@ import numpy as np
 from gradio.utils import get_upload_folder
 
 from playground.core.registry import ModelSpec, get_spec
-from playground.export import export_files
-from playground.service import Outcome, Playground
-from playground.views import ViewOptions, make_panel, shown_prediction
+from playground.render.export import export_files
+from playground.render.views import ViewOptions, make_panel, shown_prediction
+from playground.runtime.service import Outcome, Playground
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
-from playground.compare import (
+from playground.core.errors import PlaygroundError
+from playground.core.images import load_image
+from playground.core.registry import REGISTRY, get_spec
+from playground.render.compare import (
     BOTH,
     ONLY_A,
     ONLY_B,
@@ -23,10 +26,8 @@ from playground.compare import (
     found_counts,
     summary_row,
 )
-from playground.core.errors import PlaygroundError
-from playground.core.images import load_image
-from playground.core.registry import REGISTRY, get_spec
-from playground.service import Outcome, Playground
+from playground.render.views import ViewOptions, make_panel, shown_prediction
+from playground.runtime.service import Outcome, Playground
 from playground.ui.common import (
     TAB_LABELS,
     download_files,
@@ -43,7 +44,6 @@ from playground.ui.deep_links import TabControls, add_link_button
 from playground.ui.explain_panel import add_explain, outcome_predictions
 from playground.ui.panels import PanelSlots, panel_slots, panel_updates
 from playground.ui.score_panel import add_score_panel
-from playground.views import ViewOptions, make_panel, shown_prediction
 
 PANELS_PER_ROW = 3
 DEFAULT_MODELS = ("detr", "retinanet", "faster-rcnn", "mask-rcnn", "grounding-dino")

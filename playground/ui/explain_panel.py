@@ -2,7 +2,7 @@
 
 `add_explain` puts a checkbox and a gallery under a tab's results. Ticking it, or a new result
 arriving while it is ticked, draws the views of the predictions the tab already holds in its
-`gr.State` (`playground.explain`): no model runs.
+`gr.State` (`playground.explain.views`): no model runs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ Unpack = Callable[[Any], tuple[np.ndarray, list[Prediction]]]
 
 def gallery_items(image: np.ndarray, predictions: list[Prediction]) -> list[tuple[np.ndarray, str]]:
     """(view image, "Model · title: caption") for every view of every prediction, in order."""
-    from playground.explain import explain_views  # supervision (~2 s to import) waits for the first click
+    from playground.explain.views import explain_views  # supervision (slow to import) waits for the first click
 
     items = []
     for prediction in predictions:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from playground.views import Panel
+from playground.render.views import Panel
 
 
 @dataclass
@@ -61,10 +61,6 @@ def panel_updates(panels: list[Panel], slots: PanelSlots) -> list:
     images = [gr.Image(value=panel.overlay) for panel in panels] + [gr.Image(value=None)] * (count - len(panels))
     captions = [panel_html(panel) for panel in panels] + [""] * (count - len(panels))
     return [*columns, *images, *captions]
-
-
-def skip_panels(slots: PanelSlots) -> list:
-    return [gr.skip()] * len(slots.outputs)
 
 
 def panel_html(panel: Panel) -> str:

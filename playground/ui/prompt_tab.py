@@ -18,12 +18,12 @@ from playground.core.images import load_image
 from playground.core.prompts import PromptHistory
 from playground.core.registry import get_spec
 from playground.core.types import Prediction
-from playground.export import to_json
-from playground.service import Outcome, Playground
+from playground.render.export import to_json
+from playground.render.views import draw, draw_prompts
+from playground.runtime.service import Outcome, Playground
 from playground.ui.common import TAB_LABELS, example_paths, image_input, model_events, on_gpu, user_error
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.ui.explain_panel import add_explain
-from playground.views import draw, draw_prompts
 
 CLICK_MODES = {"foreground point": "foreground", "background point": "background", "box corner": "corner"}
 CORNER_HINT = "Box: now click the opposite corner."

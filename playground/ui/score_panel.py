@@ -13,9 +13,9 @@ import gradio as gr
 
 from playground.core.errors import PlaygroundError
 from playground.core.images import load_image
-from playground.ground_truth import GroundTruth, from_boxes, load_truth
-from playground.score_views import LEGEND, draw_truth_boxes, example_annotation, score_outcomes
-from playground.scoring import table
+from playground.scoring.metrics import table
+from playground.scoring.truth import GroundTruth, from_boxes, load_truth
+from playground.scoring.views import LEGEND, draw_truth_boxes, example_annotation, score_outcomes
 
 LEGEND_TEXT = " · ".join(f"{['green', 'red', 'amber'][i]}: {text}" for i, (_, text) in enumerate(LEGEND))
 

@@ -15,7 +15,8 @@ from playground.core.errors import PlaygroundError
 from playground.core.images import load_image
 from playground.core.registry import get_spec
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
-from playground.service import Playground
+from playground.render.views import ViewOptions, make_panel
+from playground.runtime.service import Playground
 from playground.ui.common import (
     TAB_LABELS,
     download_files,
@@ -30,7 +31,6 @@ from playground.ui.common import (
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.ui.explain_panel import add_explain
 from playground.ui.panels import panel_html
-from playground.views import ViewOptions, make_panel
 
 TABLE_HEADERS = ["model", "phrase", "score", "box (x1, y1, x2, y2)", "mask area px"]
 TEXT_MODELS = ("grounded-sam", "sam3", "owlv2-sam")

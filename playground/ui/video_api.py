@@ -13,7 +13,7 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 
 from playground.core.errors import PlaygroundError
 from playground.core.videos import Cancelled, ObjectPrompt, Progress, VideoPrompt
-from playground.service import Playground
+from playground.runtime.service import Playground
 from playground.ui.common import EXAMPLES_DIR, new_output_path
 from playground.video.clips import Clip, open_clip
 from playground.video.output import tracks_json, write_overlay

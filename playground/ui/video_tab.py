@@ -20,14 +20,14 @@ from playground.core.errors import PlaygroundError
 from playground.core.prompts import PromptHistory
 from playground.core.registry import get_spec
 from playground.core.videos import ObjectPrompt, VideoPrompt
-from playground.service import Playground
+from playground.render.views import draw_prompts
+from playground.runtime.service import Playground
 from playground.ui.common import model_events, on_gpu
 from playground.ui.prompt_tab import CLICK_MODES
 from playground.ui.video_api import EXAMPLE_CLIP, RouteRun, run_routes, uploaded_clip, write_outputs
 from playground.video.clips import Clip
 from playground.video.output import overlay_frame
 from playground.video.tracker import ROUTES, TEXT_ROUTES, VideoTracker
-from playground.views import draw_prompts
 
 PROMPT_ROUTES = {
     "clicks or box (SAM 2 video)": "sam2",

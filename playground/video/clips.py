@@ -32,8 +32,6 @@ from playground.core.videos import (
     BadVideoError,
 )
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".gif", ".mkv", ".avi", ".m4v")
-
 
 @dataclass(eq=False)
 class Clip:

@@ -16,7 +16,7 @@ import numpy as np
 
 from playground.core.types import Prediction
 from playground.core.videos import FrameSource
-from playground.export import RANDOM_WEIGHTS_NOTE
+from playground.render.export import RANDOM_WEIGHTS_NOTE
 from playground.video.tracker import FrameResult, Tracks
 
 CODECS = ("libx264", "h264", "mpeg4")
@@ -25,7 +25,7 @@ CODECS = ("libx264", "h264", "mpeg4")
 
 def video_codec() -> str:
     """The first of `CODECS` this PyAV build can encode with."""
-    import av  # here, not at start-up (40 ms): only the Video tab needs PyAV
+    import av  # here, not at start-up: only the Video tab needs PyAV
 
     return next(name for name in CODECS if name in av.codecs_available)
 
@@ -50,7 +50,7 @@ def overlay_frame(source: FrameSource, tracks: Tracks, index: int) -> np.ndarray
     """(H, W, 3) uint8: frame ``index`` with its tracked objects drawn."""
     frame = source.frame(index)
     prediction = frame_prediction(tracks, tracks.frames.get(index), source.height, source.width)
-    from playground.overlay import render  # supervision: imported on the first frame, not with the app
+    from playground.render.overlay import render  # supervision: imported on the first frame, not with the app
 
     return render(frame, prediction, legend=False) if len(prediction) else frame
 

@@ -24,7 +24,7 @@ from playground.core.registry import ModelSpec, get_spec
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.core.types import boxes_from_masks
 from playground.core.videos import FrameSource, ObjectPrompt, Progress, TrackedFrame, VideoPrompt, check_frame
-from playground.manager import ModelManager
+from playground.runtime.manager import ModelManager
 
 ROUTES = {
     "sam2": "sam2-video",

@@ -18,9 +18,9 @@ from gradio_client.exceptions import AppError
 
 from playground.core.errors import BadImageError
 from playground.core.images import load_image
-from playground.manager import ModelManager
-from playground.overlay import render
-from playground.service import Playground
+from playground.render.overlay import render
+from playground.runtime.manager import ModelManager
+from playground.runtime.service import Playground
 
 CASES = make_cases()
 CLI_CASES = [case for case in CASES if case.upright is None or case.name == "rotated.jpg"]

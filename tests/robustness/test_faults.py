@@ -14,10 +14,10 @@ import pytest
 import torch
 from conftest import EXAMPLES, ROOT
 
-from models.unet_network import CARVANA_WIDTHS, UNet
+from models.parts.unet_network import CARVANA_WIDTHS, UNet
 from playground.core.registry import get_spec
-from playground.manager import ModelManager
-from playground.service import Playground
+from playground.runtime.manager import ModelManager
+from playground.runtime.service import Playground
 
 FCN_FILE = "fcn_resnet50_coco-1167a1af.pth"
 """Where torch hub keeps the FCN checkpoint: ``$TORCH_HOME/hub/checkpoints/<this>``."""

@@ -1,4 +1,4 @@
-"""The hand-written mask composite in playground/overlay.py matches supervision's MaskAnnotator, and
+"""The hand-written mask composite in playground/render/overlay.py matches supervision's MaskAnnotator, and
 panoptic, semantic and hidden classes are drawn as documented."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from playground import overlay
 from playground.core.types import Prediction, boxes_from_masks
+from playground.render import overlay
 
 H, W = 120, 160
 

@@ -1,8 +1,8 @@
 """RoIAlign over every FPN level (Faster and Mask R-CNN's ``MultiScaleRoIAlign``) as one ``embedding_bag``.
 
 torchvision's CPU ``roi_align`` runs one scalar loop per output bin and channel, one call per level,
-and is not vectorised over channels: on this 2-core CPU it took 528 ms of Mask R-CNN's 2.5 s bf16
-forward, in float32 whatever the precision (it runs after the backbone's outputs are cast back).
+and is not vectorised over channels: a large share of Mask R-CNN's bf16 forward, run in float32
+whatever the precision (it runs after the backbone's outputs are cast back).
 
 Here every level's map is one block of rows, a row being one pixel's C channels, and each output
 bin's samples (``sampling_ratio``² of them, four bilinear corners each) become row indices with
@@ -20,6 +20,14 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torchvision.ops import poolers
+
+from playground.core.patches import Patch
+
+POOLED = Patch(
+    replaced="torchvision MultiScaleRoIAlign.forward",
+    by="models.layers.roi_align.roi_align_levels (every FPN level in one embedding_bag)",
+    why="torchvision's CPU roi_align runs a scalar loop per bin and channel",
+)
 
 
 def roi_align_levels(

@@ -2,11 +2,11 @@
 
 It turns an image and model keys into predictions through its `Models` (a `ModelManager`, or a remote
 backend such as `playground.backends.ray_client.RayModels`; composites such as
-Grounded-SAM through their class in `playground.composites`), and keeps predictions in an
-`LRUCache`, so a model runs once per image and forward parameters however often the user flips
+Grounded-SAM through their class in `playground.runtime.composites`), and keeps predictions in an
+`LRUCache`, so a model runs once per image and preprocessing parameters however often the user flips
 tabs or moves sliders.
 
-The result-cache key is (image digest, model, task, forward parameters): only what changes the
+The result-cache key is (image digest, model, task, preprocessing parameters): only what changes the
 forward. A post-processing parameter (a Grounding DINO threshold) is stored beside the cached
 prediction; asking with another value re-runs only the post-processing, on the raw outputs the
 adapter keeps, and replaces the entry.
@@ -75,8 +75,8 @@ class Playground:
         spec = get_spec(key)
         self.manager.ensure_available(key)  # fails fast offline, before the model code is imported
         model_class = spec.load_class()
-        forward, post = model_class.split_params(spec.title, params)
-        cache_key = (image_digest(image), key, task, tuple(sorted(forward.items())))
+        pre, post = model_class.split_params(spec.title, params)
+        cache_key = (image_digest(image), key, task, tuple(sorted(pre.items())))
         frozen_post = tuple(sorted(post.items()))
         entry = self.cache.get(cache_key)
         if entry is not None and entry.postprocess == frozen_post:
@@ -100,8 +100,8 @@ class Playground:
     def peek(self, key: str, image: np.ndarray, task: str | None = None, **params: object) -> Prediction | None:
         """The cached prediction `predict` would return, or None: never runs or loads a model
         (a deep link shows results at once when they are cached, and waits for Run otherwise)."""
-        forward, post = get_spec(key).load_class().split_params(get_spec(key).title, params) if params else ({}, {})
-        entry = self.cache.get((image_digest(image), key, task, tuple(sorted(forward.items()))))
+        pre, post = get_spec(key).load_class().split_params(get_spec(key).title, params) if params else ({}, {})
+        entry = self.cache.get((image_digest(image), key, task, tuple(sorted(pre.items()))))
         if entry is None or entry.postprocess != tuple(sorted(post.items())):
             return None
         return replace(entry.prediction, cached=True, meta=dict(entry.prediction.meta))

@@ -23,11 +23,12 @@ from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_S
 from transformers.models.sam3.image_processing_sam3 import Sam3ImageProcessor
 from transformers.models.sam3_tracker_video.configuration_sam3_tracker_video import Sam3TrackerVideoConfig
 
+from models.layers.rope_attention import COMPLEX_ROTATION, use_rope_attention
 from models.owlv2 import stand_in_clip_tokenizer
-from models.rope_attention import use_rope_attention
 from models.sam3 import MAX_CLASSES, TINY_SIZE, tiny_sam3_config
-from models.video_session import LazyFrames, MemoryBank, VideoAdapter
+from models.video.session import LazyFrames, MemoryBank, VideoAdapter
 from playground.core.errors import BadPromptError
+from playground.core.patches import Patch
 from playground.core.text_prompts import split_classes
 from playground.core.videos import Cancelled, FrameSource, Progress, TrackedFrame, VideoPrompt
 from playground.core.weights import hf_from_pretrained
@@ -102,10 +103,9 @@ class Sam3VideoAdapter(VideoAdapter):
 
     half_precision_regions = ("detector_model.vision_encoder", "detector_model.text_encoder")
 
-    def use_faster_layers(self, model: torch.nn.Module) -> None:
-        """The detector's ViT turns its rotary positions as one complex product (`models.rope_attention`)."""
-        super().use_faster_layers(model)
-        use_rope_attention(model)
+    def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
+        """The detector's ViT turns its rotary positions as one complex product (`models.layers.rope_attention`)."""
+        return [*super().use_faster_layers(model), COMPLEX_ROTATION.applied(use_rope_attention(model))]
 
     def build(self) -> torch.nn.Module:
         self.label_names = {}

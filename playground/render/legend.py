@@ -44,7 +44,7 @@ def add_legend(image: np.ndarray, entries: list[LegendEntry], empty_text: str = 
     return np.concatenate([image, strip], axis=0)
 
 
-# Legend text: OpenCV's Hershey font, as supervision's tags use; it draws only ASCII (and ~40x faster
+# Legend text: OpenCV's Hershey font, as supervision's tags use; it draws only ASCII (and far faster
 # than PIL's FreeType, which dominated the legend's time), so other text falls back to PIL.
 
 

@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from playground.core.types import Prediction
-from playground.explain_drawing import bars, boxes_drawn, classes, fit, heat, over, resize, titled
-from playground.views import side_by_side
+from playground.explain.drawing import bars, boxes_drawn, classes, fit, heat, over, resize, titled
+from playground.render.views import side_by_side
 
 INSTANCES_SHOWN = 4
 """Views for at most this many instances (best score first) per model."""

@@ -3,7 +3,6 @@
 In eval mode a batch norm after a convolution is a per-channel scale and shift, so it can be
 merged into the convolution's weights and bias (``torch.nn.utils.fusion.fuse_conv_bn_weights``): one
 pass over the activations instead of two, and no float32 normalisation between bf16 convolutions.
-On this CPU that took FCN-ResNet50's bf16 forward from 875 to 782 ms.
 
 The norms folded: ``nn.BatchNorm2d`` in eval mode, and the frozen batch norms that detection
 backbones hold (torchvision's ``FrozenBatchNorm2d``, which its detectors use with trained weights,
@@ -26,6 +25,14 @@ from itertools import pairwise
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+from playground.core.patches import Patch
+
+FOLDED = Patch(
+    replaced="batch norms (BatchNorm2d, torchvision's and transformers' FrozenBatchNorm2d) after a Conv2d",
+    by="nn.Identity, their scale and shift folded into the convolution's weights (torch's fuse_conv_bn_weights)",
+    why="one pass over the activations instead of two; equal to the library to about 1e-6 in float32",
+)
 
 IN_ORDER = frozenset({"torchvision.models._utils.IntermediateLayerGetter", "timm.models._features.FeatureListNet"})
 """Containers besides ``nn.Sequential`` (and its subclasses that keep its forward) whose forward runs
@@ -70,7 +77,7 @@ def fold_batch_norms(model: nn.Module) -> int:
 
 def _fold_into(conv: nn.Conv2d, norm: nn.Module, epsilon: float) -> None:
     """Give ``conv`` the weights and bias of ``conv`` then ``norm``, computed in float32 one layer
-    at a time (a float32 copy of the whole model first raised FCN's load peak by 183 MB)."""
+    at a time (a float32 copy of the whole model first raised the load's memory peak)."""
 
     def as_float(tensor: torch.Tensor | None) -> torch.Tensor | None:
         return None if tensor is None else tensor.detach().float()

@@ -32,7 +32,7 @@ MAX_BOXES = 100
 class BoxesThenSAM:
     """Text -> boxes (``spec.components[0]``) -> masks (``spec.components[1]``, a SAM)."""
 
-    forward_params: ClassVar[frozenset[str]] = frozenset({"text"})
+    preprocess_params: ClassVar[frozenset[str]] = frozenset({"text"})
     postprocess_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, spec: ModelSpec, manager: Models) -> None:
@@ -41,8 +41,8 @@ class BoxesThenSAM:
 
     @classmethod
     def split_params(cls, title: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``params`` split into (forward, postprocess); unknown names raise `UnknownParameterError`."""
-        return split_params(title, cls.forward_params, cls.postprocess_params, params)
+        """``params`` split into (preprocess, postprocess); unknown names raise `UnknownParameterError`."""
+        return split_params(title, cls.preprocess_params, cls.postprocess_params, params)
 
     def predict(
         self,

@@ -14,11 +14,11 @@ from PIL import Image, ImageDraw
 
 from playground.core.images import image_digest, load_image
 from playground.core.registry import get_spec
-from playground.ground_truth import GroundTruth
-from playground.scoring import Matches, Score, score
-from playground.service import Outcome
+from playground.runtime.service import Outcome
+from playground.scoring.metrics import Matches, Score, score
+from playground.scoring.truth import GroundTruth
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 ANNOTATIONS_DIR = EXAMPLES_DIR / "annotations"
 TP, FP, MISS = (40, 200, 90), (230, 50, 50), (255, 176, 0)
 LEGEND = ((TP, "true positive"), (FP, "false positive"), (MISS, "missed"))

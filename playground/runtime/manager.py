@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from playground import heap
 from playground.core.errors import ModelRunError, PlaygroundError
 from playground.core.precision import Precision, resolve_precision
 from playground.core.registry import get_spec
 from playground.core.types import Prediction, WeightsMode
 from playground.core.weights import ensure_available
+from playground.runtime import heap
 
 if TYPE_CHECKING:
     import torch
@@ -146,7 +146,7 @@ class ModelManager:
         The prediction's ``timings_ms["load"]`` is the load time when this call loaded the model
         (``cold`` True), else 0. An out-of-memory error evicts every idle model and retries once;
         a second one becomes a `ModelRunError`. Composites (``spec.components``) are not models:
-        `playground.service.Playground` runs them, and they run their parts through here.
+        `playground.runtime.service.Playground` runs them, and they run their parts through here.
         """
         with self.use(key) as (adapter, cold):
             try:
@@ -213,7 +213,7 @@ class ModelManager:
     def _acquire(self, key: str) -> tuple[_Entry, bool]:
         spec = get_spec(key)
         if spec.components:
-            raise TypeError(f"{key} is a composite: run it through playground.service.Playground")
+            raise TypeError(f"{key} is a composite: run it through playground.runtime.service.Playground")
         with self._lock:
             entry = self._entries.get(key)
             cold = entry is None

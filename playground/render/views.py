@@ -14,8 +14,8 @@ from playground.core.prompts import PromptHistory
 from playground.core.registry import get_spec
 from playground.core.types import BACKGROUND_LABELS, Prediction
 from playground.core.weights import published_score
-from playground.export import to_json
-from playground.service import Outcome
+from playground.render.export import to_json
+from playground.runtime.service import Outcome
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,8 @@ def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions, legend
         return Panel(
             outcome.key, dimmed, title, outcome.error or "", "", [], {"model": outcome.key, "error": outcome.error}
         )
-    from playground.legend import add_legend, colour_hex  # see `draw`
-    from playground.overlay import crop_areas, mask_crops, render_with_legend
+    from playground.render.legend import add_legend, colour_hex  # see `draw`
+    from playground.render.overlay import crop_areas, mask_crops, render_with_legend
 
     # Drawn from the stored prediction by index, masks binarised inside their extents: a slider move
     # copies no image-sized mask stack (the JSON takes its mask areas from the same crops).
@@ -145,9 +145,9 @@ def draw(
     hidden_labels: frozenset[str] = frozenset(),
     legend: bool = True,
 ) -> np.ndarray:
-    """`playground.overlay.render`, imported on first use: supervision takes over a second to
+    """`playground.render.overlay.render`, imported on first use: supervision takes over a second to
     import, and the app imports this module before it serves its first page."""
-    from playground.overlay import render
+    from playground.render.overlay import render
 
     return render(image, prediction, opacity=opacity, hidden_labels=hidden_labels, legend=legend)
 

@@ -1,9 +1,9 @@
 """Multi-scale deformable attention (Deformable DETR's sampling step) as one ``embedding_bag``.
 
-transformers' CPU path samples each level with ``grid_sample``, whose CPU kernel costs about 21 ns
+transformers' CPU path samples each level with ``grid_sample``, whose CPU kernel pays a fixed cost
 per sampled element whatever the map size and is not vectorised over channels, then stacks and
-weights the samples in three more passes. On this AMX CPU that was 1.7 s of Grounding DINO's 6.7 s
-bf16 forward, and 0.9 s of Mask2Former's 3.3 s, and bf16 made it no faster.
+weights the samples in three more passes; it is a large share of Grounding DINO's and
+Mask2Former's forward, and it runs no faster in bf16.
 
 Here each level's value map gets a zero border, each sampling point's four bilinear corners
 become row indices into the flattened maps with weight corner x attention, and
@@ -15,16 +15,19 @@ the library to about 1e-6 relative (tests/test_deformable_attention.py).
 
 from __future__ import annotations
 
-import contextvars
-import functools
-from collections.abc import Callable
-from types import ModuleType
-from typing import Any
+import types
 
 import torch
 import torch.nn.functional as F
 
-from models.forward_swap import replace_forwards
+from models.layers.forward_swap import replace_forwards
+from playground.core.patches import Patch
+
+SAMPLED = Patch(
+    replaced="transformers MultiScaleDeformableAttention.forward",
+    by="models.layers.deformable_attention.deformable_sample (one embedding_bag over zero-bordered maps)",
+    why="grid_sample's CPU kernel is not vectorised over channels and gains nothing from bf16",
+)
 
 BORDER = (1, 2)
 """Zero rows/columns before and after each map: a corner index runs from -1 to size + 1."""
@@ -96,44 +99,28 @@ def _sampling_forward(
     return deformable_sample(value, value_spatial_shapes_list, sampling_locations, attention_weights)
 
 
-_ROUTED = contextvars.ContextVar("deformable_sample_routed", default=False)
+def use_sampling_function(model: torch.nn.Module, class_name: str, function_name: str) -> int:
+    """Give every ``class_name`` layer of ``model`` a copy of its class's forward that calls
+    `deformable_sample` where the library's calls its module global ``function_name`` (a
+    ``(value, shapes, locations, weights)`` function such as Mask2Former's
+    ``multi_scale_deformable_attention``); returns how many layers.
 
-
-def route_module_function(model: torch.nn.Module, layer_class: type, library: ModuleType, name: str) -> int:
-    """Route calls of ``library.name`` (a ``(value, shapes, locations, weights)`` function such as
-    Mask2Former's ``multi_scale_deformable_attention``) to `deformable_sample` while one of
-    ``model``'s ``layer_class`` layers runs, in that thread only; returns how many layers.
-
-    The layers call the function as a module global, so it is replaced there once, by one that
-    calls the library's own unless a routed layer is running: every other model (the bench's
-    float32 reference among them) keeps the library's code."""
-    function = getattr(library, name)
-    if not getattr(function, "routes_deformable_sample", False):
-
-        @functools.wraps(function)
-        def dispatch(value, shapes, locations, weights):
-            if _ROUTED.get():
-                return deformable_sample(value, shapes, locations, weights)
-            return function(value, shapes, locations, weights)
-
-        dispatch.routes_deformable_sample = True  # type: ignore[attr-defined]
-        setattr(library, name, dispatch)
-    layers = [module for module in model.modules() if isinstance(module, layer_class)]
-    for layer in layers:
-        layer.forward = _routed(layer.forward)
-    return len(layers)
-
-
-def _routed(forward: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(forward)
-    def routed(*args: Any, **kwargs: Any) -> Any:
-        token = _ROUTED.set(True)
-        try:
-            return forward(*args, **kwargs)
-        finally:
-            _ROUTED.reset(token)
-
-    return routed
+    The copy is the library's code object with its own globals, bound to these layers only: the
+    library's module, and every other model built from it (the bench's float32 reference among
+    them), keep the library's function."""
+    layer = next((m for m in model.modules() if any(c.__name__ == class_name for c in type(m).__mro__)), None)
+    if layer is None:
+        return 0
+    library = type(layer).forward
+    forward = types.FunctionType(
+        library.__code__,
+        {**library.__globals__, function_name: deformable_sample},
+        library.__name__,
+        library.__defaults__,
+        library.__closure__,
+    )
+    forward.__kwdefaults__ = library.__kwdefaults__
+    return replace_forwards(model, class_name, forward)
 
 
 def _bordered_table(

@@ -1,5 +1,5 @@
 """Draw a `Prediction` on its image: masks, outlines, boxes and "label score" tags, and the entries
-of the legend strip that `playground.legend` draws under it.
+of the legend strip that `playground.render.legend` draws under it.
 
 Semantic maps are painted one colour per class; instances get masks, boxes and tags. Panoptic
 predictions (``is_thing`` set) paint "things" in one colour per instance with an outline and a
@@ -7,14 +7,13 @@ tag, and "stuff" in its class colour; their legend lists every segment with its 
 follow the class id, so a class keeps its colour across models that share a label space.
 
 Why masks are composited here and not by supervision's ``MaskAnnotator``: it paints every mask
-by boolean-indexing the whole frame and sorts masks by their full-frame areas, so `render` of 100
-masks at 1024x1024 took ~370 ms of CPU (160 ms on a quiet machine for the annotator alone),
-against the 60 ms goal for a re-draw on a slider move. Here each mask is painted only inside its
-tight bounding box (one row scan and one band scan per mask: the floor is reading the masks once),
-as a palette slot into one (H, W) uint8 map that semantic maps fill through a lookup table, and the
-blend is the annotator's own (``cv2.addWeighted`` of the scene and its painted copy, kept where
-something was painted), so the pixels match it; the same render now takes ~40 ms of CPU. Boxes
-and tags stay with supervision's annotators (a few ms with OpenCV).
+by boolean-indexing the whole frame and sorts masks by their full-frame areas, so its time grows
+as the number of masks times the frame's size: too slow, with many masks, for the 60 ms goal of a
+re-draw on a slider move. Here each mask is painted only inside its tight bounding box (one row
+scan and one band scan per mask: the floor is reading the masks once), as a palette slot into one
+(H, W) uint8 map that semantic maps fill through a lookup table, and the blend is the annotator's
+own (``cv2.addWeighted`` of the scene and its painted copy, kept where something was painted), so
+the pixels match it. Boxes and tags stay with supervision's annotators (cheap: OpenCV draws them).
 """
 
 from __future__ import annotations
@@ -27,12 +26,12 @@ import numpy as np
 import supervision as sv
 
 from playground.core.types import BACKGROUND_LABELS, Prediction
-from playground.legend import PALETTE, LegendEntry, add_legend
+from playground.render.legend import PALETTE, LegendEntry, add_legend
 
 OUTLINE_PX = 2
 """Thickness of the outline drawn around each panoptic "thing"."""
 SMART_TAGS_MAX = 30
-"""Most tags moved apart by supervision's ``smart_position``: its spreading takes ~40 ms for 100 tags."""
+"""Most tags moved apart by supervision's ``smart_position``: its spreading grows costly with many tags."""
 
 
 @dataclass(frozen=True)

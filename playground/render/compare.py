@@ -73,7 +73,7 @@ def detections_of(prediction: Prediction) -> sv.Detections:
     """Instances, or else the semantic map's non-background classes, as supervision detections."""
     import supervision as sv
 
-    from playground.overlay import to_detections
+    from playground.render.overlay import to_detections
 
     if len(prediction):
         return to_detections(prediction)

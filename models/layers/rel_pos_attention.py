@@ -3,8 +3,8 @@
 transformers' SDPA path adds SAM's position bias ``rel_h[q, kh] + rel_w[q, kw]`` as a dense
 (B, heads, N, N) mask: in each global block (N = 4096 tokens for a 1024 px image) that is 201 M
 numbers, 805 MB in float32, written from two non-contiguous einsum outputs, copied by a reshape,
-then read again by the attention kernel. Measured on this AVX512-BF16 CPU in bf16, a global
-block's attention took 660 ms against 345 ms for the same attention without the mask.
+then read again by the attention kernel: building and reading the mask costs about as much as
+the attention itself.
 
 Here the bias is never made dense. For each chunk of queries, one ``bmm`` gives the scores
 (B*heads, chunk, N), the two bias terms are added in place by broadcasting over the key grid
@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import torch
 
-from models.forward_swap import replace_forwards
+from models.layers.forward_swap import replace_forwards
+from playground.core.patches import Patch
+
+CHUNKED = Patch(
+    replaced="transformers SamVisionAttention.forward (the global-attention blocks)",
+    by="models.layers.rel_pos_attention.rel_pos_attention (relative positions added per chunk of queries)",
+    why="transformers builds a dense (heads, 4096, 4096) position mask per global block",
+)
 
 SCORES_PER_CHUNK = 128 * 12 * 4096
 """Attention scores computed at once: 128 queries of a global ViT-B block (12 heads x 4096 keys), the
-fastest chunk measured on this CPU (a bf16 global block took 390, 353, 468 and 453 ms with chunks of
-64, 128, 256 and 512 queries; the library's took 714-767 ms)."""
+fastest of the chunk sizes tried (64 to 512 queries; docs/performance.md)."""
 MIN_TOKENS = 1024
 """Blocks of fewer tokens keep the library's attention: in SAM's 14 x 14 windows (196 tokens) its
-masked flash attention took 106 ms a block against 116 ms here (bf16, qkv and proj included)."""
+masked flash attention was faster than the chunked path (the dense mask is small there)."""
 
 
 def rel_pos_attention(module: torch.nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from playground.legend import PALETTE, put_text, text_width
+from playground.render.legend import PALETTE, put_text, text_width
 
 SIDE = 384
 """Longer side (pixels) of the image in each view."""

@@ -6,9 +6,9 @@ bring all N masks to the image's size at once, in float32: 16 MB a mask at 2048 
 the library's own function and converted before the next one is made.
 
 - Mask R-CNN: torchvision's ``GeneralizedRCNNTransform.postprocess`` pastes all N masks as one
-  float32 (N, 1, H, W) stack and stacks it again; a 2048 px request peaked 6.3 GB above its start.
+  float32 (N, 1, H, W) stack and stacks it again.
 - SAM and SAM 2: their processors' ``post_process_masks`` upsample the low-res logits (see
-  `masks_from_logits`); 100 boxes of Grounded-SAM on a 2048 px image peaked 4.7 GB above its start.
+  `masks_from_logits`) for every box at once, as float32 at the image's size.
 - MaskFormer and Mask2Former's semantic maps: their processors upsample all 133 class score maps
   before the per-pixel argmax (`upsampled_argmax`).
 """
@@ -38,8 +38,8 @@ def pasted_masks(
     torchvision's own `paste_masks_in_image` pastes each mask, one call per mask: the float32 plane
     (H, W) lives only while it is converted, and only the rows and columns where it is non-zero are
     written, so the rest of the two zeroed (calloc) stacks is never touched, nor read again to find
-    the extents (a first read of each untouched page costs a page fault: 1.3 s more of drawing for
-    100 masks at 2048 px).
+    the extents (a first read of each untouched page costs a page fault, which drawing would pay
+    for every page of every mask).
     """
     probs = np.zeros((len(roi_masks), *size), np.uint8)
     masks = np.zeros((len(roi_masks), *size), bool)
@@ -78,7 +78,7 @@ def upsampled_argmax(scores: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
     best = labels = None
     for start in range(0, len(scores), CLASSES_PER_CHUNK):
         chunk = F.interpolate(scores[None, start : start + CLASSES_PER_CHUNK], size=size, mode="bilinear")[0]
-        chunk_best, chunk_labels = chunk.max(dim=0)  # the first maximum's index, as argmax; 4x faster here
+        chunk_best, chunk_labels = chunk.max(dim=0)  # the first maximum's index, as argmax, and faster
         if best is None:
             best, labels = chunk_best, chunk_labels
         else:

@@ -28,7 +28,7 @@ import numpy as np
 from playground.core.errors import UnknownModelError
 from playground.core.registry import REGISTRY, get_spec
 from playground.core.types import Prediction
-from playground.ground_truth import BACKGROUND, BadTruthError, GroundTruth, canonical_label, object_mask
+from playground.scoring.truth import BACKGROUND, BadTruthError, GroundTruth, canonical_label, object_mask
 
 IOU = 0.5
 HEADLINE = {

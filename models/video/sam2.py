@@ -28,7 +28,7 @@ from transformers import (
     Sam2VisionConfig,
 )
 
-from models.video_session import LazyFrames, MemoryBank, VideoAdapter
+from models.video.session import LazyFrames, MemoryBank, VideoAdapter
 from playground.core.videos import Cancelled, FrameSource, ObjectPrompt, Progress, TrackedFrame, VideoPrompt
 from playground.core.weights import hf_from_pretrained
 

@@ -118,7 +118,7 @@ class MemoryBank:
 class VideoAdapter(Adapter):
     """A video model: it tracks clips (``track``), it does not take single images."""
 
-    def preprocess(self, image: np.ndarray, task: str, **forward_params: Any) -> Any:
+    def preprocess(self, image: np.ndarray, task: str, **preprocess_params: Any) -> Any:
         raise BadPromptError(
             f"{self.spec.title} tracks video clips: use the Video tab or `python -m playground track`."
         )

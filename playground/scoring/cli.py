@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from playground.core.types import Prediction
-from playground.ground_truth import BadTruthError, GroundTruth, decode_segmentation, load_label_map, load_truth
+from playground.scoring.truth import BadTruthError, GroundTruth, decode_segmentation, load_label_map, load_truth
 
 EPILOG = """RESULT: a `predict --json` file (scored by box), a `predict --coco` file (masks as RLE; ids other
 than 0 must be in TRUTH), or a label-map PNG for semantic models (pass --model for its class names, e.g.
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from playground.scoring import score
+    from playground.scoring.metrics import score
 
     start = time.perf_counter()
     prediction, truth = read_inputs(args)

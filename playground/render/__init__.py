@@ -1,0 +1,1 @@
+"""A `Prediction` made visible: overlays, legends, panel views, comparisons, and file exports."""
