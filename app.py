@@ -35,6 +35,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "whose model flags then apply (see `python -m playground serve`) [local]",
     )
     parser.add_argument("--address", help="--backend ray: the cluster address `python -m playground serve` printed")
+    parser.add_argument(
+        "--max-queue",
+        type=int,
+        metavar="N",
+        help=f"most requests waiting at once; more are told the queue is full "
+        f"[default: {QUEUE_PER_MODEL_SLOT} per request the models run at once]",
+    )
     return parser.parse_args(argv)
 
 
@@ -54,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
 
     preload = Preload()
     demo = build_demo(Playground(manager), on_page_load=lambda: preload.start("the first page load"))
-    demo.queue(default_concurrency_limit=4, max_size=QUEUE_PER_MODEL_SLOT * manager.concurrent_requests)
+    demo.queue(
+        default_concurrency_limit=4, max_size=args.max_queue or QUEUE_PER_MODEL_SLOT * manager.concurrent_requests
+    )
     demo.launch(
         server_name=args.host,
         server_port=args.port,
@@ -107,8 +116,11 @@ class Preload:
 
 
 def preload_libraries() -> None:
-    import supervision  # noqa: F401
-    import torch  # noqa: F401
+    """torch, then supervision, through the heavy-import lock the adapters' imports take too."""
+    from playground.core.imports import import_module
+
+    for name in ("torch", "supervision"):
+        import_module(name)
 
 
 if __name__ == "__main__":

@@ -27,13 +27,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # one line here; the traceback goes to a log file the line names
+        print(f"error: {logged_to_file(error, args)}", file=sys.stderr)
+        return 1
+
+
+def logged_to_file(error: Exception, args: argparse.Namespace) -> str:
+    """`unexpected_error_line` for the CLI: its traceback goes to ``playground-errors.log`` in the
+    system's temporary folder (the terminal gets one line that names it), not to the terminal."""
+    import logging
+    import tempfile
+
+    from playground.core.errors import log, unexpected_error_line
+
+    path = Path(tempfile.gettempdir()) / "playground-errors.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    propagate, log.propagate = log.propagate, False
+    try:
+        return unexpected_error_line(error, f"`{args.command}`", logged_in=str(path))
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+        log.propagate = propagate
 
 
 def build_parser() -> argparse.ArgumentParser:
     from playground.core.weights import weights_mode_from_env
 
     parser = argparse.ArgumentParser(prog="python -m playground", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = commands.add_parser("models", help="list every model: key, tasks, checkpoint, cached or not")
     models.add_argument("--layers", metavar="KEY", help="load KEY and list every layer swap or wrap made to it at load")

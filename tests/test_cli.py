@@ -230,3 +230,24 @@ def test_text_models_without_text_name_the_flag(capsys):
     assert main(["predict", "grounded-sam", str(ASTRONAUT), "--weights", "tiny"]) == 2
     err = capsys.readouterr().err
     assert "--text" in err and "click" not in err and err.count("\n") == 1
+
+
+def test_an_unexpected_error_is_one_line_naming_its_log_and_id(monkeypatch, capsys, tmp_path):
+    """A failure that is not a PlaygroundError: exit 1, one line on stderr; the traceback is in the
+    log file the line names, under the id it names."""
+    import tempfile
+
+    from playground.runtime.manager import ModelManager
+
+    def broken(self, key, *args, **kwargs):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore detail")
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(ModelManager, "predict", broken)
+    code = main(["predict", "fcn", str(ASTRONAUT), "--weights", "tiny"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert "RuntimeError: CUDA error: an illegal memory access" in err and "more detail" not in err
+    error_id = err.rsplit("under id ", 1)[1].rstrip(".")
+    log = (tmp_path / "playground-errors.log").read_text()
+    assert error_id in log and "Traceback" in log and "more detail" in log

@@ -49,7 +49,15 @@ RUN_DEPENDENT = ("device", "cold", "cached", "reuse", "raw_outputs")
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[str]:
     """``python -m playground serve --weights tiny --replicas 2`` on 127.0.0.1; yields its address."""
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    process, address = start_serve(tmp_path_factory.mktemp("serve") / "serve.log")
+    try:
+        yield address
+    finally:
+        stop_serve(process)
+
+
+def start_serve(log: Path) -> tuple[subprocess.Popen, str]:
+    """A fresh ``serve --weights tiny --replicas 2`` (its own process group); (process, address)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "playground", "serve", "--weights", "tiny", "--replicas", "2"]
     process = subprocess.Popen(
@@ -61,14 +69,19 @@ def cluster(tmp_path_factory) -> Iterator[str]:
         start_new_session=True,  # its Ray processes share its process group, so teardown can end them all
     )
     try:
-        yield wait_for_address(process, log, timeout=300)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        return process, wait_for_address(process, log, timeout=300)
+    except BaseException:
+        stop_serve(process)
+        raise
+
+
+def stop_serve(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def wait_for_address(process: subprocess.Popen, log: Path, timeout: float) -> str:
@@ -215,6 +228,27 @@ def test_16_clients_x_10_requests_through_the_app_give_no_error(cluster, tmp_pat
         pool.shutdown(wait=False, cancel_futures=True)
         app.process.terminate()
         app.process.wait(timeout=20)
+
+
+def test_nine_users_at_a_cold_start_through_ray_all_get_complete_answers(tmp_path) -> None:
+    """tests/robustness/test_cold_start.py's crowd, on 5 fresh Ray deployments and apps: the replicas
+    and the app import every adapter for the first time while the nine requests arrive."""
+    from crowd import crowd_at_cold_start, crowd_image
+
+    image = crowd_image(tmp_path)
+    failures = []
+    for start in range(5):
+        process, address = start_serve(tmp_path / f"serve-{start}.log")
+        try:
+            app = start_app(tmp_path, "--backend", "ray", "--address", address, timeout=120)
+            try:
+                failures += [f"start {start}: {line}" for line in crowd_at_cold_start(app.url, image)]
+            finally:
+                app.process.terminate()
+                app.process.wait(timeout=30)
+        finally:
+            stop_serve(process)
+    assert not failures, "\n".join(failures)
 
 
 class FailingResponse:

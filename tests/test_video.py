@@ -172,6 +172,17 @@ def test_cli_writes_one_mp4_frame_per_tracks_json_frame(tmp_path, capsys) -> Non
     assert "--text needs" in capsys.readouterr().err
 
 
+def test_track_without_json_writes_tracks_json_beside_the_overlay(tmp_path, capsys) -> None:
+    """The command a newcomer types first: no --json, so tracks.json lands next to --out."""
+    out = tmp_path / "clips" / "overlay.mp4"
+    out.parent.mkdir()
+    argv = ["track", str(CLIP), "--weights", "tiny", "--points", "150,120,1", "--fps", "1", "--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    frames = json.loads((out.parent / "tracks.json").read_text())["frames"]
+    assert frames and out.is_file()
+    assert str(out.parent / "tracks.json") in capsys.readouterr().out
+
+
 def test_panoptic_segments_keep_their_ids_on_every_frame(manager, tmp_path) -> None:
     """Video panoptic: MaskFormer's segments on the prompt frame, each a mask prompt for SAM 2 video; the
     masks equal the library's loop given the same masks, and every segment keeps its id and class."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
+
+from playground.core.imports import import_module
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class ModelSpec:
     gated: bool = False
 
     def load_class(self) -> type:
-        """Import and return the class named by ``adapter`` (the first call imports the model code)."""
+        """Import and return the class named by ``adapter`` (the first call imports the model code,
+        under the heavy-import lock: `playground.core.imports`)."""
         module_name, class_name = self.adapter.split(":")
-        return getattr(importlib.import_module(module_name), class_name)
+        return getattr(import_module(module_name), class_name)

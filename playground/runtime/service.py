@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from playground.core.cache import MB, LRUCache
-from playground.core.errors import PlaygroundError
+from playground.core.errors import PlaygroundError, unexpected_error_line
 from playground.core.images import image_digest
 from playground.core.protocols import Models
 from playground.core.registry import get_spec
@@ -50,6 +50,14 @@ class CachedResult:
 
     postprocess: Hashable
     prediction: Prediction
+
+
+def failed(key: str, error: Exception) -> Outcome:
+    """``key``'s error `Outcome`: a `PlaygroundError`'s own line; for anything else (a library bug,
+    a device fault), a line naming the id its traceback is logged under."""
+    if isinstance(error, PlaygroundError):
+        return Outcome(key, error=str(error))
+    return Outcome(key, error=unexpected_error_line(error, get_spec(key).title))
 
 
 def new_result_cache() -> LRUCache[CachedResult]:
@@ -119,7 +127,8 @@ class Playground:
         on_start: Callable[[int, str], None] | None = None,
         params_for: Callable[[str], dict[str, object]] | None = None,
     ) -> list[Outcome]:
-        """Each model in order; a failing model becomes an error `Outcome`, the others still run.
+        """Each model in order; a failing model becomes an error `Outcome` (any exception: an
+        unexpected one is logged once, and its line names the log's id), the others still run.
 
         ``task`` None runs each model's own first task. ``on_start(index, key)`` is called before
         each model (for progress bars); ``params_for(key)`` gives that model's params.
@@ -131,6 +140,6 @@ class Playground:
             params = params_for(key) if params_for else {}
             try:
                 outcomes.append(Outcome(key, prediction=self.predict(key, image, task=task, **params)))
-            except PlaygroundError as error:
-                outcomes.append(Outcome(key, error=str(error)))
+            except Exception as error:  # any failure stays in this model's panel
+                outcomes.append(failed(key, error))
         return outcomes

@@ -19,7 +19,7 @@ from playground.core.images import LoadedImage, load_image
 from playground.core.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
 from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
 from playground.render.views import ViewOptions, make_panel, side_by_side
-from playground.runtime.service import Outcome, Playground
+from playground.runtime.service import Outcome, Playground, failed
 from playground.scoring.truth import load_truth
 from playground.scoring.views import score_outcomes
 from playground.ui.common import EXAMPLES_DIR, model_events, new_output_path, user_error
@@ -113,8 +113,8 @@ def single_outcome(playground: Playground, key: str, loaded: LoadedImage, **para
         return Outcome(key, prediction=playground.predict(key, loaded.pixels, **params))
     except BadPromptError as error:
         raise user_error(str(error)) from None
-    except PlaygroundError as error:
-        return Outcome(key, error=str(error))
+    except Exception as error:  # any other failure stays in this model's result
+        return failed(key, error)
 
 
 def compare_endpoint(playground: Playground):

@@ -13,6 +13,7 @@ from playground.ui.api import register_api
 from playground.ui.closed_set_tab import create_tab
 from playground.ui.compare_tab import create_compare_tab
 from playground.ui.deep_links import wire_deep_links
+from playground.ui.errors import clear_errors
 from playground.ui.prompt_tab import create_prompt_tab
 from playground.ui.text_tab import create_text_tab
 from playground.ui.video_tab import create_video_tab
@@ -52,7 +53,7 @@ def build_demo(playground: Playground, on_page_load: Callable[[], None] | None =
         wire_deep_links(demo, tabs, controls, link_notice)
         if on_page_load is not None:
             demo.load(on_page_load, api_visibility="private", queue=False)
-    return demo
+    return clear_errors(demo)
 
 
 def memory_report(playground: Playground) -> str:

@@ -31,7 +31,7 @@ def add_track_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame", type=int, default=0, help="the prompt frame, an index after sampling [default: 0]")
     parser.add_argument("--fps", type=float, help="sampling rate [default: the clip's own, up to 10]")
     parser.add_argument("--out", type=Path, required=True, help="write the overlay mp4 here")
-    parser.add_argument("--json", type=Path, required=True, help="write tracks.json here")
+    parser.add_argument("--json", type=Path, help="write the tracks JSON here [default: tracks.json beside --out]")
     parser.add_argument("--coco", type=Path, help="also write a COCO-style JSON with RLE masks per frame")
 
 
@@ -64,6 +64,7 @@ def run_track(args: argparse.Namespace, manager, params: dict[str, object]) -> i
     print(file=sys.stderr)
     tracks.notices[:0] = clip.notices
     count = write_overlay(clip, tracks, args.out)
+    args.json = args.json or args.out.with_name("tracks.json")
     args.json.write_text(json.dumps(tracks_json(tracks, clip), indent=1) + "\n")
     if args.coco:
         args.coco.write_text(json.dumps(tracks_coco(tracks, clip)) + "\n")
