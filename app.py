@@ -36,6 +36,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--address", help="--backend ray: the cluster address `python -m playground serve` printed")
     parser.add_argument(
+        "--preload",
+        metavar="KEY,KEY",
+        help="models to load at start-up, before the first request [default: $PLAYGROUND_PRELOAD; on a "
+        "ZeroGPU Space: sam, grounding-dino, detr, fcn, mask2former, sam2-video; elsewhere none]",
+    )
+    parser.add_argument(
         "--max-queue",
         type=int,
         metavar="N",
@@ -50,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         manager = manager_from_args(args) if args.backend == "local" else ray_models(args.address)
+        if args.backend == "local":
+            from playground.runtime.zerogpu import models_for_this_host, preload_keys
+
+            manager = models_for_this_host(manager, preload_keys(args.preload))
     except PlaygroundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

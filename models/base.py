@@ -13,8 +13,7 @@ Parameters are declared, the idea of transformers' ``Pipeline._sanitize_paramete
 ``preprocess_params`` reach `preprocess` (they change what the model computes, and so enter the
 result-cache key); ``postprocess_params`` reach `postprocess` only. Any other name is refused.
 
-Caches are declared too: an adapter makes each with `new_cache`, and `nbytes`, `unload` and
-`clear_caches` count and drop them, so evicting a model frees its caches and the budget sees them.
+Caches are declared too (`new_cache`): `nbytes`, `unload` and `clear_caches` count and drop them.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import contextlib
 import copy
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,10 +32,12 @@ from models.explain.capture import Explainer
 from models.layers.batch_norm_folding import FOLDED, fold_batch_norms
 from models.layers.half_precision import created_in, use_half_precision
 from playground.core.cache import LRUCache, deep_nbytes
+from playground.core.devices import synchronize
 from playground.core.params import split_params
 from playground.core.patches import Patch
 from playground.core.precision import Precision
 from playground.core.registry import ModelSpec
+from playground.core.tensors import to_device
 from playground.core.types import SCORE_FLOOR, Prediction, WeightsMode
 
 __all__ = ["SCORE_FLOOR", "Adapter", "ProcessorAdapter"]
@@ -47,8 +48,7 @@ class Adapter(ABC):
 
     Args:
         spec: the registry entry.
-        weights: ``pretrained`` (the real checkpoint), ``random`` (full size, random init) or
-            ``tiny`` (a small config, random init; for tests).
+        weights: ``pretrained`` (the checkpoint), ``random`` (full size, random init) or ``tiny`` (small; tests).
         device: where the model runs.
         checkpoint: optional local path that replaces the default checkpoint.
         precision: ``fp32``, or ``bf16`` / ``fp16`` for the `half_precision_regions`.
@@ -60,6 +60,7 @@ class Adapter(ABC):
         half_precision_regions: submodules run in half precision when ``precision`` asks ("" is the
             whole model): the heavy backbone or encoder, not the heads that decode boxes and masks.
         channels_last: a convolutional network, kept channels-last in half precision.
+        fp16_agrees: fp16 was measured to agree with fp32 (the bench), so ``--precision auto`` may pick it.
         explainer: the `Explainer` that records what Explain draws during the same forward pass.
     """
 
@@ -67,6 +68,7 @@ class Adapter(ABC):
     postprocess_params: ClassVar[frozenset[str]] = frozenset()
     half_precision_regions: ClassVar[tuple[str, ...]] = ("",)
     channels_last: ClassVar[bool] = False
+    fp16_agrees: ClassVar[bool] = False
     explainer: ClassVar[type[Explainer] | None] = None
 
     def __init__(
@@ -88,17 +90,15 @@ class Adapter(ABC):
         self._model_bytes = 0
         self.label_names: dict[int, str] = {}
         self.load_ms = 0.0
-        self._caches: list[LRUCache] = []
-        self.explain = True
-        """Record ``prediction.explain`` (False only to measure what recording costs)."""
+        self.caches: list[LRUCache] = []
+        self.explain = True  # record ``prediction.explain`` (False only to measure what recording costs)
         self._explainer: Explainer | None = None
         self.patches: list[Patch] = []  # each swap or wrap `_prepare` made (``models --layers KEY``)
 
     def new_cache(self, max_items: int, max_bytes: int) -> LRUCache:
-        """A cache this adapter owns: counted in `nbytes`, emptied by `unload` and `clear_caches`."""
-        cache: LRUCache = LRUCache(max_items, max_bytes)
-        self._caches.append(cache)
-        return cache
+        """A cache this adapter owns (counted in `nbytes`, emptied by `unload`); hits come back on its device."""
+        self.caches.append(LRUCache(max_items, max_bytes, restore=lambda value: to_device(value, self.device)))
+        return self.caches[-1]
 
     @classmethod
     def split_params(cls, title: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -106,9 +106,8 @@ class Adapter(ABC):
         return split_params(title, cls.preprocess_params, cls.postprocess_params, params)
 
     def floor(self, pretrained_floor: float = SCORE_FLOOR) -> float:
-        """The score below which results are dropped: ``pretrained_floor``, except 0 for tiny test
-        builds, whose scores sit near chance, so every post-processing path still has work to do.
-        Full-size random builds keep the real floors: they exist to time the real pipeline."""
+        """The score below which results are dropped: ``pretrained_floor``, except 0 for tiny test builds (scores
+        near chance: every post-processing path still has work); full-size random builds keep the real floors."""
         return 0.0 if self.weights == "tiny" else pretrained_floor
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -123,14 +122,15 @@ class Adapter(ABC):
         self.load_ms = (time.perf_counter() - start) * 1000
 
     def adopt(self, library_model: torch.nn.Module) -> None:
-        """Run a copy of ``library_model`` (this model in the library's layout and float32, e.g. a
-        ``library_kernels`` build), prepared as `load` prepares its own: how the bench and the tests
-        compare the two on the same weights, as the faster layers change the layout."""
+        """Run a copy of ``library_model`` (this model in the library's layout and float32, e.g. a ``library_kernels``
+        build), prepared as `load` prepares its own: how the bench and tests compare the two on the same weights."""
         self._prepare(copy.deepcopy(library_model).to(self.device).eval())
 
     def _prepare(self, model: torch.nn.Module) -> None:
-        """Faster layers, half precision, the explainer's hooks; sets ``self.model`` and ``self.patches``."""
+        """Faster layers for this device, half precision, explainer hooks; sets ``self.model`` and ``self.patches``."""
         patches = [] if self.library_kernels else [p for p in self.use_faster_layers(model) if p.count]
+        if wrong := [p.replaced for p in patches if not p.runs_on(self.device.type)]:
+            raise RuntimeError(f"{self.spec.key}: not measured faster on {self.device.type}, yet applied: {wrong}")
         if self.precision != "fp32":
             model, halved = use_half_precision(model, self.half_precision_regions, self.precision, self.channels_last)
             patches += halved
@@ -142,10 +142,13 @@ class Adapter(ABC):
         self._model_bytes = deep_nbytes([*model.parameters(), *model.buffers()])
 
     def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
-        """Swap library layers for faster ones that compute the same (in float32, to about 1e-6): by
-        default, every certain conv -> batch norm pair folded. Skipped with ``library_kernels``.
-        Returns one `Patch` per kind of swap (one with a count of 0 is dropped)."""
-        return [FOLDED.applied(fold_batch_norms(model))]
+        """Swap library layers for faster ones computing the same (float32: to ~1e-6), each through `faster` (by
+        default: every certain conv -> batch norm pair folded). One `Patch` per kind; a count of 0 is dropped."""
+        return [self.faster(FOLDED, fold_batch_norms, model)]
+
+    def faster(self, patch: Patch, swap: Callable[..., int], *args: Any) -> Patch:
+        """``patch`` applied by ``swap(*args)`` (-> layers changed) on its ``devices`` only; elsewhere a count of 0."""
+        return patch.applied(swap(*args) if patch.runs_on(self.device.type) else 0)
 
     @abstractmethod
     def build(self) -> torch.nn.Module:
@@ -160,13 +163,13 @@ class Adapter(ABC):
 
     def clear_caches(self) -> None:
         """Empty every cache this adapter declared (`new_cache`)."""
-        for cache in self._caches:
+        for cache in self.caches:
             cache.clear()
 
     @property
     def nbytes(self) -> int:
         """Bytes held: the model's tensors (counted once, at load; 0 unloaded) plus every cache entry."""
-        return self._model_bytes + sum(cache.nbytes for cache in self._caches)
+        return self._model_bytes + sum(cache.nbytes for cache in self.caches)
 
     # -- inference ---------------------------------------------------------------------------
 
@@ -185,10 +188,9 @@ class Adapter(ABC):
     def predict(self, image: np.ndarray, task: str | None = None, **params: Any) -> Prediction:
         """Run the three stages on ``image`` (H, W, 3 uint8) and record their timings in ms.
 
-        ``task`` (default: the spec's first task) reaches both `preprocess` and `postprocess`, so a
-        model that serves several tasks picks its post-processing by task; each of ``params`` goes
-        where it is declared (`preprocess_params`, `postprocess_params`), and an unknown one raises
-        `UnknownParameterError` before anything runs.
+        ``task`` (default: the spec's first task) reaches both `preprocess` and `postprocess`, so a model that
+        serves several tasks picks its post-processing by task; each of ``params`` goes where it is declared
+        (`preprocess_params`, `postprocess_params`); an unknown one raises `UnknownParameterError` first.
         """
         if self.model is None:
             raise RuntimeError(f"{self.spec.key} is not loaded")
@@ -217,9 +219,8 @@ class Adapter(ABC):
         return prediction
 
     def _sync_clock(self) -> float:
-        """perf_counter after the device has finished its queued work."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        """perf_counter after the device (CUDA, MPS) has finished its queued work."""
+        synchronize(self.device)
         return time.perf_counter()
 
     def new_prediction(self, image: np.ndarray, task: str, **fields: Any) -> Prediction:
@@ -235,8 +236,7 @@ class Adapter(ABC):
 
 
 class ProcessorAdapter(Adapter):
-    """An adapter whose ``self.processor`` (a transformers image processor, set in `build`) makes the
-    inputs, and whose model takes them as keyword arguments."""
+    """An adapter whose ``self.processor`` (a transformers image processor, set in `build`) makes keyword inputs."""
 
     processor: Any
 

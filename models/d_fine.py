@@ -18,7 +18,7 @@ from transformers import DFineConfig, DFineForObjectDetection, HGNetV2Config, RT
 from models.base import ProcessorAdapter
 from playground.core.labels import coco_detection_labels
 from playground.core.types import Prediction
-from playground.core.weights import hf_from_pretrained
+from playground.core.weights import hf_model, hf_processor
 
 TINY_SIZE = {"height": 64, "width": 64}
 """Input size (pixels) of the tiny test build; the real processor uses 640 x 640."""
@@ -43,9 +43,8 @@ class DFineAdapter(ProcessorAdapter):
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
-            load = {"local_path": self.checkpoint}
-            self.processor = hf_from_pretrained(self.spec, RTDetrImageProcessor.from_pretrained, **load)
-            model = hf_from_pretrained(self.spec, DFineForObjectDetection.from_pretrained, **load)
+            self.processor = hf_processor(self.spec, RTDetrImageProcessor, self.checkpoint)
+            model = hf_model(self.spec, DFineForObjectDetection, self.checkpoint)
             self.label_names = {int(k): v for k, v in model.config.id2label.items()}
             return model
         self.label_names = coco80_labels()

@@ -16,7 +16,7 @@ from models.base import ProcessorAdapter
 from models.explain.detr import DETRExplainer
 from playground.core.labels import coco_detection_labels
 from playground.core.types import Prediction
-from playground.core.weights import hf_from_pretrained
+from playground.core.weights import hf_model, hf_processor
 
 TINY_SIZE = {"shortest_edge": 64, "longest_edge": 96}
 """Image size (pixels) of the tiny test build; the real processor uses 800 / 1333."""
@@ -35,9 +35,8 @@ class DETRAdapter(ProcessorAdapter):
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
-            load = {"local_path": self.checkpoint}
-            self.processor = hf_from_pretrained(self.spec, DetrImageProcessor.from_pretrained, **load)
-            model = hf_from_pretrained(self.spec, DetrForObjectDetection.from_pretrained, **load)
+            self.processor = hf_processor(self.spec, DetrImageProcessor, self.checkpoint)
+            model = hf_model(self.spec, DetrForObjectDetection, self.checkpoint)
             self.label_names = {int(k): v for k, v in model.config.id2label.items()}
             return model
         self.label_names = coco_detection_labels()

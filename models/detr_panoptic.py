@@ -34,7 +34,7 @@ from models.parts.panoptic import panoptic_fields
 from playground.core.errors import PlaygroundError
 from playground.core.labels import coco_detection_labels
 from playground.core.types import Prediction
-from playground.core.weights import hf_from_pretrained
+from playground.core.weights import hf_model, hf_processor
 
 PANOPTIC_THRESHOLD = 0.85
 """Query score a panoptic segment needs: the DETR authors' ``PostProcessPanoptic`` setting."""
@@ -68,10 +68,9 @@ class DETRPanopticAdapter(ProcessorAdapter):
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
-            load = {"local_path": self.checkpoint}
-            self.processor = hf_from_pretrained(self.spec, DetrImageProcessor.from_pretrained, **load)
+            self.processor = hf_processor(self.spec, DetrImageProcessor, self.checkpoint)
             try:
-                model = hf_from_pretrained(self.spec, DetrForSegmentation.from_pretrained, **load)
+                model = hf_model(self.spec, DetrForSegmentation, self.checkpoint)
             except ImportError as error:
                 raise PlaygroundError(
                     f"{self.spec.title}: its checkpoint uses a timm ResNet backbone; `pip install timm` ({error})."

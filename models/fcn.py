@@ -18,7 +18,7 @@ from torchvision.transforms._presets import SemanticSegmentation
 from models.base import Adapter
 from models.explain.fcn import FCNExplainer
 from playground.core.types import Prediction
-from playground.core.weights import torchvision_state_dict, torchvision_weights
+from playground.core.weights import load_fitting, torchvision_state_dict, torchvision_weights
 
 TINY_RESIZE = 64
 """Shorter side (pixels) the tiny test build resizes to; the real weights use 520."""
@@ -40,7 +40,7 @@ class FCNAdapter(Adapter):
         self.transform = weights.transforms()
         model = fcn_resnet50(weights=None, weights_backbone=None, num_classes=len(categories), aux_loss=True)
         if self.weights == "pretrained":
-            model.load_state_dict(torchvision_state_dict(self.spec, self.checkpoint))
+            load_fitting(self.spec, model, torchvision_state_dict(self.spec, self.checkpoint), self.checkpoint)
         # The auxiliary head only helps training; dropping it saves a head's compute per image.
         model.aux_classifier = None
         return model

@@ -40,10 +40,11 @@ class Mask2FormerAdapter(MaskFormerAdapter):
 
     def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
         """The pixel decoder's deformable attention samples with one ``embedding_bag``."""
-        count = use_sampling_function(
-            model, "Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention", "multi_scale_deformable_attention"
+        layer = "Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention"
+        sampled = self.faster(
+            PIXEL_DECODER_SAMPLED, use_sampling_function, model, layer, "multi_scale_deformable_attention"
         )
-        return [*super().use_faster_layers(model), PIXEL_DECODER_SAMPLED.applied(count)]
+        return [*super().use_faster_layers(model), sampled]
 
     def tiny_config(self, id2label: dict[int, str]) -> Mask2FormerConfig:
         """transformers' own test layout: one block per Swin stage, width 64, 10 queries."""

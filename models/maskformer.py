@@ -31,7 +31,7 @@ from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
 from playground.core.labels import coco_detection_labels, coco_thing_names
 from playground.core.types import Prediction
-from playground.core.weights import hf_from_pretrained
+from playground.core.weights import hf_model, hf_processor
 
 TINY_SIZE = {"shortest_edge": 64, "longest_edge": 96}
 """Image size (pixels) of the tiny test build; the real processor uses 800 / 1333."""
@@ -82,9 +82,8 @@ class MaskFormerAdapter(Adapter):
 
     def build(self) -> torch.nn.Module:
         if self.weights == "pretrained":
-            load = {"local_path": self.checkpoint}
-            self.processor = hf_from_pretrained(self.spec, self.processor_class.from_pretrained, **load)
-            model = hf_from_pretrained(self.spec, self.model_class.from_pretrained, **load)
+            self.processor = hf_processor(self.spec, self.processor_class, self.checkpoint)
+            model = hf_model(self.spec, self.model_class, self.checkpoint)
         else:
             labels = coco_panoptic_placeholder_labels()
             tiny = self.weights == "tiny"

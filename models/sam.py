@@ -32,12 +32,13 @@ from models.layers.rel_pos_attention import CHUNKED, use_rel_pos_attention
 from models.parts.sam_configs import CHECKPOINTS, TINY_SIZE, random_sam_config, tiny_sam_config
 from models.parts.sam_everything import MASK_CHUNK, Everything, check_everything, segment_everything
 from playground.core.cache import MB, Lookup
+from playground.core.devices import synchronize
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
 from playground.core.patches import Patch
 from playground.core.prompts import check_box, check_point
 from playground.core.types import Prediction, boxes_from_masks
-from playground.core.weights import hf_from_pretrained
+from playground.core.weights import hf_model, hf_processor
 
 LABEL_NAMES = {0: "object"}
 
@@ -90,15 +91,14 @@ class SAMAdapter(Adapter):
 
     def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
         """The image encoder's attention adds its relative positions per chunk of queries, not as a dense mask."""
-        return [*super().use_faster_layers(model), CHUNKED.applied(use_rel_pos_attention(model))]
+        return [*super().use_faster_layers(model), self.faster(CHUNKED, use_rel_pos_attention, model)]
 
     def build(self) -> torch.nn.Module:
         self.label_names = LABEL_NAMES
         source = self.checkpoint or self.spec.checkpoint
         if self.weights == "pretrained":
-            load = {"repo_id": source} if source in CHECKPOINTS else {"local_path": source}
-            self.processor = hf_from_pretrained(self.spec, SamProcessor.from_pretrained, **load)
-            return hf_from_pretrained(self.spec, SamModel.from_pretrained, **load)
+            self.processor = hf_processor(self.spec, SamProcessor, self.checkpoint)
+            return hf_model(self.spec, SamModel, self.checkpoint)
         if self.weights == "tiny":
             size = {"longest_edge": TINY_SIZE}
             pad = {"height": TINY_SIZE, "width": TINY_SIZE}
@@ -229,6 +229,7 @@ class SAMAdapter(Adapter):
         """The vision encoder on the processed image: embeddings (1, C, h, w) and the resized size."""
         processed = self.processor(images=image, return_tensors="pt")
         embeddings = self.model.get_image_embeddings(processed["pixel_values"].to(self.device))
+        synchronize(self.device)  # the cache times this call: "image encoded in X s" is the device's work
         return {"image_embeddings": embeddings, "reshaped_input_sizes": processed["reshaped_input_sizes"][0]}
 
     @staticmethod

@@ -26,15 +26,9 @@ from transformers.models.sam2.configuration_sam2 import (
 from models.parts.sam_everything import MASK_CHUNK
 from models.sam import LABEL_NAMES, SAMAdapter, SamInputs, SamOutputs
 from playground.core.cache import Lookup
-from playground.core.weights import hf_from_pretrained
+from playground.core.devices import synchronize
+from playground.core.weights import hf_model, hf_processor
 
-CHECKPOINTS = (
-    "facebook/sam2.1-hiera-tiny",
-    "facebook/sam2.1-hiera-small",
-    "facebook/sam2.1-hiera-base-plus",
-    "facebook/sam2.1-hiera-large",
-)
-"""Hub ids a ``--checkpoint sam2=ID`` may name instead of a local path."""
 TINY_SIZE = 128
 """Input side (pixels) of the tiny test build (transformers' own test size); the real one is 1024."""
 
@@ -46,11 +40,9 @@ class SAM2Adapter(SAMAdapter):
 
     def build(self) -> torch.nn.Module:
         self.label_names = LABEL_NAMES
-        source = self.checkpoint or self.spec.checkpoint
         if self.weights == "pretrained":
-            load = {"repo_id": source} if source in CHECKPOINTS else {"local_path": source}
-            self.processor = hf_from_pretrained(self.spec, Sam2Processor.from_pretrained, **load)
-            return hf_from_pretrained(self.spec, Sam2Model.from_pretrained, **load)
+            self.processor = hf_processor(self.spec, Sam2Processor, self.checkpoint)
+            return hf_model(self.spec, Sam2Model, self.checkpoint)
         if self.weights == "tiny":
             size = {"height": TINY_SIZE, "width": TINY_SIZE}
             self.processor = Sam2Processor(Sam2ImageProcessor(size=size))
@@ -91,7 +83,9 @@ class SAM2Adapter(SAMAdapter):
     def _encode(self, image: np.ndarray) -> dict[str, list[torch.Tensor]]:
         """The vision encoder on the processed image: 3 feature maps (1, C, h, w), finest first."""
         processed = self.processor(images=image, return_tensors="pt")
-        return {"image_embeddings": self.model.get_image_embeddings(processed["pixel_values"].to(self.device))}
+        embeddings = self.model.get_image_embeddings(processed["pixel_values"].to(self.device))
+        synchronize(self.device)  # the cache times this call: "image encoded in X s" is the device's work
+        return {"image_embeddings": embeddings}
 
     def _upscale(self, low_res: torch.Tensor, lookup: Lookup[dict[str, Any]], image: np.ndarray) -> torch.Tensor:
         """(n, h, w) low-res mask logits -> (n, H, W) logits at the image's size (``post_process_masks``)."""

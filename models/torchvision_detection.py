@@ -48,7 +48,7 @@ from models.layers.image_masks import pasted_masks
 from models.layers.roi_align import POOLED, replace_multiscale_roi_align
 from playground.core.patches import Patch
 from playground.core.types import Prediction
-from playground.core.weights import torchvision_state_dict, torchvision_weights
+from playground.core.weights import load_fitting, torchvision_state_dict, torchvision_weights
 
 TINY_SIZE = {"min_size": 64, "max_size": 96}
 """Shorter / longer side (pixels) the tiny test builds resize to; the real weights use 800 / 1333."""
@@ -77,7 +77,7 @@ class TorchvisionDetectionAdapter(Adapter):
     def use_faster_layers(self, model: nn.Module) -> list[Patch]:
         """Batch norms are folded into the convolutions before them; Faster and Mask R-CNN pool
         their RoI features with one ``embedding_bag`` over all levels."""
-        return [*super().use_faster_layers(model), POOLED.applied(replace_multiscale_roi_align(model))]
+        return [*super().use_faster_layers(model), self.faster(POOLED, replace_multiscale_roi_align, model)]
 
     def build(self) -> nn.Module:
         weights = torchvision_weights(self.spec)
@@ -91,7 +91,7 @@ class TorchvisionDetectionAdapter(Adapter):
         state = torchvision_state_dict(self.spec, self.checkpoint) if self.weights == "pretrained" else None
         model = type(self).builder(weights=None, weights_backbone=None, num_classes=len(categories), **options)
         if state is not None:
-            model.load_state_dict(state)
+            load_fitting(self.spec, model, state, self.checkpoint)
         return model
 
     def tiny_model(self, num_classes: int, **options: Any) -> nn.Module:

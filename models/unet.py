@@ -18,7 +18,7 @@ from models.base import Adapter
 from models.explain.unet import UNetExplainer
 from models.parts.unet_network import CARVANA_WIDTHS, UNet
 from playground.core.types import Prediction
-from playground.core.weights import torchhub_state_dict
+from playground.core.weights import load_fitting, torchhub_state_dict
 
 CARVANA_LABELS = {0: "background", 1: "car"}
 """The checkpoint's classes; it stores no names, only ``mask_values`` [0, 1] of its training masks."""
@@ -41,7 +41,7 @@ class UNetAdapter(Adapter):
         state = torchhub_state_dict(self.spec, self.checkpoint) if self.weights == "pretrained" else None
         model = UNet(3, len(CARVANA_LABELS), CARVANA_WIDTHS)
         if state is not None:
-            model.load_state_dict(carvana_state_dict(state))
+            load_fitting(self.spec, model, carvana_state_dict(state), self.checkpoint)
         return model
 
     preprocess_params = frozenset({"scale"})

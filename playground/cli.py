@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from playground.core.errors import BadPromptError, PlaygroundError
-from playground.core.registry import CLOSED_SET_TASKS
 from playground.core.types import WEIGHT_MODES
 
 
@@ -61,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list every model: key, tasks, checkpoint, cached or not")
     models.add_argument("--layers", metavar="KEY", help="load KEY and list every layer swap or wrap made to it at load")
+    models.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list instead: key, cached, default_score_threshold, checkpoint, size_mb, licence, gated",
+    )
     add_model_arguments(models, weights_mode_from_env())
     models.set_defaults(run=run_models)
 
@@ -72,9 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--threshold",
         type=float,
-        help="minimum score kept in the output (0..1) [default: 0.5 for semantic, detection, instance and "
-        "panoptic models; none for the prompt and text models, whose scores are predicted IoUs or are "
-        "thresholded by their own detector]",
+        help="minimum score kept in the output (0..1) [default: the model's own, e.g. 0.5 for DETR, 0.3 for "
+        "SAM 3, 0.0 (keep every candidate) for SAM, whose scores are predicted IoUs; `models --json` lists them]",
     )
     predict.add_argument("--points", help='SAM / SAM 2 points "x,y,label;x,y,label" (label 1 foreground, 0 background)')
     predict.add_argument("--box", help="SAM / SAM 2 / SAM 3 box x1,y1,x2,y2 in pixels")
@@ -134,12 +137,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_weights: str) -
         help="pretrained checkpoints, or random weights: full size (random) or small (tiny) "
         "[default: $PLAYGROUND_WEIGHTS or pretrained]",
     )
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N, mps")
     parser.add_argument(
         "--precision",
         choices=PRECISION_CHOICES,
         default=precision_from_env(),
-        help="auto: bf16 where the CPU or GPU runs it natively, else fp32; fp16 on CUDA only "
+        help="auto: bf16 where the CPU or GPU runs it natively, else fp16 (older CUDA cards, MPS: the models whose "
+        "fp16 agreement was measured) or fp32; fp16 on CUDA and MPS only "
         "[default: $PLAYGROUND_PRECISION or auto]",
     )
     parser.add_argument("--memory-budget", type=float, metavar="MB", help="most MB of loaded model weights")
@@ -147,21 +151,22 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_weights: str) -
         "--checkpoint",
         action="append",
         default=[],
-        metavar="KEY=PATH",
-        help="use a local checkpoint file or folder for KEY (repeatable)",
+        metavar="KEY=CHECKPOINT",
+        help="the checkpoint KEY loads: a local file or folder, or a hub id org/name[@revision] (repeatable)",
     )
 
 
 def manager_from_args(args: argparse.Namespace):  # -> ModelManager
     """A `ModelManager` configured by `add_model_arguments`' flags."""
+    from playground.core.registry import get_spec
     from playground.runtime.manager import MB, ModelManager
 
     checkpoints = {}
     for item in args.checkpoint:
-        key, sep, path = item.partition("=")
-        if not sep or not key or not path:
-            raise BadPromptError(f"--checkpoint {item!r}: expected KEY=PATH.")
-        checkpoints[key] = path
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise BadPromptError(f"--checkpoint {item!r}: expected KEY=PATH or KEY=org/name[@revision].")
+        checkpoints[get_spec(key).key] = value
     budget = int(args.memory_budget * MB) if args.memory_budget else None
     return ModelManager(
         weights=args.weights,
@@ -178,12 +183,28 @@ def run_models(args: argparse.Namespace) -> int:
 
     if args.layers:
         return print_patches(args)
+    if args.json:
+        listed = [
+            {
+                "key": spec.key,
+                "cached": bool(is_cached(spec)),
+                "default_score_threshold": spec.default_score_threshold,
+                "checkpoint": spec.checkpoint,
+                "size_mb": spec.size_mb,
+                "licence": spec.licence,
+                "gated": spec.gated,
+            }
+            for spec in REGISTRY.values()
+        ]
+        print(json.dumps(listed, indent=2))
+        return 0
 
-    rows = [("KEY", "TASKS", "CHECKPOINT", "SIZE", "LOCAL WEIGHTS", "HALF PRECISION")]
+    rows = [("KEY", "TASKS", "CHECKPOINT", "SIZE", "LOCAL WEIGHTS", "HALF PRECISION", "SCORE THRESHOLD")]
     for spec in REGISTRY.values():
         local = "yes" if is_cached(spec) else "no"
         half = "yes" if spec.half_precision else "no: fp32"
-        rows.append((spec.key, ",".join(spec.tasks), spec.checkpoint, f"{spec.size_mb:.0f} MB", local, half))
+        threshold = f"{spec.default_score_threshold:g}"
+        rows.append((spec.key, ",".join(spec.tasks), spec.checkpoint, f"{spec.size_mb:.0f} MB", local, half, threshold))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -203,7 +224,8 @@ def print_patches(args: argparse.Namespace) -> int:
         with manager.use(key) as (adapter, _):
             print(f"{key} ({adapter.weights} weights, {adapter.device}, {adapter.precision}):")
             for patch in adapter.patches:
-                print(f"- {patch.replaced} [{patch.count}]\n    by: {patch.by}\n    why: {patch.why}")
+                where = f" (on {', '.join(patch.devices)} only)" if patch.devices else ""
+                print(f"- {patch.replaced} [{patch.count}]{where}\n    by: {patch.by}\n    why: {patch.why}")
             if not adapter.patches:
                 print("- nothing: the library's own layers, as loaded")
     return 0
@@ -229,11 +251,11 @@ def run_predict(args: argparse.Namespace) -> int:
         prediction = playground.predict(args.key, loaded.pixels, task=task, **params)
     except BadPromptError as error:
         raise BadPromptError(flag_words(str(error))) from None
-    # The same filter as the UI and API: a score threshold for closed-set tasks; SAM's candidates
-    # (scored by predicted IoU) and Grounded-SAM's phrases (thresholded by their own model) all kept.
-    threshold = args.threshold if args.threshold is not None else (0.5 if task in CLOSED_SET_TASKS else 0.0)
+    # The same filter as the UI and API: the threshold given, else the model's own (SAM's: 0.0, every
+    # candidate kept, as its scores are predicted IoUs).
+    threshold = args.threshold if args.threshold is not None else spec.default_score_threshold
     shown = prediction.filtered(threshold)
-    result = to_json(shown)
+    result = to_json(shown, score_threshold=threshold)
     if loaded.notice:
         result["notice"] = loaded.notice
     if args.out:

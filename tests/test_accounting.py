@@ -28,7 +28,7 @@ def test_reported_bytes_are_weights_plus_cache_entries(key, astronaut) -> None:
     params = {"sam": {"points": ((10, 10, 1),)}, "grounding-dino": {"text": "cat"}}.get(key, {})
     manager.predict(key, image, **params)
     with manager.use(key) as (adapter, _):
-        cached = sum(deep_nbytes(value) for cache in adapter._caches for value in cache._items.values())
+        cached = sum(deep_nbytes(value) for cache in adapter.caches for value in cache._items.values())
         expected = weights_bytes(adapter.model) + cached
     if key != "fcn":
         assert cached > 0  # these adapters keep an embedding or raw outputs per image

@@ -45,6 +45,19 @@ def test_task_endpoint_returns_overlay_and_cli_json(client, task, models):
         assert {"instances", "timings_ms"} <= set(result)
 
 
+def test_a_score_threshold_left_out_is_each_models_own_and_one_given_applies_to_all(client):
+    image = handle_file(ASTRONAUT)
+    _, results = client.predict(image, ["detr", "faster-rcnn"], api_name="/detection")
+    assert [r["score_threshold"] for r in results] == [0.5, 0.8]  # DETR's and Faster R-CNN's own
+    assert all(i["score"] >= r["score_threshold"] for r in results for i in r["instances"])
+    _, results = client.predict(image, ["detr", "faster-rcnn"], 0.5, 0.5, api_name="/detection")  # an older caller
+    assert [r["score_threshold"] for r in results] == [0.5, 0.5]
+    _, results = client.predict(image, ["detr", "mask-rcnn"], "person", api_name="/compare")
+    assert [r["score_threshold"] for r in results] == [0.5, 0.75]
+    _, results = client.predict(image, ["detr", "mask-rcnn"], "person", 0.0, api_name="/compare")
+    assert [r["score_threshold"] for r in results] == [0.0, 0.0]
+
+
 def test_compare_endpoint_runs_models_across_tasks(client):
     models = ["fcn", "detr", "mask-rcnn"]
     overlay_path, results = client.predict(handle_file(ASTRONAUT), models, "person", 0.5, api_name="/compare")

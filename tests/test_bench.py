@@ -18,7 +18,7 @@ from conftest import EXAMPLES, ROOT
 from playground import bench, cli
 from playground.bench.agreement import instance_agreement, pixel_agreement
 from playground.bench.memory import STEADY_SLACK, request_allowance_mb
-from playground.bench.models import AGREEMENT_FIELDS, MODEL_FIELDS, bench_model
+from playground.bench.models import AGREEMENT_FIELDS, MODEL_FIELDS, RUN_FIELDS, bench_model
 from playground.core.errors import UnknownModelError
 from playground.core.registry import REGISTRY
 from playground.core.types import Prediction
@@ -34,6 +34,7 @@ KEYS = {
     "cpu_steal_percent": float,
     "models": dict,
     "sam_prompt": dict,
+    "sam_encoder_ms": dict,
     "refilter_ms": float,
     "overlay_100_masks_ms": float,
     "startup_to_page_s": float,
@@ -83,13 +84,24 @@ def test_bench_smoke_writes_every_key(tmp_path):
         assert set(figures["agreement"]) == set(AGREEMENT_FIELDS)
         assert isinstance(figures["agreement"]["raw_rel_error"], float)
         assert isinstance(figures["activation_peak_mb"], float) and figures["activation_peak_mb"] >= 0, figures
-        assert figures["patches"] and all({"replaced", "by", "why", "count"} == set(p) for p in figures["patches"])
+        assert figures["patches"] and all(
+            {"replaced", "by", "why", "count", "devices"} == set(p) for p in figures["patches"]
+        )
+        # fp32 and the precision under test, each against fp32 on the CPU; no CUDA: no device memory
+        assert set(figures["runs"]) == {"auto", "fp32"}, figures["runs"]
+        for name, run in figures["runs"].items():
+            assert set(run) == set(RUN_FIELDS) and set(run["cpu_agreement"]) == set(AGREEMENT_FIELDS), name
+            assert run["max_memory_mb"] is None and run["encode_ms"] is None
+            assert isinstance(run["playground_ms"], float) and isinstance(run["bare_forward_ms"], float)
+        assert figures["runs"]["fp32"]["precision"] == "fp32"
+        assert figures["runs"]["auto"]["cpu_agreement"] == figures["agreement"]  # on the CPU: the same reference
     assert any("batch norms" in patch["replaced"] for patch in report["models"]["fcn"]["patches"])
     fcn, detr = report["models"]["fcn"]["agreement"], report["models"]["detr"]["agreement"]
     assert isinstance(fcn["pixels"], float) and fcn["instances"] is None  # semantic: pixels only
     assert detr["pixels"] is None and isinstance(detr["instances"], float)  # tiny: no score floor
     assert detr["mask_iou"] is None  # boxes only
     assert set(report["sam_prompt"]) == {"first_ms", "second_ms", "ratio"}
+    assert report["sam_encoder_ms"] == {}  # sam is not among --models
     memory = report["memory"]
     assert set(memory) == MEMORY_KEYS
     assert all(isinstance(memory[name], NUMBER) for name in MEMORY_KEYS), memory
@@ -112,7 +124,7 @@ def test_a_failing_model_is_a_note_not_a_crash(tmp_path, monkeypatch, astronaut)
     notes: list[str] = []
     managers = [ModelManager(weights="pretrained", device="cpu", precision=p) for p in ("auto", "fp32")]
     figures, size = bench_model(*managers, "fcn", astronaut, 1, notes)
-    assert figures == {**dict.fromkeys(MODEL_FIELDS), "agreement": dict.fromkeys(AGREEMENT_FIELDS)}
+    assert figures == {**dict.fromkeys(MODEL_FIELDS), "agreement": dict.fromkeys(AGREEMENT_FIELDS), "runs": {}}
     assert size == 0
     assert len(notes) == 1 and notes[0].startswith("fcn: MissingWeightsError") and "download fcn" in notes[0]
 
@@ -221,3 +233,44 @@ def test_pixel_agreement_counts_changed_pixels():
     assert pixel_agreement(reference, reference) == 1.0
     assert pixel_agreement(reference, replace(reference, semantic_map=changed)) == pytest.approx(1 - 3 / 10_000)
     assert pixel_agreement(instances([], []), reference) is None
+
+
+def test_each_run_times_sams_image_encoder(astronaut):
+    """``runs`` holds fp32 and the precision under test; SAM's carries its "image encoded in" time."""
+    tested = ModelManager(weights="tiny", device="cpu", precision="bf16")
+    reference = ModelManager(weights="tiny", device="cpu", precision="fp32", library_kernels=True)
+    fp32 = ModelManager(weights="tiny", device="cpu", precision="fp32")
+    figures, _ = bench_model(tested, reference, "sam", astronaut, 1, [], fp32, label="bf16")
+    assert set(figures["runs"]) == {"bf16", "fp32"}
+    assert [run["precision"] for run in figures["runs"].values()] == ["bf16", "fp32"]
+    assert all(isinstance(run["encode_ms"], float) and run["encode_ms"] > 0 for run in figures["runs"].values())
+    assert figures["runs"]["fp32"]["cpu_agreement"]["instances"] == 1.0  # the same weights, both fp32
+
+
+def test_device_memory_is_the_weights_and_one_requests_peak(monkeypatch):
+    """On CUDA: the weights (caches emptied) plus max_memory_allocated over what was allocated before."""
+    import torch
+
+    from playground.bench.models import MB, device_memory_mb
+
+    allocated = {"now": 500 * MB, "peak": 0}
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: allocated["now"])
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: allocated.update(peak=0))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: allocated["peak"])
+
+    class Adapter:
+        device, nbytes = torch.device("cuda"), 100 * MB
+
+        def clear_caches(self) -> None:
+            pass
+
+    class Run:
+        adapter = Adapter()
+
+        def __call__(self) -> None:
+            allocated["peak"] = allocated["now"] + 40 * MB
+
+    assert device_memory_mb(Run()) == 140.0
+    Run.adapter.device = torch.device("cpu")
+    assert device_memory_mb(Run()) is None

@@ -55,9 +55,12 @@ def test_an_empty_panel_says_why_and_the_class_list_has_no_background(page):
     assert re.search(r"nothing ≥ 0\.50 \(best 0\.\d\d\): lower the score", caption.inner_text())
     assert page.locator("#detection-mask").count() == 0 or not page.locator("#detection-mask").is_visible()
     assert not page.locator("#detection-opacity").is_visible()  # boxes only: no mask controls
+    own = page.locator("#detection-own-score input")
+    assert own.is_checked()  # RetinaNet at its own threshold, 0.50
 
     set_number(page, "detection-score", "0")
     wait_for_classes(page, "detection", "boxes.length > 3")
+    assert not own.is_checked()  # moving the slider set one threshold for all
     boxes = class_boxes(page, "detection")
     assert not {"N/A", "__background__", "background"} & set(boxes)
     assert all(boxes.values())

@@ -184,6 +184,26 @@ def test_models_names_the_fp32_only_models_and_why(monkeypatch, capsys):
     assert "fcn runs fp32" not in out
 
 
+def test_models_json_lists_each_model_with_the_fixed_keys(monkeypatch, capsys):
+    from playground.core import weights
+    from playground.core.registry import REGISTRY
+
+    checked = []
+    monkeypatch.setattr(weights, "is_cached", lambda spec: checked.append(spec.key) or spec.key == "detr")
+    assert main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [item["key"] for item in listed] == list(REGISTRY) == checked
+    keys = {"key", "cached", "default_score_threshold", "checkpoint", "size_mb", "licence", "gated"}
+    assert all(set(item) == keys for item in listed)
+    by_key = {item["key"]: item for item in listed}
+    assert [key for key, item in by_key.items() if item["cached"] is True] == ["detr"]
+    assert by_key["detr"]["default_score_threshold"] == 0.5 and by_key["sam3"]["default_score_threshold"] == 0.3
+    assert by_key["owlv2"]["default_score_threshold"] == 0.1 and by_key["sam"]["default_score_threshold"] == 0.0
+    assert by_key["sam3"]["gated"] is True and by_key["detr"]["gated"] is False
+    assert by_key["detr"]["checkpoint"] == "facebook/detr-resnet-50" and by_key["detr"]["size_mb"] == 167.0
+    assert by_key["fcn"]["licence"] == REGISTRY["fcn"].licence
+
+
 @pytest.mark.parametrize(
     ("key", "flags", "task"),
     [

@@ -1,18 +1,26 @@
 """`pasted_masks` gives what torchvision's own full-stack paste gives, converted as the playground
 stores it (boxes inside, across the border and outside the image, and an all-zero mask), with the
-extents a scan would find; `upsampled_argmax` gives the argmax of the whole upsampled stack."""
+extents a scan would find, pasting one mask at a time (CPU) or a few (CUDA, MPS); `upsampled_argmax`
+gives the argmax of the whole upsampled stack."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
+from models.layers import image_masks
 from models.layers.image_masks import pasted_masks
 from playground.core.mask_extents import extents_of
 
 
-def test_masks_pasted_one_at_a_time_equal_the_librarys_stack() -> None:
+@pytest.mark.parametrize("device_path", [False, True], ids=["one at a time (CPU)", "in chunks (CUDA, MPS)"])
+def test_masks_pasted_one_at_a_time_equal_the_librarys_stack(device_path, monkeypatch) -> None:
+    """On a CPU each mask is pasted alone; off it, `MASKS_PER_PASTE` at once (here 2, run on the CPU)."""
+    if device_path:
+        monkeypatch.setattr(image_masks, "ONE_AT_A_TIME", ())
+        monkeypatch.setattr(image_masks, "MASKS_PER_PASTE", 2)
     torch.manual_seed(0)
     size = (90, 120)
     roi_masks = torch.rand(5, 1, 28, 28)

@@ -47,6 +47,14 @@ def test_models_layers_lists_every_patch(capsys) -> None:
     assert out.count("    why: ") == out.count("    by: ") >= 2
 
 
+def test_models_layers_on_the_cpu_lists_the_cpu_only_layers_as_such(capsys) -> None:
+    """The faster layers measured on CPUs only are made on a CPU (the library's kernels run elsewhere)."""
+    assert main(["models", "--layers", "sam", "--weights", "tiny", "--device", "cpu", "--precision", "fp32"]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "SamVisionAttention.forward" in line)
+    assert line.endswith("] (on cpu only)"), line
+
+
 def test_models_layers_refuses_an_unknown_key(capsys) -> None:
     assert main(["models", "--layers", "nope", "--weights", "tiny"]) == 2
     assert "Unknown model 'nope'" in capsys.readouterr().err

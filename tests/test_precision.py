@@ -233,7 +233,7 @@ def test_a_checkpoint_keeps_its_float32_weights_outside_the_regions(tmp_path) ->
     float32 values exactly, and only the regions are rounded to bf16."""
     from transformers import DetrForObjectDetection, DetrImageProcessor
 
-    tiny = ModelManager(weights="tiny", device="cpu", precision="fp32")
+    tiny = ModelManager(weights="tiny", device="cpu", precision="fp32", library_kernels=True)  # unfolded layout
     with tiny.use("detr") as (reference, _):
         reference.model.save_pretrained(tmp_path)
         DetrImageProcessor(size=reference.processor.size).save_pretrained(tmp_path)

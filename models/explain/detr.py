@@ -87,7 +87,8 @@ class DETRPanopticExplainer(DETRExplainer):
         candidates = torch.nonzero(classes != probs.shape[-1] - 1).flatten()
         queries = candidates[scores[candidates].argsort(descending=True)][:PANOPTIC_QUERIES_KEPT].cpu()
         height, width = prediction.image_size
-        boxes = center_to_corners_format(outputs.pred_boxes[0].float()[queries]) * torch.tensor([width, height] * 2)
+        scale = torch.tensor([width, height] * 2, device=outputs.pred_boxes.device)  # on the boxes' device
+        boxes = center_to_corners_format(outputs.pred_boxes[0].float()[queries]) * scale
         return {
             "attention": self.attention_maps(records, queries),
             "queries": queries.numpy().astype(np.int64),

@@ -26,6 +26,12 @@ from playground.core.mask_extents import extents_of
 
 CLASSES_PER_CHUNK = 16
 """Class score maps upsampled at once by `upsampled_argmax`: 256 MB of float32 at 2048 px."""
+ONE_AT_A_TIME = ("cpu",)
+"""Devices `pasted_masks` pastes one mask per call on: measured on CPUs (docs/architecture.md, Memory).
+Elsewhere (CUDA, MPS) it pastes `MASKS_PER_PASTE` at once on the device, as torchvision's one call
+for all of them does, and copies each chunk to the host once: a host copy per mask stalls a GPU."""
+MASKS_PER_PASTE = 16
+"""Masks pasted at once off the CPU: 256 MB of float32 at 2048 px."""
 
 
 def pasted_masks(
@@ -35,7 +41,7 @@ def pasted_masks(
     head's (N, 1, 28, 28) probabilities in their ``boxes`` (N, 4) XYXY pixels of an image of ``size``,
     and their (N, 4) extents (`Prediction.mask_extents`).
 
-    torchvision's own `paste_masks_in_image` pastes each mask, one call per mask: the float32 plane
+    On a CPU (`ONE_AT_A_TIME`), torchvision's `paste_masks_in_image` pastes each mask alone: the float32 plane
     (H, W) lives only while it is converted, and only the rows and columns where it is non-zero are
     written, so the rest of the two zeroed (calloc) stacks is never touched, nor read again to find
     the extents (a first read of each untouched page costs a page fault, which drawing would pay
@@ -43,6 +49,13 @@ def pasted_masks(
     """
     probs = np.zeros((len(roi_masks), *size), np.uint8)
     masks = np.zeros((len(roi_masks), *size), bool)
+    if roi_masks.device.type not in ONE_AT_A_TIME:
+        for start in range(0, len(roi_masks), MASKS_PER_PASTE):
+            chunk = slice(start, start + MASKS_PER_PASTE)
+            planes = paste_masks_in_image(roi_masks[chunk], boxes[chunk], size)[:, 0]
+            probs[chunk] = (planes * 255).round().to(torch.uint8).cpu().numpy()
+            masks[chunk] = (planes >= 0.5).cpu().numpy()
+        return {"mask_probs": probs, "masks": masks}, extents_of(probs)
     extents = np.zeros((len(roi_masks), 4), np.int64)
     for index in range(len(roi_masks)):
         plane = paste_masks_in_image(roi_masks[index : index + 1], boxes[index : index + 1], size)[0, 0]

@@ -25,6 +25,7 @@ CHUNKED = Patch(
     replaced="transformers SamVisionAttention.forward (the global-attention blocks)",
     by="models.layers.rel_pos_attention.rel_pos_attention (relative positions added per chunk of queries)",
     why="transformers builds a dense (heads, 4096, 4096) position mask per global block",
+    devices=("cpu",),  # measured on CPUs only: CUDA and MPS keep the library's SDPA attention
 )
 
 SCORES_PER_CHUNK = 128 * 12 * 4096

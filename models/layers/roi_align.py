@@ -27,6 +27,7 @@ POOLED = Patch(
     replaced="torchvision MultiScaleRoIAlign.forward",
     by="models.layers.roi_align.roi_align_levels (every FPN level in one embedding_bag)",
     why="torchvision's CPU roi_align runs a scalar loop per bin and channel",
+    devices=("cpu",),  # measured on CPUs only: CUDA and MPS keep torchvision's roi_align kernels
 )
 
 

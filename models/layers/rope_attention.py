@@ -22,6 +22,7 @@ COMPLEX_ROTATION = Patch(
     replaced="transformers Sam3ViTRoPEAttention.forward",
     by="models.layers.rope_attention.rope_attention (rotary positions as one complex product)",
     why="transformers casts, stacks strided halves and sums two broadcast products per query and key",
+    devices=("cpu",),  # measured on CPUs only: CUDA and MPS keep the library's rotation
 )
 
 

@@ -91,8 +91,8 @@ def segment_everything(
             boxes.append(kept[2])
     height, width = image.shape[:2]
     if not rle_masks:
-        empty = torch.zeros((0, height, width), dtype=torch.bool)
-        return torch.zeros(0), empty, torch.zeros((0, 4))
+        empty = torch.zeros((0, height, width), dtype=torch.bool)  # on the host, as the RLE-decoded masks are
+        return torch.zeros(0, device=model.device), empty, torch.zeros((0, 4), device=model.device)
     masks, scores, _, boxes = image_processor.post_process_for_mask_generation(
         rle_masks, torch.cat(scores), torch.cat(boxes), settings.nms_thresh
     )

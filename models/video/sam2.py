@@ -28,9 +28,9 @@ from transformers import (
     Sam2VisionConfig,
 )
 
-from models.video.session import LazyFrames, MemoryBank, VideoAdapter
+from models.video.session import LazyFrames, MemoryBank, VideoAdapter, state_device
 from playground.core.videos import Cancelled, FrameSource, ObjectPrompt, Progress, TrackedFrame, VideoPrompt
-from playground.core.weights import hf_from_pretrained
+from playground.core.weights import hf_model, hf_processor
 
 TINY_SIZE = 128
 """Input side of the tiny test build (the real model: 1024)."""
@@ -96,9 +96,8 @@ class Sam2VideoAdapter(VideoAdapter):
     def build(self) -> torch.nn.Module:
         self.label_names = {}
         if self.weights == "pretrained":
-            load = {"local_path": self.checkpoint} if self.checkpoint else {}
-            self.processor = hf_from_pretrained(self.spec, Sam2VideoProcessor.from_pretrained, **load)
-            return hf_from_pretrained(self.spec, Sam2VideoModel.from_pretrained, **load)
+            self.processor = hf_processor(self.spec, Sam2VideoProcessor, self.checkpoint)
+            return hf_model(self.spec, Sam2VideoModel, self.checkpoint)
         if self.weights == "tiny":
             self.processor = tiny_sam2_video_processor()
             return Sam2VideoModel(tiny_sam2_video_config())
@@ -111,8 +110,8 @@ class Sam2VideoAdapter(VideoAdapter):
         """A session over ``source`` whose frames are read and processed on demand."""
         session = self.processor.init_video_session(
             inference_device=self.device,
-            inference_state_device="cpu",  # offload the per-frame state to the CPU
-            video_storage_device="cpu",
+            inference_state_device=state_device(self.device, len(source), self.model.config.image_size),
+            video_storage_device="cpu",  # frames are read from disk on demand (`LazyFrames`)
             dtype=torch.float32,
         )
         session.processed_frames = LazyFrames(source, self.processor.video_processor, torch.float32)

@@ -26,12 +26,12 @@ from transformers.models.sam3_tracker_video.configuration_sam3_tracker_video imp
 from models.layers.rope_attention import COMPLEX_ROTATION, use_rope_attention
 from models.owlv2 import stand_in_clip_tokenizer
 from models.sam3 import MAX_CLASSES, TINY_SIZE, tiny_sam3_config
-from models.video.session import LazyFrames, MemoryBank, VideoAdapter
+from models.video.session import LazyFrames, MemoryBank, VideoAdapter, state_device
 from playground.core.errors import BadPromptError
 from playground.core.patches import Patch
 from playground.core.text_prompts import split_classes
 from playground.core.videos import Cancelled, FrameSource, Progress, TrackedFrame, VideoPrompt
-from playground.core.weights import hf_from_pretrained
+from playground.core.weights import hf_model, hf_processor
 
 TINY_WIDTH = 128
 """Width of the tiny build's FPN, detector and tracker: above the tracker's 64-channel memories,
@@ -105,14 +105,13 @@ class Sam3VideoAdapter(VideoAdapter):
 
     def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
         """The detector's ViT turns its rotary positions as one complex product (`models.layers.rope_attention`)."""
-        return [*super().use_faster_layers(model), COMPLEX_ROTATION.applied(use_rope_attention(model))]
+        return [*super().use_faster_layers(model), self.faster(COMPLEX_ROTATION, use_rope_attention, model)]
 
     def build(self) -> torch.nn.Module:
         self.label_names = {}
         if self.weights == "pretrained":
-            load = {"local_path": self.checkpoint}
-            self.processor = hf_from_pretrained(self.spec, Sam3VideoProcessor.from_pretrained, **load)
-            return hf_from_pretrained(self.spec, Sam3VideoModel.from_pretrained, **load)
+            self.processor = hf_processor(self.spec, Sam3VideoProcessor, self.checkpoint)
+            return hf_model(self.spec, Sam3VideoModel, self.checkpoint)
         if self.weights == "tiny":
             self.processor = sam3_video_processor(TINY_SIZE)
             return Sam3VideoModel(tiny_sam3_video_config(len(self.processor.tokenizer)))
@@ -121,11 +120,11 @@ class Sam3VideoAdapter(VideoAdapter):
         return Sam3VideoModel(Sam3VideoConfig(detector_config=text))
 
     def open_session(self, source: FrameSource) -> Sam3Session:
-        """A session over ``source`` whose frames are read and processed on demand (state on the CPU)."""
+        """A session over ``source`` whose frames are read and processed on demand (state: `state_device`)."""
         session = self.processor.init_video_session(
             inference_device=self.device,
-            inference_state_device="cpu",  # offload the per-frame state to the CPU
-            video_storage_device="cpu",
+            inference_state_device=state_device(self.device, len(source), self.model.config.image_size),
+            video_storage_device="cpu",  # frames are read from disk on demand (`LazyFrames`)
             dtype=torch.float32,
         )
         frames = LazyFrames(source, self.processor.video_processor, torch.float32)

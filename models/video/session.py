@@ -29,10 +29,27 @@ from models.base import Adapter
 from playground.core.errors import BadPromptError
 from playground.core.videos import FrameSource
 
+STATE_SHARE = 0.5
+"""Most of a CUDA device's free memory a session's per-frame state may be sized for and stay there."""
 SPILLED = ("maskmem_features", "maskmem_pos_enc")
 """Per-frame outputs that only nearby frames read: saved to disk once tracking has moved on."""
 DROPPED = ("high_res_masks", "pred_masks")
 """Per-frame outputs of tracked frames that nothing reads after the frame is done."""
+
+
+def state_device(device: torch.device, frames: int, image_size: int) -> torch.device:
+    """Where a session keeps its per-frame state (``inference_state_device``): the model's device when
+    ``frames`` frames of one object's state, as if nothing were spilled, fit in `STATE_SHARE` of its
+    free memory, else the CPU. A CPU model's state is on the CPU, and MPS shares the host's memory.
+
+    On a GPU, state offloaded to the CPU crosses the bus for every frame that reads it (the library's
+    default keeps it on the device); `MemoryBank` keeps it to ``num_maskmem`` frames either way."""
+    if device.type != "cuda":
+        return device
+    # a frame: its full-size and low-res mask logits, its 64-channel memory and position maps (float32)
+    frame_bytes = 4 * (image_size**2 + (image_size // 4) ** 2 + 2 * 64 * (image_size // 16) ** 2)
+    free, _ = torch.cuda.mem_get_info(device)
+    return device if frames * frame_bytes <= free * STATE_SHARE else torch.device("cpu")
 
 
 class LazyFrames(Mapping):

@@ -18,9 +18,15 @@ timed calls interleaved so they see the same load):
   this machine (``cpu_steal_percent``: how much it took during the model figures); ``agreement``:
   pixels, instances, mask_iou and raw_rel_error of the precision under test against the fp32
   build (`playground.bench.agreement`).
+  ``runs``: the precision under test (named as ``--precision`` names it, e.g. ``auto``) and ``fp32``, each
+  on the device: ``precision``, synced ``playground_ms`` and ``bare_forward_ms``, ``max_memory_mb`` (CUDA:
+  weights plus the peak of ``torch.cuda.max_memory_allocated`` over one request; null elsewhere),
+  ``encode_ms`` (SAM's "image encoded in") and ``cpu_agreement``: `AGREEMENT_FIELDS` against an fp32
+  build of the same weights on the CPU (with ``--device cuda``, how the GPU agrees with the CPU).
   ``activation_peak_mb``: the most RSS rose during one playground run, the model already loaded.
   Per-image caches are emptied before every run, so every run pays for the whole model.
 - ``sam_prompt``: a first point prompt (encoder and decoder) against a second one on the same image.
+- ``sam_encoder_ms``: SAM's image encoder (ViT-B with random or pretrained weights) per run, from ``runs``.
 - ``refilter_ms``, ``overlay_100_masks_ms``: drawing 100 soft masks at 1024x1024 (`drawing`).
 - ``startup_to_page_s``: ``app.py --weights tiny`` until ``GET /`` answers 200; ``startup_ratio``:
   that over the same for an empty ``gr.Blocks()`` page (`startup`).
@@ -51,19 +57,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bench flags; ``parser.set_defaults(run=run)`` included."""
+    from playground.core.devices import DEVICE_CHOICES
     from playground.core.precision import PRECISION_CHOICES, precision_from_env
 
     parser.add_argument("--models", help="comma-separated keys [default: every model that is not a composite]")
     parser.add_argument("--image", type=Path, default=ROOT / "examples" / "astronaut.jpg", help="the image to time")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure after one warm-up (median)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--device", default="auto", help=DEVICE_CHOICES)
     parser.add_argument("--weights", choices=WEIGHT_MODES, default="random", help="default: full-size random weights")
     parser.add_argument(
         "--precision",
         choices=PRECISION_CHOICES,
         default=precision_from_env(),
         help="precision under test, compared with an fp32 build of the same weights; auto: bf16 where "
-        "the CPU or GPU runs it natively, else fp32 (this replaces the old CUDA-only --dtype) "
+        "the CPU or GPU runs it natively, else fp16 where a model's fp16 agreement was measured (older CUDA "
+        "cards, MPS), else fp32; fp32 runs too, for runs.fp32 (this replaces the old CUDA-only --dtype) "
         "[default: $PLAYGROUND_PRECISION or auto]",
     )
     parser.add_argument(
@@ -104,16 +112,23 @@ def run(args: argparse.Namespace) -> int:
         )
     load_before = os.getloadavg()[0]
     ticks_before = cpu_ticks()
-    manager = ModelManager(weights=args.weights, device=device, precision=precision)
+    # The precision as asked, so that each model gets its own (auto: fp16 only where its agreement holds).
+    manager = ModelManager(weights=args.weights, device=device, precision=args.precision)
     reference = ModelManager(weights=args.weights, device=device, precision="fp32", library_kernels=True)
+    fp32 = ModelManager(weights=args.weights, device=device, precision="fp32")
+    on_cpu = reference
+    if device.type != "cpu":  # the agreement's reference: the same weights in fp32 on the CPU
+        on_cpu = ModelManager(weights=args.weights, device="cpu", precision="fp32", library_kernels=True)
     models, sizes = {}, {}
     for key in keys:
-        models[key], sizes[key] = bench_model(manager, reference, key, image, args.repeat, notes)
+        models[key], sizes[key] = bench_model(
+            manager, reference, key, image, args.repeat, notes, fp32, on_cpu, label=args.precision
+        )
     steal = steal_percent(ticks_before, cpu_ticks())
     sam_prompt = bench_sam_prompt(manager, keys, image, args.repeat, notes)
-    del manager, reference
+    del manager, reference, fp32, on_cpu
     activation = {key: figures["activation_peak_mb"] for key, figures in models.items()}
-    memory = bench_memory(args.weights, precision, device, sizes, image, args.memory_budget, notes, activation)
+    memory = bench_memory(args.weights, args.precision, device, sizes, image, args.memory_budget, notes, activation)
     startup_s, startup_ratio = bench_startup(notes, runs=min(args.repeat, 2))
     report = {
         "device": describe_device(device),
@@ -124,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         "cpu_steal_percent": steal,
         "models": models,
         "sam_prompt": sam_prompt,
+        "sam_encoder_ms": {name: run["encode_ms"] for name, run in models.get("sam", {}).get("runs", {}).items()},
         "refilter_ms": bench_refilter(args.repeat),
         "overlay_100_masks_ms": bench_overlay(args.repeat),
         "startup_to_page_s": startup_s,
@@ -154,9 +170,12 @@ def model_keys(selection: str | None) -> list[str]:
 
 
 def describe_device(device: torch.device) -> str:
-    """``"cpu (2 cores, 2 torch threads)"`` or ``"cuda:0 (NVIDIA H100)"``."""
+    """``"cpu (2 cores, 2 torch threads)"``, ``"cuda:0 (NVIDIA H100, compute capability 9.0)"`` or ``"mps"``."""
     import torch
 
     if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
+        major, minor = torch.cuda.get_device_capability(device)
+        return f"{device} ({torch.cuda.get_device_name(device)}, compute capability {major}.{minor})"
+    if device.type == "mps":
+        return "mps (Apple GPU)"
     return f"{device} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"

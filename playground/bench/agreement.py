@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils._pytree import tree_map
 
 from playground.core.types import Prediction
 
@@ -131,16 +132,21 @@ def region_calls(adapter: Any, run: Callable[[], object]) -> dict[str, RegionCal
 
 
 def region_outputs(adapter: Any, region: str, call: RegionCall) -> list[torch.Tensor]:
-    """The floating-point tensors region ``region`` of ``adapter.model`` returns for ``call``."""
-    args, kwargs = call
+    """The floating-point tensors region ``region`` of ``adapter.model`` returns for ``call`` (its
+    tensors moved to the adapter's device first: the call may come from a CPU build), on the CPU."""
+    args, kwargs = tree_map(lambda value: value.to(adapter.device) if isinstance(value, torch.Tensor) else value, call)
     with torch.inference_mode():
-        return collect_tensors(adapter.model.get_submodule(region)(*args, **kwargs), [])
+        outputs = collect_tensors(adapter.model.get_submodule(region)(*args, **kwargs), [])
+    return [tensor.cpu() for tensor in outputs]
 
 
-def raw_relative_errors(reference: Any, other: Any, calls: dict[str, RegionCall]) -> dict[str, float]:
+def raw_relative_errors(
+    reference: Any, other: Any, calls: dict[str, RegionCall], expected: dict[str, list[torch.Tensor]] | None = None
+) -> dict[str, float]:
     """Region -> relative L2 error of what ``other``'s region returns against the fp32 ``reference``'s,
-    both called with ``calls`` (`region_calls` on the reference)."""
+    both called with ``calls`` (`region_calls` on the reference); ``expected``: the reference's
+    outputs (`region_outputs`) where already computed."""
+    expected = expected or {region: region_outputs(reference, region, call) for region, call in calls.items()}
     return {
-        region: relative_error(region_outputs(reference, region, call), region_outputs(other, region, call))
-        for region, call in calls.items()
+        region: relative_error(expected[region], region_outputs(other, region, call)) for region, call in calls.items()
     }

@@ -36,6 +36,19 @@ COLUMNS = (
     ("raw rel err", "raw_rel_error"),
 )
 
+RUN_COLUMNS = (
+    ("model", None),
+    ("run", None),
+    ("playground ms", "playground_ms"),
+    ("bare ms", "bare_forward_ms"),
+    ("encode ms", "encode_ms"),
+    ("max memory MB", "max_memory_mb"),
+    ("pixels", "pixels"),
+    ("instances", "instances"),
+    ("mask IoU", "mask_iou"),
+    ("raw rel err", "raw_rel_error"),
+)
+
 
 def verdict(name: str, value: float | None) -> str:
     """``met``, ``MISSED`` or ``n/a`` (no value) for figure ``name`` against its goal."""
@@ -73,10 +86,16 @@ def print_report(report: dict[str, Any], notes: list[str]) -> None:
     for key, figures in report["models"].items():
         values = {**figures, **figures["agreement"]}
         rows.append((key, values["precision"] or "-", *(fmt(values[field]) for _, field in COLUMNS[2:])))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = (cell.rjust(width) if i > 1 else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths)))
-        print("  ".join(cells))
+    print_table(rows)
+    print("each run on the device, against fp32 on the CPU (same weights):")
+    rows = [tuple(title for title, _ in RUN_COLUMNS)]
+    for key, figures in report["models"].items():
+        for name, run in figures["runs"].items():
+            values = {**run, **run["cpu_agreement"]}
+            rows.append((key, f"{name}: {run['precision']}", *(fmt(values[field]) for _, field in RUN_COLUMNS[2:])))
+    print_table(rows)
+    if report["sam_encoder_ms"]:
+        print("sam image encoder ms: " + ", ".join(f"{k} {fmt(v)}" for k, v in report["sam_encoder_ms"].items()))
     sam, memory = report["sam_prompt"], report["memory"]
     lines = [
         ("overhead ratio (worst)", "overhead_ratio", worst(report, "overhead_ratio")),
@@ -109,6 +128,14 @@ def print_report(report: dict[str, Any], notes: list[str]) -> None:
     )
     for note in notes:
         print(f"note: {note}")
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """``rows`` (a title row first) in aligned columns, the first two left-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.rjust(width) if i > 1 else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths)))
+        print("  ".join(cells))
 
 
 def fmt(value: float | None) -> str:

@@ -73,11 +73,20 @@ class LRUCache(Generic[V]):
         max_items: most entries kept.
         max_bytes: most bytes kept, as measured by ``sizeof``.
         sizeof: bytes of one value; default `deep_nbytes`.
+        restore: applied to a value found in the cache before it is returned (an adapter's cache
+            moves an entry another process made on the CPU onto the model's device).
     """
 
-    def __init__(self, max_items: int, max_bytes: int, sizeof: Callable[[V], int] = deep_nbytes) -> None:
+    def __init__(
+        self,
+        max_items: int,
+        max_bytes: int,
+        sizeof: Callable[[V], int] = deep_nbytes,
+        restore: Callable[[V], V] | None = None,
+    ) -> None:
         self.max_items = max_items
         self.max_bytes = max_bytes
+        self.restore = restore
         self.computes = 0
         """How many times ``compute`` ran: tests use it to prove a prompt did not re-encode."""
         self._items: cachetools.LRUCache[Hashable, V] = cachetools.LRUCache(max_bytes, getsizeof=sizeof)
@@ -87,7 +96,8 @@ class LRUCache(Generic[V]):
     def get(self, key: Hashable) -> V | None:
         """The value for ``key`` (now the most recently used), or None."""
         with self._lock:
-            return self._items.get(key)
+            value = self._items.get(key)
+        return value if value is None or self.restore is None else self.restore(value)
 
     def put(self, key: Hashable, value: V) -> None:
         """Store ``value``, evicting least recently used entries beyond either bound."""
@@ -101,8 +111,14 @@ class LRUCache(Generic[V]):
         exception) instead of computing it again.
         """
         with self._lock:
+            found = self._items.get(key)
+            pending = self._pending.get(key)
+        if found is not None:
+            return Lookup(found if self.restore is None else self.restore(found), computed=False)
+        with self._lock:
             if key in self._items:
-                return Lookup(self._items[key], computed=False)
+                found = self._items[key]
+                return Lookup(found if self.restore is None else self.restore(found), computed=False)
             pending = self._pending.get(key)
             owner = pending is None
             if owner:
@@ -133,6 +149,11 @@ class LRUCache(Generic[V]):
         self._items[key] = value
         while len(self._items) > self.max_items:
             self._items.popitem()
+
+    def items(self) -> list[tuple[Hashable, V]]:
+        """(key, value) of every entry, least recently used first, as stored (no ``restore``)."""
+        with self._lock:
+            return list(self._items.items())
 
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:

@@ -35,6 +35,10 @@ class MissingWeightsError(PlaygroundError):
     """Pretrained weights are neither cached nor downloadable right now."""
 
 
+class WeightsMismatchError(MissingWeightsError):
+    """A checkpoint that loads but does not fit the model: missing, unexpected or misshapen keys."""
+
+
 class ModelRunError(PlaygroundError):
     """A model failed while running (out of memory, a corrupt checkpoint, a library error)."""
 

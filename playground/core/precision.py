@@ -2,8 +2,12 @@
 
 ``auto`` picks bfloat16 where the hardware runs it natively: a CPU with AMX or AVX512-BF16 (read
 from torch's own CPU feature checks, with ``/proc/cpuinfo`` flags as the fallback), or a CUDA
-device that supports it. Everywhere else it picks float32: on a CPU without native bf16 (AVX2
-only) every bf16 op is emulated, far slower than fp32. ``fp16`` is for CUDA only.
+device of compute capability 8.0 or more (Ampere and later) -- the device asked for, not the
+current one, and not ``torch.cuda.is_bf16_supported()``, which counts emulation. On an older CUDA
+card and on MPS (Apple GPUs run fp16 natively; bf16 needs macOS 14 and is unmeasured here) it
+picks fp16 for the models whose fp16 agreement with fp32 was measured (the adapter's
+``fp16_agrees``), fp32 for the rest. On a CPU without native bf16 (AVX2 only) it picks fp32: every
+bf16 op is emulated there, far slower. ``fp16`` is for CUDA and MPS.
 
 Only a model's heavy, numerically robust part runs in half precision (its adapter names those
 submodules, `half_precision_regions`); their outputs are cast back to float32, so box decoding,
@@ -78,23 +82,45 @@ def cpu_capability() -> str:
     return f"{capability} + native bf16 ({', '.join(units)}{'' if 'AMX' in units else ', no AMX'})"
 
 
-def resolve_precision(requested: str, device: torch.device) -> Precision:
+NATIVE_BF16_CAPABILITY = (8, 0)
+"""CUDA compute capability from which bf16 runs in hardware (Ampere); older cards emulate it."""
+
+
+def cuda_native_bf16(device: torch.device) -> bool:
+    """True when the CUDA ``device`` (not the current one) computes bf16 in hardware."""
+    import torch
+
+    return tuple(torch.cuda.get_device_capability(device)) >= NATIVE_BF16_CAPABILITY
+
+
+def resolve_precision(requested: str, device: torch.device, fp16_agrees: bool = True) -> Precision:
     """The precision to run in on ``device`` for ``requested`` (auto, fp32, bf16 or fp16).
 
-    Raises `PlaygroundError` for fp16 on a CPU, or a half precision the CUDA device lacks.
+    ``fp16_agrees``: the model's fp16 agreement with fp32 was measured; without it ``auto`` gives
+    fp32 where it would give fp16 (an older CUDA card, MPS). The default answers for such a model.
+    Raises `PlaygroundError` for fp16 on a CPU, or bf16 on a device that only emulates it.
     """
     import torch
 
     if requested not in PRECISION_CHOICES:
         raise PlaygroundError(f"--precision {requested}: use one of {', '.join(PRECISION_CHOICES)}.")
-    cuda = device.type == "cuda"
+    kind = device.type
     if requested == "auto":
-        native = torch.cuda.is_bf16_supported() if cuda else cpu_has_native_bf16()
-        return "bf16" if native else "fp32"
-    if requested == "fp16" and not cuda:
-        raise PlaygroundError("--precision fp16 is for CUDA devices only; on a CPU use bf16 or fp32.")
-    if requested == "bf16" and cuda and not torch.cuda.is_bf16_supported():
-        raise PlaygroundError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bf16 support.")
+        if kind == "cpu":
+            return "bf16" if cpu_has_native_bf16() else "fp32"
+        if kind == "cuda" and cuda_native_bf16(device):
+            return "bf16"
+        return "fp16" if fp16_agrees else "fp32"  # an older CUDA card, or MPS
+    if requested == "fp16" and kind == "cpu":
+        raise PlaygroundError("--precision fp16 is for CUDA and MPS devices only; on a CPU use bf16 or fp32.")
+    if requested == "bf16" and kind == "cuda" and not cuda_native_bf16(device):
+        major, minor = torch.cuda.get_device_capability(device)
+        raise PlaygroundError(
+            f"--precision bf16: {torch.cuda.get_device_name(device)} (compute capability {major}.{minor}) only "
+            "emulates bf16; use fp16 or fp32."
+        )
+    if requested == "bf16" and kind == "mps" and not torch.backends.mps.is_macos_or_newer(14, 0):
+        raise PlaygroundError("--precision bf16: MPS runs bf16 from macOS 14 on; use fp16 or fp32.")
     return requested  # type: ignore[return-value]
 
 

@@ -6,8 +6,11 @@ so listing models or starting the app imports no model code.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from playground.core.errors import UnknownModelError
 from playground.core.spec import ModelSpec
+from playground.core.thresholds import own_threshold
 
 __all__ = ["CLOSED_SET_TASKS", "REGISTRY", "TASKS", "ModelSpec", "get_spec", "models_for_task"]
 
@@ -168,6 +171,7 @@ _SPECS = [
         tasks=("detection", "text"),
         source="huggingface",
         checkpoint="IDEA-Research/grounding-dino-tiny",
+        tokenizer=True,
         licence="Apache-2.0",
         size_mb=690.0,
         adapter="models.grounding_dino:GroundingDINOAdapter",
@@ -267,6 +271,7 @@ _SPECS = [
         tasks=("detection", "text"),
         source="huggingface",
         checkpoint="google/owlv2-base-patch16-ensemble",
+        tokenizer=True,
         licence="Apache-2.0",
         size_mb=620.0,
         adapter="models.owlv2:OWLv2Adapter",
@@ -304,6 +309,7 @@ _SPECS = [
         year=2025,
         published="unconfirmed: no model-card number found",
         gated=True,
+        tokenizer=True,
     ),
     ModelSpec(
         key="sam2-video",
@@ -333,6 +339,7 @@ _SPECS = [
         year=2025,
         published="video: cgF1 on SA-Co/VEval in the SAM 3 paper; no COCO score",
         gated=True,
+        tokenizer=True,
     ),
     ModelSpec(
         key="grounded-sam2",
@@ -365,6 +372,7 @@ _SPECS = [
         components=("maskformer", "sam2-video"),
     ),
 ]
+_SPECS = [replace(spec, **own_threshold(spec.key)) for spec in _SPECS]  # each model's own score threshold
 
 REGISTRY: dict[str, ModelSpec] = {spec.key: spec for spec in _SPECS}
 

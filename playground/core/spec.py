@@ -34,6 +34,14 @@ class ModelSpec:
         half_precision: False for a model that gains nothing in bf16/fp16 or breaks there: it
             then runs in fp32 whatever ``--precision`` says (``precision_note`` says why).
         gated: the hub asks users to request access first (the missing-weights message says how).
+        tokenizer: the checkpoint's processor holds a tokenizer (text models): its files are part of
+            what must be cached before the model can load.
+        default_score_threshold: the score threshold a user of this checkpoint expects, in [0, 1]:
+            what a tab opens with, ``predict --threshold``'s default, and what the API applies when
+            given none (0.0 where a score does not filter: semantic maps, SAM's predicted IoUs).
+        threshold_source: where that value comes from (the library's post-processing default, a
+            README, torchvision's visualisation gallery), or why it does not apply. Both are filled
+            in from `playground.core.thresholds` by the registry.
     """
 
     key: str
@@ -53,6 +61,9 @@ class ModelSpec:
     half_precision: bool = True
     precision_note: str = ""
     gated: bool = False
+    tokenizer: bool = False
+    default_score_threshold: float = 0.0
+    threshold_source: str = ""
 
     def load_class(self) -> type:
         """Import and return the class named by ``adapter`` (the first call imports the model code,

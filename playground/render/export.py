@@ -12,17 +12,21 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from playground.core.coco_categories import coco_category_ids
 from playground.core.types import Prediction
 
 RANDOM_WEIGHTS_NOTE = "random weights: these outputs show the architecture running, not what it learned"
 
 
-def to_json(prediction: Prediction, mask_areas: np.ndarray | None = None) -> dict[str, Any]:
+def to_json(
+    prediction: Prediction, mask_areas: np.ndarray | None = None, score_threshold: float | None = None
+) -> dict[str, Any]:
     """JSON-ready dict of an (already filtered) prediction.
 
-    Keys: model, task, weights, precision, checkpoint, image_size ([width, height] in pixels), timings_ms,
-    instances (label, class_id, score, box as XYXY pixels, mask_area in pixels when there are
-    masks, or given by ``mask_areas`` ((N,) pixels)), semantic (label -> fraction of the image, for
+    Keys: model, task, weights, precision, checkpoint, image_size ([width, height] in pixels),
+    score_threshold (the one ``prediction`` was filtered at, or None when no score filtered it),
+    timings_ms, instances (label, class_id, score, box as XYXY pixels, mask_area in pixels when there
+    are masks, or given by ``mask_areas`` ((N,) pixels)), semantic (label -> fraction of the image, for
     semantic models), meta.
     """
     height, width = prediction.image_size
@@ -52,6 +56,7 @@ def to_json(prediction: Prediction, mask_areas: np.ndarray | None = None) -> dic
         "precision": prediction.precision,
         "checkpoint": prediction.checkpoint or None,
         "image_size": [width, height],
+        "score_threshold": score_threshold,
         "timings_ms": {k: round(v, 2) for k, v in prediction.timings_ms.items()},
         "instances": instances,
         "meta": meta,
@@ -63,10 +68,32 @@ def to_json(prediction: Prediction, mask_areas: np.ndarray | None = None) -> dic
     return result
 
 
-def to_coco(prediction: Prediction, image_id: int = 0) -> list[dict[str, Any]]:
-    """COCO results-format entries: bbox as XYWH pixels, score, category id and name, and the
-    mask as COCO RLE (pycocotools) where there is one. Semantic maps give one entry per class, in
-    the COCO-stuff results form (no bbox or score)."""
+def to_coco(prediction: Prediction, image_id: int = 0) -> list[dict[str, Any]] | dict[str, Any]:
+    """The ``--coco`` file: COCO results entries (bbox as XYWH pixels, score, category id and name,
+    and the mask as COCO RLE via pycocotools where there is one). Semantic maps give one entry per
+    class, in the COCO-stuff results form (no bbox or score).
+
+    Category ids are COCO's own (`coco_category_ids`): D-FINE's 0-79 and the panoptic models' 0-132
+    become COCO's detection ids (1-90) and panoptic stuff ids (92-200); classes COCO lacks
+    (background, "N/A") are left out. For labels that are not COCO's (VOC, U-Net's car, typed
+    phrases, SAM's "object") the ids are the model's own and the file is self-describing:
+    ``{"categories": [{"id", "name"}, ...], "annotations": [entries]}`` instead of the bare list.
+    """
+    coco_ids = coco_category_ids(prediction.label_names)
+    entries = [
+        entry for entry in coco_entries(prediction, image_id) if coco_ids is None or entry["category_id"] in coco_ids
+    ]
+    if coco_ids is not None:
+        for entry in entries:
+            entry["category_id"] = coco_ids[entry["category_id"]]
+        return entries
+    used = sorted({entry["category_id"] for entry in entries})
+    categories = [{"id": class_id, "name": prediction.label_name(class_id)} for class_id in used]
+    return {"categories": categories, "annotations": entries}
+
+
+def coco_entries(prediction: Prediction, image_id: int) -> list[dict[str, Any]]:
+    """`to_coco`'s entries with the model's own class ids as ``category_id``."""
     from pycocotools import mask as mask_utils
 
     def rle(binary: np.ndarray) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from playground.core.prompts import PromptHistory
-from playground.core.registry import get_spec
+from playground.core.registry import REGISTRY, get_spec
 from playground.core.types import BACKGROUND_LABELS, Prediction
 from playground.core.weights import published_score
 from playground.render.export import to_json
@@ -23,16 +23,30 @@ class ViewOptions:
     """How to show stored predictions: none of these needs the model again.
 
     Attributes:
-        score_threshold: minimum instance score in [0, 1].
+        score_threshold: minimum instance score in [0, 1] for every model, or None for each model's
+            own (`ModelSpec.default_score_threshold`): see `threshold_for`.
+        thresholds: score thresholds of particular models (registry key -> [0, 1]), over the above.
         mask_threshold: probability in [0, 1] at which soft masks become masks.
         opacity: mask opacity in [0, 1].
         hidden_labels: class names not drawn.
     """
 
-    score_threshold: float = 0.5
+    score_threshold: float | None = 0.5
     mask_threshold: float = 0.5
     opacity: float = 0.5
     hidden_labels: frozenset[str] = field(default_factory=frozenset)
+    thresholds: dict[str, float] = field(default_factory=dict, hash=False)
+
+    def threshold_for(self, key: str) -> float:
+        """The score threshold ``key``'s results are shown at: its entry in ``thresholds``, else
+        ``score_threshold``, else (None) the model's own (0.0 for a model outside the registry, e.g.
+        a result file's)."""
+        if key in self.thresholds:
+            return self.thresholds[key]
+        if self.score_threshold is not None:
+            return self.score_threshold
+        spec = REGISTRY.get(key)
+        return spec.default_score_threshold if spec is not None else 0.0
 
 
 @dataclass(frozen=True)
@@ -67,9 +81,10 @@ class Panel:
 
 
 def shown_indices(prediction: Prediction, options: ViewOptions) -> np.ndarray:
-    """Indices of the instances that pass the view's score threshold, without background or hidden classes."""
+    """Indices of the instances that pass the view's score threshold for ``prediction.model``, without
+    background or hidden classes."""
     dropped = BACKGROUND_LABELS | options.hidden_labels
-    keep = prediction.scores >= options.score_threshold
+    keep = prediction.scores >= options.threshold_for(prediction.model)
     keep &= np.array([name not in dropped for name in prediction.labels], bool)
     return np.flatnonzero(keep)
 
@@ -116,7 +131,9 @@ def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions, legend
         hint,
         [(colour_hex(colour), text) for colour, text in entries],
         to_json(
-            shown, crop_areas(crops, len(chosen)) if stored.masks is not None or stored.mask_probs is not None else None
+            shown,
+            crop_areas(crops, len(chosen)) if stored.masks is not None or stored.mask_probs is not None else None,
+            options.threshold_for(stored.model),
         ),
     )
 
@@ -133,9 +150,10 @@ def empty_hint(prediction: Prediction, shown: Prediction, options: ViewOptions) 
     real = prediction.filtered(labels=frozenset(set(prediction.labels) - BACKGROUND_LABELS))
     if not len(real):
         return "only background or N/A classes found" if len(prediction) else "nothing found"
-    if (real.scores >= options.score_threshold).any():
+    threshold = options.threshold_for(prediction.model)
+    if (real.scores >= threshold).any():
         return "every class found is hidden: tick it under Classes shown"
-    return f"nothing ≥ {options.score_threshold:.2f} (best {real.scores.max():.2f}): lower the score"
+    return f"nothing ≥ {threshold:.2f} (best {real.scores.max():.2f}): lower the score"
 
 
 def draw(
@@ -166,14 +184,15 @@ def details(prediction: Prediction) -> str:
     return " · ".join(parts)
 
 
-def present_labels(outcomes: list[Outcome], score_threshold: float = 0.0) -> list[str]:
-    """Every class name the outcomes show at ``score_threshold`` (instances and semantic classes),
-    background and "N/A" left out, sorted."""
+def present_labels(outcomes: list[Outcome], score_threshold: float | None = 0.0) -> list[str]:
+    """Every class name the outcomes show at ``score_threshold`` (None: each model's own; instances
+    and semantic classes), background and "N/A" left out, sorted."""
     names: set[str] = set()
+    options = ViewOptions(score_threshold=score_threshold)
     for outcome in outcomes:
         if outcome.prediction is not None:
             prediction = outcome.prediction
-            names.update(prediction.filtered(score_threshold).labels)
+            names.update(prediction.filtered(options.threshold_for(prediction.model)).labels)
             names.update(prediction.semantic_areas())
     return sorted(names - BACKGROUND_LABELS)
 

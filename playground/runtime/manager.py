@@ -14,20 +14,23 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from playground.core.devices import DEVICE_CHOICES, check_device, mps_available
 from playground.core.errors import ModelRunError, PlaygroundError
 from playground.core.precision import Precision, resolve_precision
 from playground.core.registry import get_spec
 from playground.core.types import Prediction, WeightsMode
 from playground.core.weights import ensure_available
 from playground.runtime import heap
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import torch
@@ -40,15 +43,19 @@ MB = 1024 * 1024
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    """``requested`` if given (``cpu``, ``cuda``, ``cuda:1``), else CUDA when present, else CPU."""
+    """``requested`` if given (``cpu``, ``cuda``, ``cuda:1``, ``mps``), checked to be here; else
+    (None or ``auto``) CUDA when present, then MPS, then the CPU."""
     import torch
 
     if requested and requested != "auto":
-        device = torch.device(requested)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise PlaygroundError(f"--device {requested}: no CUDA device is available here.")
-        return device
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(requested)
+        except RuntimeError:
+            raise PlaygroundError(f"--device {requested}: use {DEVICE_CHOICES}.") from None
+        return check_device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("mps" if mps_available() else "cpu")
 
 
 def default_budget_bytes(device: torch.device) -> int:
@@ -87,8 +94,8 @@ class ModelManager:
 
     Args:
         weights: weights mode for every model: ``pretrained``, ``random`` or ``tiny``.
-        device: where models run (``auto``/None picks CUDA when present, else CPU), resolved when
-            first needed.
+        device: where models run (``auto``/None: CUDA when present, then MPS, then the CPU), resolved
+            when first needed.
         budget_bytes: most bytes of weights kept loaded; None picks `default_budget_bytes`.
         checkpoints: registry key -> local checkpoint path overriding the default checkpoint.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (`resolve_precision`), for every model
@@ -126,13 +133,21 @@ class ModelManager:
 
     @cached_property
     def precision(self) -> Precision:
-        """What ``precision`` resolves to on this manager's device (imports torch on first access)."""
+        """What ``precision`` resolves to on this manager's device (imports torch on first access); with
+        ``auto``, for the models whose fp16 agreement was measured (`precision_for` says per model)."""
         return resolve_precision(self._requested_precision, self.device)
 
     def precision_for(self, key: str) -> Precision:
         """The precision model ``key`` runs in: the manager's, or fp32 where its spec says half
-        precision gains nothing or breaks it."""
-        return self.precision if get_spec(key).half_precision else "fp32"
+        precision gains nothing or breaks it, and where ``auto`` picked fp16 (an older CUDA card,
+        MPS) for a model whose fp16 agreement was not measured (its adapter's ``fp16_agrees``)."""
+        spec = get_spec(key)
+        if not spec.half_precision:
+            return "fp32"
+        if self._requested_precision == "auto" and self.precision == "fp16":
+            fp16_agrees = getattr(spec.load_class(), "fp16_agrees", False)
+            return resolve_precision("auto", self.device, fp16_agrees=fp16_agrees)
+        return self.precision
 
     @cached_property
     def budget_bytes(self) -> int:
@@ -162,6 +177,11 @@ class ModelManager:
         prediction.timings_ms["load"] = adapter.load_ms if cold else 0.0
         prediction.cold = cold
         return prediction
+
+    def run(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(self, *args)``: model work that is more than one prediction (tracking a clip), run
+        where this manager's models run (here; `ZeroGPUModels.run` runs it in a GPU call)."""
+        return work(self, *args)
 
     def ensure_available(self, key: str) -> None:
         """Raise `MissingWeightsError` at once for pretrained weights that are not here and cannot be
@@ -256,10 +276,10 @@ class ModelManager:
         entry.adapter.unload()
         gc.collect()
         heap.trim()
-        if self.device.type == "cuda":
+        if self.device.type in ("cuda", "mps"):
             import torch
 
-            torch.cuda.empty_cache()
+            getattr(torch, self.device.type).empty_cache()  # the freed blocks go back to the device
 
     def _run_with_oom_retry(self, adapter: LoadedAdapter, image: np.ndarray, params: dict) -> Prediction:
         import torch

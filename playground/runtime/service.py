@@ -117,7 +117,7 @@ class Playground:
     def weights_local(self, key: str) -> bool:
         """False when ``key`` would need pretrained weights that are neither cached nor given locally."""
         manager = self.manager
-        return manager.weights != "pretrained" or key in manager.checkpoints or is_cached(get_spec(key))
+        return manager.weights != "pretrained" or is_cached(get_spec(key), manager.checkpoints.get(key))
 
     def predict_many(
         self,

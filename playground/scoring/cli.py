@@ -19,8 +19,8 @@ import numpy as np
 from playground.core.types import Prediction
 from playground.scoring.truth import BadTruthError, GroundTruth, decode_segmentation, load_label_map, load_truth
 
-EPILOG = """RESULT: a `predict --json` file (scored by box), a `predict --coco` file (masks as RLE; ids other
-than 0 must be in TRUTH), or a label-map PNG for semantic models (pass --model for its class names, e.g.
+EPILOG = """RESULT: a `predict --json` file (scored by box), a `predict --coco` file (masks as RLE; image ids
+other than 0 must be in TRUTH), or a label-map PNG for semantic models (pass --model for its class names, e.g.
 --model fcn, or --labels). TRUTH: a COCO instances JSON (boxes, polygons or RLE), or a label-map PNG in
 the model's own class ids."""
 
@@ -73,6 +73,8 @@ def read_inputs(args: argparse.Namespace) -> tuple[Prediction, GroundTruth]:
         width, height = data["image_size"]
         truth = load_truth(args.truth, (height, width))
         return from_result_json(data, args.task), truth
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list) and "images" not in data:
+        data = with_category_names(data)  # a --coco file of labels that are not COCO's: its own categories
     if isinstance(data, list):
         ids = {entry.get("image_id") for entry in data if isinstance(entry, dict)}
         if len(ids) > 1:
@@ -83,6 +85,13 @@ def read_inputs(args: argparse.Namespace) -> tuple[Prediction, GroundTruth]:
             raise BadTruthError("score a COCO results file against a COCO instances JSON, not a PNG.")
         return from_coco_results(data, truth.image_size, args.model or args.result.stem, args.task), truth
     raise BadTruthError(f"{args.result.name}: expected a predict --json object or a --coco results list.")
+
+
+def with_category_names(data: dict[str, Any]) -> list[dict]:
+    """The ``annotations`` of a self-describing ``--coco`` file, each named from its ``categories``."""
+    names = {c.get("id"): c.get("name") for c in data.get("categories", []) if isinstance(c, dict)}
+    entries = [entry for entry in data["annotations"] if isinstance(entry, dict)]
+    return [{"category_name": names.get(e.get("category_id"), e.get("category_id")), **e} for e in entries]
 
 
 def read_bytes(path: Path) -> bytes:

@@ -44,15 +44,16 @@ def example_annotation(pixels: np.ndarray) -> Path | None:
 
 
 def score_outcomes(
-    image: np.ndarray, outcomes: list[Outcome], truth: GroundTruth, threshold: float
+    image: np.ndarray, outcomes: list[Outcome], truth: GroundTruth, threshold: float | None
 ) -> list[ScoredPanel]:
-    """Each successful outcome scored (AP over all its predictions, tp/fp/fn at ``threshold``) and
-    drawn, best first by its task's headline metric."""
+    """Each successful outcome scored (AP over all its predictions, tp/fp/fn at ``threshold``, or at
+    each model's own when it is None) and drawn, best first by its task's headline metric."""
     panels = []
     for outcome in outcomes:
         if outcome.prediction is None:
             continue
-        result = score(outcome.prediction, truth, threshold=threshold)
+        own = get_spec(outcome.key).default_score_threshold
+        result = score(outcome.prediction, truth, threshold=own if threshold is None else threshold)
         headline = f"{result.headline:.3f}" if result.headline is not None else "—"
         caption = f"{get_spec(outcome.key).title}: {headline} on your image"
         if result.published is not None:

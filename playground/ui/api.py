@@ -17,7 +17,7 @@ from PIL import Image
 from playground.core.errors import BadPromptError, PlaygroundError
 from playground.core.images import LoadedImage, load_image
 from playground.core.registry import CLOSED_SET_TASKS, REGISTRY, models_for_task
-from playground.core.text_prompts import BOX_THRESHOLD, TEXT_THRESHOLD
+from playground.core.text_prompts import TEXT_THRESHOLD
 from playground.render.views import ViewOptions, make_panel, side_by_side
 from playground.runtime.service import Outcome, Playground, failed
 from playground.scoring.truth import load_truth
@@ -43,7 +43,7 @@ def register_api(playground: Playground) -> None:
 
 def task_endpoint(playground: Playground, task: str):
     def endpoint(
-        image: FileData, models: list[str], score_threshold: float = 0.5, mask_threshold: float = 0.5
+        image: FileData, models: list[str], score_threshold: float | None = None, mask_threshold: float = 0.5
     ) -> tuple[FileData, list[dict]]:
         loaded = uploaded_image(image)
         keys = checked_keys(models, task)
@@ -54,7 +54,8 @@ def task_endpoint(playground: Playground, task: str):
     endpoint.__doc__ = (
         f"{task.capitalize()}: run `models` (keys from: "
         f"{', '.join(spec.key for spec in models_for_task(task))}) on `image`; "
-        "returns the overlays side by side (PNG) and one JSON result per model."
+        "returns the overlays side by side (PNG) and one JSON result per model. `score_threshold` applies to "
+        "every model; left out (None), each model keeps its own (its JSON's `score_threshold`)."
     )
     return endpoint
 
@@ -78,7 +79,7 @@ def prompt_endpoint(playground: Playground):
             params["box"] = tuple(box)
         keys = checked_keys(models or ["sam"], "prompt")
         outcomes = [single_outcome(playground, key, loaded, task="prompt", **params) for key in keys]
-        return respond(loaded, outcomes, ViewOptions(score_threshold=0.0), best_only=True)
+        return respond(loaded, outcomes, ViewOptions(score_threshold=None), best_only=True)  # own: SAM keeps all
 
     return prompt
 
@@ -87,13 +88,15 @@ def text_endpoint(playground: Playground):
     def text(
         image: FileData,
         text: str,
-        box_threshold: float = BOX_THRESHOLD,
+        box_threshold: float | None = None,
         text_threshold: float = TEXT_THRESHOLD,
         models: list[str] | None = None,
     ) -> tuple[FileData, list[dict]]:
         """Text: `models` (default ["grounded-sam"]; also "sam3", "owlv2-sam") find and segment `text`
-        (e.g. "cat, dog") in `image`; the thresholds are Grounding DINO's. Returns the overlays side by
-        side (PNG) and per model the JSON: one instance per found phrase with its score, box and mask area."""
+        (e.g. "cat, dog") in `image`. `box_threshold` applies to every model's boxes; left out (None),
+        each keeps its own (Grounding DINO's 0.35, OWLv2's 0.1, SAM 3's 0.3). `text_threshold` is
+        Grounding DINO's. Returns the overlays side by side (PNG) and per model the JSON: one instance
+        per found phrase with its score, box and mask area."""
         loaded = uploaded_image(image)
         keys = checked_keys(models or ["grounded-sam"], "text")
         outcomes = [
@@ -102,7 +105,7 @@ def text_endpoint(playground: Playground):
             )
             for key in keys
         ]
-        return respond(loaded, outcomes, ViewOptions(score_threshold=0.0))
+        return respond(loaded, outcomes, ViewOptions(score_threshold=box_threshold))
 
     return text
 
@@ -119,10 +122,11 @@ def single_outcome(playground: Playground, key: str, loaded: LoadedImage, **para
 
 def compare_endpoint(playground: Playground):
     def compare(
-        image: FileData, models: list[str], text: str = "", score_threshold: float = 0.5
+        image: FileData, models: list[str], text: str = "", score_threshold: float | None = None
     ) -> tuple[FileData, list[dict]]:
         """Compare: run any `models` across tasks on `image` (`text` feeds the open-vocabulary ones);
-        returns the overlays side by side (PNG) and one JSON result per model."""
+        returns the overlays side by side (PNG) and one JSON result per model. `score_threshold`
+        applies to every model; left out (None), each model keeps its own."""
         loaded = uploaded_image(image)
         allowed = comparable_keys()
         unknown = [key for key in models if key not in allowed]
@@ -138,12 +142,13 @@ def compare_endpoint(playground: Playground):
 
 def score_endpoint(playground: Playground):
     def score(
-        image: FileData, models: list[str], truth: FileData, text: str = "", score_threshold: float = 0.5
+        image: FileData, models: list[str], truth: FileData, text: str = "", score_threshold: float | None = None
     ) -> tuple[FileData, list[dict]]:
         """Score: run `models` (any keys but `sam`; `text` feeds the open-vocabulary ones) on `image` and
         score them against `truth`, a COCO instances JSON or a label-map PNG for the same image. Returns
         each model's true positives, false positives and misses drawn side by side (PNG) and one
-        {model, task, metrics, published} per model, best first."""
+        {model, task, metrics, published} per model, best first. tp/fp/fn count predictions at
+        `score_threshold`, or (None) at each model's own."""
         loaded = uploaded_image(image)
         truth_path = uploaded_path(truth, "ground truth")
         allowed = comparable_keys()

@@ -2,7 +2,8 @@
 
 Run runs the selected models once per image (through `Playground`'s result cache); every other
 control re-renders the stored outcomes, so sliders and class toggles never run a model. Each
-tab shows only the view controls that act on its models' outputs.
+tab shows only the view controls that act on its models' outputs. Each model opens at its own score
+threshold (`ModelSpec.default_score_threshold`); moving the slider sets one threshold for all of them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from playground.ui.common import (
     image_input,
     model_choices,
     model_events,
-    on_gpu,
     run_progress,
     user_error,
 )
@@ -80,6 +80,12 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         slots = panel_slots(task, len(specs), height=440)
         summary = gr.Markdown(elem_id=f"{task}-summary")
         with gr.Row(elem_classes=["controls-row"]):
+            own = gr.Checkbox(
+                value=True,
+                label="Each model's own score threshold (moving the slider sets one for all)",
+                visible="score" in shown,
+                elem_id=f"{task}-own-score",
+            )
             score = gr.Slider(
                 0, 1, value=0.5, step=0.01, label="Score threshold", visible="score" in shown, elem_id=f"{task}-score"
             )
@@ -109,17 +115,20 @@ def create_tab(task: str, playground: Playground) -> TabControls:
             result_json = gr.JSON(label="Results")
         prepare, downloads = download_panel(task)
         sliders = {"score": score, "mask": mask, "opacity": opacity}
-        controls = TabControls(task, image, models, {name: sliders[name] for name in shown}, {"hide": hidden})
+        checkboxes = {"own": own} if "score" in shown else {}
+        controls = TabControls(
+            task, image, models, {name: sliders[name] for name in shown}, {"hide": hidden}, checkboxes=checkboxes
+        )
         add_link_button(controls)
         state = gr.State()
-        add_score_panel(task, image, state, score)  # scoring against ground truth (issue 15)
+        add_score_panel(task, image, state, score, own)  # scoring against ground truth (issue 15)
         add_explain(task, state, outcome_predictions)  # Explain views (issue 12)
 
-    view_inputs = [score, mask, opacity, hidden]
+    view_inputs = [score, mask, opacity, hidden, own]
     view_outputs = [*slots.outputs, summary, table, result_json, classes]
 
-    def render(result: TabResult, score_value, mask_value, opacity_value, hidden_text) -> tuple:
-        options = view_options(score_value, mask_value, opacity_value, hidden_text)
+    def render(result: TabResult, score_value, mask_value, opacity_value, hidden_text, own_value) -> tuple:
+        options = view_options(score_value, mask_value, opacity_value, hidden_text, own_value)
         panels = [make_panel(result.image, outcome, options, legend=False) for outcome in result.outcomes]
         present = present_labels(result.outcomes, options.score_threshold)
         ticked = [name for name in present if name not in options.hidden_labels]
@@ -143,16 +152,22 @@ def create_tab(task: str, playground: Playground) -> TabControls:
             raise user_error(str(error)) from None
         return TabResult(loaded.pixels, run_model(loaded.pixels), image_path, loaded.notice)
 
-    @on_gpu
     def run_models(
-        image_path, keys, score_value, mask_value, opacity_value, hidden_text, progress=gr.Progress(track_tqdm=True)
+        image_path,
+        keys,
+        score_value,
+        mask_value,
+        opacity_value,
+        hidden_text,
+        own_value,
+        progress=gr.Progress(track_tqdm=True),
     ):
         def run_model(pixels):
             on_start = run_progress(progress, keys, playground)
             return playground.predict_many(list(keys), pixels, task=task, on_start=on_start)
 
         result = outcomes_for(image_path, keys, run_model)
-        return (*render(result, score_value, mask_value, opacity_value, hidden_text), result, "")
+        return (*render(result, score_value, mask_value, opacity_value, hidden_text, own_value), result, "")
 
     def restore_results(image_path, keys, *view_values):
         """A deep link's results, when every one is cached; else a note to press Run."""
@@ -174,15 +189,20 @@ def create_tab(task: str, playground: Playground) -> TabControls:
             return tuple(gr.skip() for _ in view_outputs)
         return render(result, *view_values)
 
-    def toggle(result, ticked, score_value, mask_value, opacity_value, hidden_text, which: str):
+    def score_moved(result, score_value, mask_value, opacity_value, hidden_text, own_value):
+        """The slider moved: one threshold for every model from now on ("each model's own" unticked)."""
+        return (False, *rerender(result, score_value, mask_value, opacity_value, hidden_text, False))
+
+    def toggle(result, ticked, score_value, mask_value, opacity_value, hidden_text, own_value, which: str):
         """New hidden classes after the class boxes (``which`` "ticked"), All or None changed, and the re-render."""
         if result is None:
             return (gr.skip(), *(gr.skip() for _ in view_outputs))
-        old = view_options(score_value, mask_value, opacity_value, hidden_text).hidden_labels
-        present = frozenset(present_labels(result.outcomes, score_value))
+        options = view_options(score_value, mask_value, opacity_value, hidden_text, own_value)
+        old = options.hidden_labels
+        present = frozenset(present_labels(result.outcomes, options.score_threshold))
         new = {"ticked": (old - present) | (present - set(ticked or [])), "all": old - present, "none": old | present}
         hidden_value = HIDDEN_SEPARATOR.join(sorted(new[which]))
-        return (hidden_value, *render(result, score_value, mask_value, opacity_value, hidden_value))
+        return (hidden_value, *render(result, score_value, mask_value, opacity_value, hidden_value, own_value))
 
     def mark_stale(image_path, result):
         if result is None:
@@ -198,8 +218,10 @@ def create_tab(task: str, playground: Playground) -> TabControls:
     )
     controls.restore = (restore_results, [image, models, *view_inputs], [*view_outputs, state, stale])
     image.change(mark_stale, inputs=[image, state], outputs=stale, api_visibility="private")
-    for control in (score, mask, opacity):
+    for control in (mask, opacity):
         control.change(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
+    own.input(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
+    score.input(score_moved, inputs=[state, *view_inputs], outputs=[own, *view_outputs], api_visibility="private")
     for trigger, which in ((classes.input, "ticked"), (all_classes.click, "all"), (no_classes.click, "none")):
         trigger(
             lambda *values, which=which: toggle(*values, which=which),
@@ -217,6 +239,8 @@ def create_tab(task: str, playground: Playground) -> TabControls:
     return controls
 
 
-def view_options(score: float, mask: float, opacity: float, hidden_text: str | None) -> ViewOptions:
+def view_options(score: float, mask: float, opacity: float, hidden_text: str | None, own: bool = False) -> ViewOptions:
+    """The view the controls ask for; ``own``: each model at its own score threshold, not ``score``."""
     hidden = frozenset(name for name in (hidden_text or "").split(HIDDEN_SEPARATOR) if name)
-    return ViewOptions(score_threshold=score, mask_threshold=mask, opacity=opacity, hidden_labels=hidden)
+    threshold = None if own else score
+    return ViewOptions(score_threshold=threshold, mask_threshold=mask, opacity=opacity, hidden_labels=hidden)

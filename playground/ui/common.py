@@ -45,16 +45,6 @@ def model_events(playground: Playground) -> dict[str, object]:
     return {"concurrency_id": "models", "concurrency_limit": playground.manager.concurrent_requests}
 
 
-def on_gpu(function: Callable) -> Callable:
-    """``spaces.GPU(function)`` on a Hugging Face ZeroGPU Space, so the call is given a GPU; the
-    function itself everywhere else (the `spaces` package is only installed on Spaces)."""
-    try:
-        import spaces
-    except ImportError:
-        return function
-    return spaces.GPU(function)
-
-
 def new_output_path(name: str) -> Path:
     """A fresh path under the app's output folder; files there older than an hour are removed."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,6 @@ from playground.ui.common import (
     image_input,
     model_choices,
     model_events,
-    on_gpu,
     run_progress,
     user_error,
 )
@@ -91,6 +90,11 @@ def create_compare_tab(playground: Playground) -> TabControls:
                     value="person, dog",
                     elem_id="compare-text",
                 )
+                own = gr.Checkbox(
+                    value=True,
+                    label="Each model's own score threshold (moving the slider sets one for all)",
+                    elem_id="compare-own-score",
+                )
                 score = gr.Slider(0, 1, value=0.5, step=0.01, label="Score threshold", elem_id="compare-score")
                 run = gr.Button("Compare", variant="primary", elem_id="compare-run")
                 gr.Examples(example_paths(), inputs=[image], label="Examples", elem_id="compare-examples")
@@ -112,9 +116,9 @@ def create_compare_tab(playground: Playground) -> TabControls:
             diff_counts = gr.HTML(elem_id="compare-diff-counts", elem_classes=["panel-caption"])
         prepare, downloads = download_panel("compare")
         state = gr.State()
-        add_score_panel("compare", image, state, score)  # scoring against ground truth (issue 15)
+        add_score_panel("compare", image, state, score, own)  # scoring against ground truth (issue 15)
         add_explain("compare", state, outcome_predictions)  # Explain views (issue 12)
-        controls = TabControls("compare", image, models, {"score": score}, {"text": text})
+        controls = TabControls("compare", image, models, {"score": score}, {"text": text}, checkboxes={"own": own})
         add_link_button(controls)
 
     def compare_result(image_path, chosen, prompt, run_all) -> CompareResult:
@@ -130,8 +134,9 @@ def create_compare_tab(playground: Playground) -> TabControls:
             raise user_error(str(error)) from None
         return CompareResult(loaded.pixels, run_all(loaded.pixels), image_path)
 
-    def shown_outputs(result: CompareResult, threshold: float) -> tuple:
-        """Panels, summary, the A and B choices (models that found something first), the state."""
+    def shown_outputs(result: CompareResult, threshold: float | None) -> tuple:
+        """Panels, summary, the A and B choices (models that found something first), the state;
+        ``threshold`` None: each model's own."""
         options = ViewOptions(score_threshold=threshold)
         ran = [o for o in result.outcomes if o.prediction is not None]
         ran.sort(key=lambda o: -int(found_anything(o, options)))  # stable: run order otherwise
@@ -145,8 +150,7 @@ def create_compare_tab(playground: Playground) -> TabControls:
             "",
         )
 
-    @on_gpu
-    def run_compare(image_path, chosen, prompt, threshold, progress=gr.Progress(track_tqdm=True)):
+    def run_compare(image_path, chosen, prompt, score_value, own_value, progress=gr.Progress(track_tqdm=True)):
         def run_all(pixels):
             return playground.predict_many(
                 list(chosen),
@@ -155,9 +159,10 @@ def create_compare_tab(playground: Playground) -> TabControls:
                 params_for=lambda key: {"text": prompt} if needs_text(key) else {},
             )
 
-        return shown_outputs(compare_result(image_path, chosen, prompt, run_all), threshold)
+        result = compare_result(image_path, chosen, prompt, run_all)
+        return shown_outputs(result, chosen_threshold(score_value, own_value))
 
-    def restore_results(image_path, chosen, prompt, threshold):
+    def restore_results(image_path, chosen, prompt, score_value, own_value):
         """A deep link's results, when every one is cached; else a note to press Compare."""
         skipped = tuple(gr.skip() for _ in range(len(slots.outputs) + 4))
         if not image_path or not chosen:
@@ -172,18 +177,22 @@ def create_compare_tab(playground: Playground) -> TabControls:
         result = compare_result(image_path, chosen, prompt, peek)
         if any(prediction is None for prediction in cached):
             return (*skipped, "Press **Compare** to compute the linked results.")
-        return shown_outputs(result, threshold)
+        return shown_outputs(result, chosen_threshold(score_value, own_value))
 
-    def rerender(result, threshold):
+    def rerender(result, score_value, own_value):
         if result is None:
             return tuple(gr.skip() for _ in range(len(slots.outputs) + 1))
-        return render(result, threshold, slots)
+        return render(result, chosen_threshold(score_value, own_value), slots)
 
-    def show_difference(result, key_a, key_b, threshold):
+    def score_moved(result, score_value, own_value):
+        """The slider moved: one threshold for every model from now on ("each model's own" unticked)."""
+        return (False, *rerender(result, score_value, False))
+
+    def show_difference(result, key_a, key_b, score_value, own_value):
         if result is None or not key_a or not key_b:
             raise user_error("Run a comparison first, then pick two models.")
         by_key = {o.key: o.prediction for o in result.outcomes if o.prediction is not None}
-        options = ViewOptions(score_threshold=threshold)
+        options = ViewOptions(score_threshold=chosen_threshold(score_value, own_value))
         a, b = (shown_prediction(by_key[key], options) for key in (key_a, key_b))
         counts = agreement(a, b)
         title_a, title_b = get_spec(key_a).title, get_spec(key_b).title
@@ -203,30 +212,38 @@ def create_compare_tab(playground: Playground) -> TabControls:
             return gr.skip()
         return "" if image_path == result.source else STALE
 
-    def prepare_downloads(result, threshold):
+    def prepare_downloads(result, score_value, own_value):
         if result is None:
             raise user_error("Run a comparison first.")
+        threshold = chosen_threshold(score_value, own_value)
         return download_files(result.image, result.outcomes, ViewOptions(score_threshold=threshold))
 
     run_outputs = [*slots.outputs, summary, model_a, model_b, state, stale]
     run.click(
         run_compare,
-        inputs=[image, models, text, score],
+        inputs=[image, models, text, score, own],
         outputs=run_outputs,
         api_visibility="private",
         **model_events(playground),
     )
-    controls.restore = (restore_results, [image, models, text, score], run_outputs)
+    controls.restore = (restore_results, [image, models, text, score, own], run_outputs)
     image.change(mark_stale, inputs=[image, state], outputs=stale, api_visibility="private")
-    score.change(rerender, inputs=[state, score], outputs=[*slots.outputs, summary], api_visibility="private")
+    shown = [*slots.outputs, summary]
+    score.input(score_moved, inputs=[state, score, own], outputs=[own, *shown], api_visibility="private")
+    own.input(rerender, inputs=[state, score, own], outputs=shown, api_visibility="private")
     diff_button.click(
         show_difference,
-        inputs=[state, model_a, model_b, score],
+        inputs=[state, model_a, model_b, score, own],
         outputs=[diff_image, diff_counts],
         api_visibility="private",
     )
-    prepare.click(prepare_downloads, inputs=[state, score], outputs=downloads, api_visibility="private")
+    prepare.click(prepare_downloads, inputs=[state, score, own], outputs=downloads, api_visibility="private")
     return controls
+
+
+def chosen_threshold(score: float, own: bool) -> float | None:
+    """The threshold the controls ask for: None (each model's own) while "own" is ticked, else ``score``."""
+    return None if own else float(score)
 
 
 def found_anything(outcome: Outcome, options: ViewOptions) -> bool:
@@ -234,8 +251,9 @@ def found_anything(outcome: Outcome, options: ViewOptions) -> bool:
     return sum(found_counts(shown_prediction(outcome.prediction, options)).values()) > 0
 
 
-def render(result: CompareResult, threshold: float, slots: PanelSlots) -> tuple:
-    """(each panel slot's updates, summary rows) for the stored comparison at ``threshold``."""
+def render(result: CompareResult, threshold: float | None, slots: PanelSlots) -> tuple:
+    """(each panel slot's updates, summary rows) for the stored comparison at ``threshold`` (None:
+    each model's own)."""
     options = ViewOptions(score_threshold=threshold)
     panels = [make_panel(result.image, outcome, options, legend=False) for outcome in result.outcomes]
     rows = []

@@ -1,6 +1,6 @@
 """Deep links: a URL's query string restores a tab's image, models, thresholds, prompts and results.
 
-``?tab=detection&example=astronaut&models=detr,retinanet&score=0.4&hide=person;dog`` selects the tab,
+``?tab=detection&example=astronaut&models=detr,retinanet&score=0.4&own=false&hide=person;dog`` selects the tab,
 loads the example, sets the controls, and shows the results at once when they are cached (else
 Run computes them). Query strings outlive server restarts and read like what they do, which
 `gr.DeepLinkButton`'s session-bound links do not. An upload is linked by an opaque id, the name
@@ -28,7 +28,8 @@ class TabControls:
     """The components of one tab that a link restores, by query-parameter name.
 
     ``restore`` is an optional ``(function, inputs, outputs)`` that shows the tab's cached results;
-    it runs after the controls are set and gets the values of ``inputs``.
+    it runs after the controls are set and gets the values of ``inputs``. ``checkboxes`` are linked
+    as ``true`` or ``false`` (e.g. ``own``: each model's own score threshold).
     """
 
     task: str
@@ -37,6 +38,7 @@ class TabControls:
     sliders: dict[str, gr.Slider] = field(default_factory=dict)
     texts: dict[str, gr.Textbox] = field(default_factory=dict)
     restore: tuple[Callable, list, list] | None = None
+    checkboxes: dict[str, gr.Checkbox] = field(default_factory=dict)
 
     @property
     def components(self) -> list[gr.components.Component]:
@@ -45,11 +47,13 @@ class TabControls:
             *([self.models] if self.models is not None else []),
             *self.sliders.values(),
             *self.texts.values(),
+            *self.checkboxes.values(),
         ]
 
     @property
     def names(self) -> list[str]:
-        return ["image", *(["models"] if self.models is not None else []), *self.sliders, *self.texts]
+        models = ["models"] if self.models is not None else []
+        return ["image", *models, *self.sliders, *self.texts, *self.checkboxes]
 
     def link_js(self) -> str:
         """A browser-side function of `components`' values that puts the link to this view in the
@@ -107,6 +111,7 @@ def restore(query: dict[str, str], controls: TabControls, problems: list[str]) -
     for name, slider in controls.sliders.items():
         updates.append(slider_value(query, name, slider, problems))
     updates += [query.get(name, gr.skip()) for name in controls.texts]
+    updates += [checkbox_value(query, name, problems) for name in controls.checkboxes]
     return updates
 
 
@@ -135,6 +140,18 @@ def slider_value(query: dict[str, str], name: str, slider: gr.Slider, problems: 
         problems.append(f"{name}={query[name]} is not a number from {slider.minimum:g} to {slider.maximum:g}")
         return gr.skip()
     return value
+
+
+def checkbox_value(query: dict[str, str], name: str, problems: list[str]) -> bool | object:
+    if name not in query:
+        return gr.skip()
+    value = query[name].strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    problems.append(f"{name}={query[name]} is not true or false")
+    return gr.skip()
 
 
 def notice(problems: list[str]) -> str:

@@ -21,7 +21,7 @@ from playground.core.types import Prediction
 from playground.render.export import to_json
 from playground.render.views import draw, draw_prompts
 from playground.runtime.service import Outcome, Playground
-from playground.ui.common import TAB_LABELS, example_paths, image_input, model_events, on_gpu, user_error
+from playground.ui.common import TAB_LABELS, example_paths, image_input, model_events, user_error
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.ui.explain_panel import add_explain
 
@@ -138,7 +138,6 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             return tuple(gr.skip() for _ in outputs)
         return run_prompts(PromptSession(state.image), shown_opacity)
 
-    @on_gpu
     def run_prompts(state: PromptSession, shown_opacity: float):
         if not state.history.ready:
             state = replace(state, outcomes=())
@@ -151,7 +150,6 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             raise user_error(outcomes[0].error)
         return show(replace(state, outcomes=tuple(outcomes)), 0, shown_opacity, new_candidates=True)
 
-    @on_gpu
     def on_everything(state: PromptSession | None, side, batch, iou, stable, shown_opacity: float):
         if state is None:
             raise user_error("Upload an image or pick an example first.")

@@ -28,9 +28,12 @@ class DrawnBoxes:
     pending: tuple[float, float] | None = field(default=None)
 
 
-def add_score_panel(tab: str, image: gr.Image, state: gr.State, threshold: gr.Slider) -> None:
+def add_score_panel(
+    tab: str, image: gr.Image, state: gr.State, threshold: gr.Slider, own: gr.Checkbox | None = None
+) -> None:
     """Lay out the panel under the tab's results and wire it to the tab's image, stored result
-    (anything with ``image`` and ``outcomes``) and score threshold."""
+    (anything with ``image`` and ``outcomes``) and score threshold; ``own`` ticked: each model's own
+    threshold instead of the slider's."""
     with gr.Accordion("Score against ground truth", open=False, elem_id=f"{tab}-score-panel"):
         gr.Markdown(
             "Give the truth for this image: upload a COCO instances JSON (boxes, polygons or RLE) or a "
@@ -86,12 +89,13 @@ def add_score_panel(tab: str, image: gr.Image, state: gr.State, threshold: gr.Sl
     def on_clear(image_path):
         return redraw(image_path, DrawnBoxes()) if image_path else (None, DrawnBoxes(), "")
 
-    def on_score(image_path, result, upload, boxes: DrawnBoxes, score_threshold):
+    def on_score(image_path, result, upload, boxes: DrawnBoxes, score_threshold, own_value=False):
         if result is None:
             raise gr.Error("Run the models first, then score them.")
         try:
             truth = resolve_truth(image_path, result.image, upload, boxes)
-            panels = score_outcomes(result.image, result.outcomes, truth, float(score_threshold))
+            threshold = None if own_value else float(score_threshold)
+            panels = score_outcomes(result.image, result.outcomes, truth, threshold)
         except PlaygroundError as error:
             raise gr.Error(str(error)) from None
         headers, rows = table([panel.score for panel in panels])
@@ -109,7 +113,7 @@ def add_score_panel(tab: str, image: gr.Image, state: gr.State, threshold: gr.Sl
     clear.click(on_clear, inputs=image, outputs=[canvas, drawn, drawn_status], **private)
     score_button.click(
         on_score,
-        inputs=[image, state, truth_file, drawn, threshold],
+        inputs=[image, state, truth_file, drawn, threshold, *([own] if own is not None else [])],
         outputs=[scores_table, gallery, scores_json],
         **private,
     )

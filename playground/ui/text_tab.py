@@ -3,8 +3,10 @@
 Grounded-SAM: Grounding DINO turns the text into boxes, SAM turns the boxes into masks; moving a
 threshold re-applies Grounding DINO's post-processing to its cached raw outputs and decodes the
 surviving boxes on SAM's cached image embedding. SAM 3 segments each phrase directly. OWLv2 + SAM
-is Grounded-SAM with OWLv2 as the detector (at its own box threshold, 0.1). A model that fails
-(e.g. SAM 3 without hub access) shows its error in its own panel; the others still render.
+is Grounded-SAM with OWLv2 as the detector. Each model keeps its own threshold (Grounding DINO's box
+threshold is the slider, 0.35 to start; OWLv2's 0.1, SAM 3's 0.3) until "each model's own" is
+unticked: then the box threshold applies to all three. A model that fails (e.g. SAM 3 without hub
+access) shows its error in its own panel; the others still render.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from playground.ui.common import (
     example_paths,
     image_input,
     model_events,
-    on_gpu,
     run_progress,
     user_error,
 )
@@ -38,16 +39,26 @@ TEXT_MODELS = ("grounded-sam", "sam3", "owlv2-sam")
 
 
 def explained_predictions(shown: tuple) -> tuple:
-    """(image, predictions) of the stored (image, outcomes), for the Explain views."""
-    pixels, outcomes = shown
+    """(image, predictions) of the stored (image, outcomes, box threshold, own), for the Explain views."""
+    pixels, outcomes = shown[:2]
     return pixels, [outcome.prediction for outcome in outcomes if outcome.prediction is not None]
 
 
-def text_params(key: str, text: str, box_threshold: float, text_threshold: float) -> dict[str, object]:
-    """The params ``key`` takes from the tab's prompt and its Grounding DINO thresholds."""
+def text_params(key: str, text: str, box_threshold: float | None, text_threshold: float) -> dict[str, object]:
+    """The params ``key`` takes from the prompt and the thresholds: ``box_threshold`` None keeps the
+    model's own (Grounding DINO's 0.35, OWLv2's 0.1); ``text_threshold`` is Grounding DINO's alone."""
     if key == "grounded-sam":
-        return {"text": text, "box_threshold": box_threshold, "text_threshold": text_threshold}
+        box = BOX_THRESHOLD if box_threshold is None else box_threshold
+        return {"text": text, "box_threshold": box, "text_threshold": text_threshold}
+    if key == "owlv2-sam" and box_threshold is not None:
+        return {"text": text, "box_threshold": box_threshold}
     return {"text": text}
+
+
+def box_threshold_for(key: str, box_value: float, own: bool) -> float | None:
+    """The tab's box threshold for ``key``: Grounded-SAM's always (the slider is its own threshold);
+    the others' only once "each model's own" is unticked (None: the model's own)."""
+    return float(box_value) if key == "grounded-sam" or not own else None
 
 
 def create_text_tab(playground: Playground) -> TabControls:
@@ -56,7 +67,7 @@ def create_text_tab(playground: Playground) -> TabControls:
         gr.Markdown(
             f"**Text to segment** with {titles} side by side: type what to find, "
             "e.g. `cat, dog` or `a red car; person`. The thresholds "
-            "are Grounding DINO's; SAM 3 and OWLv2 keep their own."
+            "are Grounding DINO's; SAM 3 and OWLv2 keep their own unless you untick the box below."
         )
         with gr.Row():
             image = image_input("text", scale=1)
@@ -74,6 +85,11 @@ def create_text_tab(playground: Playground) -> TabControls:
                         label="Text threshold",
                         elem_id="text-text-threshold",
                     )
+                own = gr.Checkbox(
+                    value=True,
+                    label="SAM 3 and OWLv2 at their own thresholds (0.3, 0.1); untick: the box threshold for all",
+                    elem_id="text-own-score",
+                )
                 run = gr.Button("Find and segment", variant="primary", elem_id="text-run")
                 gr.Examples(example_paths(), inputs=[image], label="Examples", elem_id="text-examples")
         panels, captions = [], []
@@ -91,15 +107,19 @@ def create_text_tab(playground: Playground) -> TabControls:
         with gr.Accordion("JSON (same as the CLI)", open=False):
             result_json = gr.JSON()
         prepare, downloads = download_panel("text")
-        shown_outcomes = gr.State()  # (image, outcomes): for the downloads and the Explain views (issue 12)
+        shown_outcomes = gr.State()  # (image, outcomes, box threshold, own): downloads and Explain (issue 12)
         controls = TabControls(
-            "text", image, None, {"box_threshold": box_threshold, "text_threshold": text_threshold}, {"text": text}
+            "text",
+            image,
+            None,
+            {"box_threshold": box_threshold, "text_threshold": text_threshold},
+            {"text": text},
+            checkboxes={"own": own},
         )
         add_link_button(controls)
         add_explain("text", shown_outcomes, explained_predictions, result_json)  # Explain views (issue 12)
 
-    @on_gpu
-    def run_text(image_path, prompt, box_value, text_value, progress=gr.Progress(track_tqdm=True)):
+    def run_text(image_path, prompt, box_value, text_value, own_value, progress=gr.Progress(track_tqdm=True)):
         if not image_path:
             raise user_error("Upload an image or pick an example first.")
         if not (prompt or "").strip():
@@ -114,9 +134,11 @@ def create_text_tab(playground: Playground) -> TabControls:
             loaded.pixels,
             task="text",
             on_start=run_progress(progress, keys, playground),
-            params_for=lambda key: text_params(key, prompt, float(box_value), float(text_value)),
+            params_for=lambda key: text_params(
+                key, prompt, box_threshold_for(key, box_value, own_value), float(text_value)
+            ),
         )
-        options = ViewOptions(score_threshold=0.0)
+        options = text_view(box_value, own_value)
         shown = [make_panel(loaded.pixels, outcome, options, legend=False) for outcome in outcomes]
         rows = [
             [panel.key, i["label"], i["score"], ", ".join(f"{v:.0f}" for v in i["box"]), i.get("mask_area")]
@@ -134,16 +156,16 @@ def create_text_tab(playground: Playground) -> TabControls:
             "\n\n".join(filter(None, notes)),
             rows,
             [panel.result for panel in shown],
-            (loaded.pixels, outcomes),
+            (loaded.pixels, outcomes, float(box_value), bool(own_value)),
         )
 
     def prepare_downloads(shown):
         if shown is None:
             raise user_error("Find something first.")
-        pixels, outcomes = shown
-        return download_files(pixels, outcomes, ViewOptions(score_threshold=0.0))
+        pixels, outcomes, box_value, own_value = shown
+        return download_files(pixels, outcomes, text_view(box_value, own_value))
 
-    inputs = [image, text, box_threshold, text_threshold]
+    inputs = [image, text, box_threshold, text_threshold, own]
     outputs = [*panels, *captions, status, table, result_json, shown_outcomes]
     prepare.click(prepare_downloads, inputs=shown_outcomes, outputs=downloads, api_visibility="private")
     events = model_events(playground)
@@ -151,4 +173,13 @@ def create_text_tab(playground: Playground) -> TabControls:
     text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
     for slider in (box_threshold, text_threshold):
         slider.release(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
+    own.input(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
     return controls
+
+
+def text_view(box_value: float, own: bool) -> ViewOptions:
+    """Each panel at the threshold its model ran with: Grounded-SAM at the box threshold, the others
+    at their own (SAM 3's 0.3 filters its stored results here) until "own" is unticked."""
+    if own:
+        return ViewOptions(score_threshold=None, thresholds={"grounded-sam": float(box_value)})
+    return ViewOptions(score_threshold=float(box_value))

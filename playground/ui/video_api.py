@@ -14,6 +14,7 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 from playground.core.errors import PlaygroundError
 from playground.core.videos import Cancelled, ObjectPrompt, Progress, VideoPrompt
 from playground.runtime.service import Playground
+from playground.runtime.zerogpu import ZeroGPUModels
 from playground.ui.common import EXAMPLES_DIR, new_output_path
 from playground.video.clips import Clip, open_clip
 from playground.video.output import tracks_json, write_overlay
@@ -35,19 +36,45 @@ def uploaded_clip(video: FileData | dict | str | None, fps: float | None = None)
         raise gr.Error(str(error)) from None
 
 
-def run_and_write(
-    tracker: VideoTracker,
+Tracked = tuple[VideoTracker | None, Tracks, Path, dict]
+"""(the tracker, for refining and scrubbing: None from a ZeroGPU worker; the tracks; the overlay mp4;
+the tracks JSON)."""
+
+
+def tracked(
+    manager: object,
+    clip: Clip,
     route: str,
     prompt: VideoPrompt,
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
-) -> tuple[Tracks, Path, dict]:
-    """Track, then write the overlay mp4; a `PlaygroundError` becomes one `gr.Error` line."""
-    try:
-        tracks = tracker.track(route, prompt, cancel, progress)
-    except PlaygroundError as error:
-        raise gr.Error(str(error)) from None
-    return tracks, *write_outputs(tracker, tracks)
+) -> Tracked:
+    """Track ``route`` on ``clip`` with ``manager`` and write its overlay: the model work of a run."""
+    tracker = VideoTracker(manager, clip)
+    tracks = tracker.track(route, prompt, cancel, progress)
+    return tracker, tracks, *write_outputs(tracker, tracks)
+
+
+def tracked_in_worker(manager: object, source: str, fps: float, route: str, prompt: VideoPrompt) -> Tracked:
+    """`tracked` inside a ZeroGPU worker: the clip is decoded again from ``source`` (its frame file
+    does not cross processes), and the tracker stays behind."""
+    _, tracks, path, summary = tracked(manager, open_clip(source, fps=fps), route, prompt)
+    return None, tracks, path, summary
+
+
+def track_clip(
+    playground: Playground,
+    clip: Clip,
+    route: str,
+    prompt: VideoPrompt,
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
+) -> Tracked:
+    """`tracked` where the models run: here, or on a ZeroGPU Space in one GPU call (without live
+    progress or cancelling: neither crosses into the worker)."""
+    if isinstance(playground.manager, ZeroGPUModels):
+        return playground.manager.run(tracked_in_worker, clip.source, clip.fps, route, prompt)
+    return tracked(playground.manager, clip, route, prompt, cancel, progress)
 
 
 @dataclass
@@ -55,7 +82,8 @@ class RouteRun:
     """One route's part of a side-by-side run: its overlay and tracks JSON, or why it has none."""
 
     route: str
-    tracker: VideoTracker
+    tracker: VideoTracker | None = None
+    tracks: Tracks | None = None
     path: Path | None = None
     summary: dict | None = None
     error: str = ""
@@ -74,18 +102,18 @@ def run_routes(
     the routes not started. One `gr.Error` when none gives an overlay."""
     runs = []
     for route in routes:
-        tracker = VideoTracker(playground.manager, clip)
-        run = RouteRun(route, tracker)
+        run = RouteRun(route)
         runs.append(run)
         try:
-            tracks = tracker.track(route, prompt, cancel, progress(route) if progress else None)
+            run.tracker, run.tracks, run.path, run.summary = track_clip(
+                playground, clip, route, prompt, cancel, progress(route) if progress else None
+            )
         except Cancelled as error:
             run.error = str(error)
             break
         except PlaygroundError as error:
             run.error = str(error)
             continue
-        run.path, run.summary = write_outputs(tracker, tracks)
     if not any(run.path for run in runs):
         raise gr.Error(" ".join(f"{run.route}: {run.error}" if len(runs) > 1 else run.error for run in runs))
     return runs
@@ -122,8 +150,10 @@ def video_endpoint(playground: Playground):
         if points or box:
             point_list = tuple(tuple(point) for point in points or ())
             objects = (ObjectPrompt(1, points=point_list, box=tuple(box) if box else None),)
-        tracker = VideoTracker(playground.manager, clip)
-        _, path, summary = run_and_write(tracker, model, VideoPrompt(int(frame), objects, text))
+        try:
+            _, _, path, summary = track_clip(playground, clip, model, VideoPrompt(int(frame), objects, text))
+        except PlaygroundError as error:
+            raise gr.Error(str(error)) from None
         return FileData(path=str(path)), summary
 
     return video

@@ -22,12 +22,12 @@ from playground.core.registry import get_spec
 from playground.core.videos import ObjectPrompt, VideoPrompt
 from playground.render.views import draw_prompts
 from playground.runtime.service import Playground
-from playground.ui.common import model_events, on_gpu
+from playground.ui.common import model_events
 from playground.ui.prompt_tab import CLICK_MODES
 from playground.ui.video_api import EXAMPLE_CLIP, RouteRun, run_routes, uploaded_clip, write_outputs
 from playground.video.clips import Clip
 from playground.video.output import overlay_frame
-from playground.video.tracker import ROUTES, TEXT_ROUTES, VideoTracker
+from playground.video.tracker import ROUTES, TEXT_ROUTES
 
 PROMPT_ROUTES = {
     "clicks or box (SAM 2 video)": "sam2",
@@ -38,12 +38,12 @@ PROMPT_ROUTES = {
 
 @dataclass
 class VideoSession:
-    """One browser session's clip, clicks (on ``frame``), trackers per route and the cancel flag."""
+    """One browser session's clip, clicks (on ``frame``), the last run per route and the cancel flag."""
 
     clip: Clip
     frame: int = 0
     history: PromptHistory = field(default_factory=PromptHistory)
-    trackers: dict[str, VideoTracker] = field(default_factory=dict)
+    runs: dict[str, RouteRun] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -132,7 +132,6 @@ def create_video_tab(playground: Playground) -> None:
         state.history = PromptHistory()
         return state.clip.frame(state.frame), state
 
-    @on_gpu
     def on_track(state: VideoSession | None, prompt_mode: str, phrase: str, progress=gr.Progress()):
         if state is None:
             raise gr.Error("Load a clip or use the example first.")
@@ -149,16 +148,20 @@ def create_video_tab(playground: Playground) -> None:
         runs = run_routes(
             playground, state.clip, routes, prompt, state.cancel, lambda route: frame_progress(progress, route)
         )
-        state.trackers = {run.route: run.tracker for run in runs if run.path}
+        state.runs = {run.route: run for run in runs if run.path}
         return show(state, runs)
 
-    @on_gpu
     def on_refine(state: VideoSession | None, progress=gr.Progress()):
-        route = state and next((r for r in ("sam2", "grounded-sam2", "panoptic-sam2") if r in state.trackers), None)
+        route = state and next((r for r in ("sam2", "grounded-sam2", "panoptic-sam2") if r in state.runs), None)
         if not route or not state.history.points:
             raise gr.Error("Track first, then click on another frame to refine.")
+        tracker = state.runs[route].tracker
+        if tracker is None:
+            raise gr.Error(
+                "Refining needs the model's session from the last run, and on a ZeroGPU Space each run is a "
+                "fresh GPU worker: add your clicks and press Track again."
+            )
         state.cancel.clear()
-        tracker = state.trackers[route]
         try:
             tracks = tracker.correct(
                 state.frame,
@@ -169,7 +172,7 @@ def create_video_tab(playground: Playground) -> None:
         except PlaygroundError as error:
             raise gr.Error(str(error)) from None
         path, summary = write_outputs(tracker, tracks)
-        return show(state, [RouteRun(route, tracker, path, summary)])
+        return show(state, [RouteRun(route, tracker, tracks, path, summary)])
 
     def on_cancel(state: VideoSession | None):
         if state is not None:
@@ -177,10 +180,9 @@ def create_video_tab(playground: Playground) -> None:
         return "Cancelling after the current frame…"
 
     def on_scrub(state: VideoSession | None, index):
-        if state is None or not state.trackers:
+        if state is None or not state.runs:
             return None
-        tracker = next(iter(state.trackers.values()))
-        return overlay_frame(state.clip, tracker.tracks, int(index))
+        return overlay_frame(state.clip, next(iter(state.runs.values())).tracks, int(index))
 
     def show(state: VideoSession, runs: list[RouteRun]):
         videos, texts = zip(*slot_updates(runs, len(overlays)))

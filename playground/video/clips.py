@@ -50,6 +50,8 @@ class Clip:
     notices: list[str] = field(default_factory=list)
     count: int = 0
     file: Any = field(default=None, repr=False)
+    source: str = ""
+    """The decoded file's path (a GPU worker re-opens it: the frame file does not cross processes)."""
     """An unnamed temporary file holding the frames back to back, (height, width, 3) uint8 each."""
 
     def __len__(self) -> int:
@@ -100,7 +102,9 @@ def open_clip(path: str | os.PathLike, fps: float | None = None, max_frames: int
             raise BadVideoError(f"{path.name} has no video track.")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        return _decode(container, stream, path.name, fps, max_frames)
+        clip = _decode(container, stream, path.name, fps, max_frames)
+    clip.source = str(path)
+    return clip
 
 
 def _decode(container, stream, name: str, fps: float | None, max_frames: int) -> Clip:
