@@ -236,17 +236,19 @@ def test_owlv2_sam_masks_owlv2s_boxes_with_sam(image):
 
 
 def test_gated_checkpoints_say_how_to_get_access(monkeypatch, tmp_path):
+    from playground.core import weights
     from playground.core.registry import get_spec
-    from playground.core.weights import hf_from_pretrained
 
-    def gated(*args: object, **kwargs: object) -> None:  # what transformers raises for a gated repo
-        raise OSError("You are trying to access a gated repo.\n401 Client Error: access is restricted")
+    class Gated:
+        @classmethod
+        def from_pretrained(cls, *args: object, **kwargs: object) -> None:  # what transformers raises
+            raise OSError("You are trying to access a gated repo.\n401 Client Error: access is restricted")
 
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(weights, "hub_offline", lambda: False)  # online: the hub itself answers
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     for spec, expect_hint in ((get_spec("sam3"), True), (get_spec("detr"), False)):
         with pytest.raises(MissingWeightsError) as caught:
-            hf_from_pretrained(spec, gated)
+            weights.hf_model(spec, Gated)
         message = str(caught.value)
         assert "\n" not in message and "gated repo" in message
         assert ("https://huggingface.co/facebook/sam3" in message and "HF_TOKEN" in message) == expect_hint
