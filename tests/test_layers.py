@@ -8,6 +8,9 @@ read from the source with `ast`, not from what happens to be imported at run tim
 from __future__ import annotations
 
 import ast
+import io
+import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -149,3 +152,38 @@ def test_faster_layers_record_their_patch() -> None:
         if path.stem in ("__init__", "forward_swap", "image_masks"):
             continue  # the binding helper itself; and the mask paste, a function adapters call
         assert "Patch(" in path.read_text(), f"{path.name} declares no Patch"
+
+
+MEASURED = re.compile(
+    r"\bthis (?:AMX|AVX[\w-]*|2-core|sandbox|host)\b"  # one machine named as if it were every machine
+    r"|\d(?:\.\d+)?\s?(?:ms|s|GB|MB)\s?(?:->|→)\s?\d"  # "30 -> 5 ms": a measured before and after
+    r"|\d(?:\.\d+)?x faster|\bmeasured\b[^.]*\d\s?(?:ms|s)\b"
+)
+"""How a measured timing reads in prose; measured figures live in docs/performance.md with their host."""
+
+
+def docstrings_and_comments(path: Path) -> list[str]:
+    source = path.read_text()
+    found = [
+        ast.get_docstring(node) or ""
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
+    found += [
+        token.string
+        for token in tokenize.generate_tokens(io.StringIO(source).readline)
+        if token.type == tokenize.COMMENT
+    ]
+    return found
+
+
+def test_no_docstring_or_comment_quotes_a_measured_timing() -> None:
+    assert MEASURED.search("a global block took 30 -> 5 ms on this AMX CPU")  # the check can fail
+    offenders = [
+        f"{path.relative_to(ROOT)}: {match.group(0)!r}"
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        for text in docstrings_and_comments(path)
+        for match in MEASURED.finditer(text)
+    ]
+    assert not offenders, "\n".join(offenders)
