@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from playground.runtime.service import Playground
     from playground.ui.app import build_demo
     from playground.ui.common import EXAMPLES_DIR
-    from playground.ui.style import CSS, HEAD
+    from playground.ui.style import CSS, HEAD, THEME
 
     preload = Preload()
     demo = build_demo(Playground(manager), on_page_load=lambda: preload.start("the first page load"))
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         footer_links=["api"],
         css=CSS,
         head=HEAD,
+        theme=THEME,
         prevent_thread_lock=True,
     )
     fallback = threading.Timer(PRELOAD_AFTER_S, preload.start, args=(f"{PRELOAD_AFTER_S:g} s after launch",))

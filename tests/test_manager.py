@@ -129,3 +129,37 @@ def test_unknown_and_unbuilt_keys_are_clear_errors():
     manager = ModelManager(weights="tiny", device="cpu")
     with pytest.raises(UnknownModelError, match=r"Unknown model .yolo.\. Known models: fcn"):
         manager.predict("yolo", image(0))
+
+
+def test_a_slow_load_never_holds_up_a_loaded_model(monkeypatch):
+    """Loads run outside the table's lock: while one model loads (a download, a cold start), a model
+    already in memory answers at once, and a second request for the loading model waits for that
+    one load instead of starting another."""
+    from playground.core.registry import get_spec
+
+    manager = ModelManager(weights="tiny", device="cpu")
+    manager.predict("fcn", image(0))
+    detr_class = get_spec("detr").load_class()
+    real_load, release, started, loads = detr_class.load, threading.Event(), threading.Event(), []
+
+    def slow_load(self, *args, **kwargs):
+        loads.append(1)
+        started.set()
+        assert release.wait(60)
+        return real_load(self, *args, **kwargs)
+
+    monkeypatch.setattr(detr_class, "load", slow_load)
+    results: list[object] = []
+    loaders = [threading.Thread(target=lambda: results.append(manager.predict("detr", image(1)))) for _ in range(2)]
+    for loader in loaders:
+        loader.start()
+    assert started.wait(60)
+    done = threading.Event()
+    threading.Thread(target=lambda: (manager.predict("fcn", image(2)), done.set())).start()
+    assert done.wait(30), "a loaded model waited for another model's load"
+    assert not manager.is_loaded("detr") and manager.loaded[0].key == "fcn"
+    release.set()
+    for loader in loaders:
+        loader.join(timeout=120)
+    assert len(results) == 2 and len(loads) == 1 and sorted(p.cold for p in results) == [False, True]
+    assert all(row.running == 0 for row in manager.loaded)

@@ -65,6 +65,28 @@ def load_image(source: str | os.PathLike | bytes | Image.Image | np.ndarray) -> 
     return _finish(_pil_to_rgb(_open(data, name)))
 
 
+def image_problem(source: str | os.PathLike) -> str:
+    """Why the file ``source`` cannot be used, from its header alone (nothing decoded, so it is
+    cheap enough to ask on every upload); "" when it looks like an image we can read."""
+    path = Path(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except FileNotFoundError:
+        return f"No such image file: {path.name}"
+    except UnidentifiedImageError:
+        return f"{path.name} is not an image format we can read (PNG, JPEG, WebP, GIF, BMP or TIFF)."
+    except Image.DecompressionBombError:
+        return f"{path.name} is too large to decode safely; the limit is {MAX_PIXELS / 1e6:.0f} megapixels."
+    except (OSError, SyntaxError, ValueError) as error:
+        return f"{path.name} could not be read ({error})."
+    if width * height > MAX_PIXELS:
+        return f"{path.name} has {width}x{height} pixels, over the limit of {MAX_PIXELS / 1e6:.0f} megapixels."
+    return ""
+
+
 def _open(data: bytes, name: str) -> Image.Image:
     """Open and fully decode ``data`` with the pixel limit enforced as an error."""
     try:

@@ -22,6 +22,7 @@ from typing import TypeVar
 from playground.core.checkpoints import Checkpoint, resolve_checkpoint
 from playground.core.errors import MissingWeightsError, WeightsMismatchError
 from playground.core.hub_cache import files_to_fetch, missing_files
+from playground.core.hub_reach import hub_host, hub_reachable
 from playground.core.registry import ModelSpec
 from playground.core.types import WEIGHT_MODES, WeightsMode
 
@@ -36,10 +37,22 @@ def weights_mode_from_env(default: WeightsMode = "pretrained") -> WeightsMode:
     return mode  # type: ignore[return-value]
 
 
-def hub_offline() -> bool:
+def offline_requested() -> bool:
     """True when the user asked the Hugging Face hub (and so us) not to touch the network."""
     flags = (os.environ.get(name, "") for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
     return any(flag.strip().lower() in ("1", "true", "yes", "on") for flag in flags)
+
+
+def hub_offline() -> bool:
+    """True when the user asked not to touch the network, or when the hub cannot be reached (one
+    short connection check per process, `playground.core.hub_reach`): either way a missing
+    checkpoint fails at once instead of retrying its downloads for minutes."""
+    return offline_requested() or not hub_reachable()
+
+
+def offline_reason() -> str:
+    """Why we are offline, for messages: ``HF_HUB_OFFLINE=1``, or the hub cannot be reached."""
+    return "HF_HUB_OFFLINE=1" if offline_requested() else f"the hub ({hub_host()}) cannot be reached"
 
 
 def missing(spec: ModelSpec, why: str, checkpoint: Checkpoint | None = None) -> MissingWeightsError:
@@ -231,14 +244,14 @@ def ensure_available(spec: ModelSpec, asked: str | None = None) -> None:
         if lacking:
             raise missing(spec, _cache_gap(lacking), checkpoint)
     elif checkpoint.kind in ("torchvision", "torchhub") and hub_offline() and not is_cached(spec):
-        raise missing(spec, "not in the torch hub cache and HF_HUB_OFFLINE=1", checkpoint)
+        raise missing(spec, f"not in the torch hub cache and {offline_reason()}", checkpoint)
 
 
 def _cache_gap(lacking: list[str]) -> str:
     """Why a hub checkpoint cannot load offline: not cached at all, or a half-finished download."""
     if lacking[0] == "config.json" and len(lacking) >= 3:
-        return "not in the Hugging Face cache and HF_HUB_OFFLINE=1"
-    return f"the Hugging Face cache holds an unfinished download (missing {', '.join(lacking)}) and HF_HUB_OFFLINE=1"
+        return f"not in the Hugging Face cache and {offline_reason()}"
+    return f"the Hugging Face cache holds an unfinished download (missing {', '.join(lacking)}) and {offline_reason()}"
 
 
 def hf_processor(spec: ModelSpec, processor_class: type[T], asked: str | None = None, **kwargs: object) -> T:

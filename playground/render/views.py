@@ -102,7 +102,8 @@ def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions, legend
     ``legend`` bakes the legend strip into the overlay (for files); a page shows `Panel.legend` instead.
     """
     spec = get_spec(outcome.key)
-    title = f"{spec.title} ({spec.year}; {published_score(spec)})"
+    words = published_words(published_score(spec))
+    title = f"{spec.title} ({spec.year}; {words})" if words else f"{spec.title} ({spec.year})"
     if outcome.prediction is None:
         grey = image.mean(axis=2, keepdims=True).astype(np.uint8)
         dimmed = (np.repeat(grey, 3, axis=2) * 0.5 + 64).astype(np.uint8)
@@ -138,6 +139,27 @@ def make_panel(image: np.ndarray, outcome: Outcome, options: ViewOptions, legend
     )
 
 
+TV_METRICS = {"box_map": "box AP", "mask_map": "mask AP", "miou": "mIoU", "pixel_acc": "pixel accuracy"}
+"""torchvision's metric names, as a caption says them."""
+
+
+def published_words(published: str) -> str:
+    """A model's published score (`published_score`) as a caption says it: "box AP 46.7 on COCO
+    val2017", "PQ 43.4, COCO 2017 val (model card)"; "" where there is no score to give (none
+    confirmed, or a pipeline whose parts have theirs). The record itself keeps its notes."""
+    if not published or published.startswith(("unconfirmed", "none (a composite)", "none: its parts")):
+        return ""
+    text = published.removeprefix("none: ").removeprefix("video: ")
+    text = text.replace(" (torchvision weights meta)", "").replace("; model card not confirmed", "")
+    text = text.replace("; no COCO score", "").replace("COCO-val2017-VOC-labels", "COCO val2017 (VOC classes)")
+    text = text.replace("COCO-val2017", "COCO val2017")
+    if text == "not in the torchvision weights meta":
+        return ""
+    for name, words in TV_METRICS.items():
+        text = text.replace(f"{name} ", f"{words} ")
+    return text
+
+
 def empty_hint(prediction: Prediction, shown: Prediction, options: ViewOptions) -> str:
     """Why ``shown`` (``prediction`` as the view shows it) shows nothing, and what to do; "" if it shows something."""
     if len(shown):
@@ -153,7 +175,11 @@ def empty_hint(prediction: Prediction, shown: Prediction, options: ViewOptions) 
     threshold = options.threshold_for(prediction.model)
     if (real.scores >= threshold).any():
         return "every class found is hidden: tick it under Classes shown"
-    return f"nothing ≥ {threshold:.2f} (best {real.scores.max():.2f}): lower the score"
+    best = float(real.scores.max())
+    digits = 2  # enough digits that the best score never reads as the threshold it is under
+    while digits < 6 and f"{best:.{digits}f}" == f"{threshold:.{digits}f}":
+        digits += 1
+    return f"nothing ≥ {threshold:.{digits}f} (best {best:.{digits}f}): lower the score"
 
 
 def draw(

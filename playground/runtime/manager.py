@@ -2,9 +2,12 @@
 
 torch is imported on first use, not at import time, so the app serves its page before torch loads.
 
-Thread safety: one lock guards the table of loaded models. Loads happen under it, so two loads
-never race each other past the budget; forward passes run outside it, so Gradio events from
-different tabs run in parallel. A model is pinned while it runs and is never evicted then.
+Thread safety: one lock guards the table of loaded models, held only for moments. A load holds
+its own model's lock (two requests for one model load it once) and reserves its size in the budget
+before it starts, so loads of different models never race past the budget, and a slow load (or a
+download) never holds up a model that is already loaded. Forward passes run outside every lock, so
+Gradio events from different tabs run in parallel. A model is pinned while it runs and is never
+evicted then.
 """
 
 from __future__ import annotations
@@ -124,6 +127,9 @@ class ModelManager:
         self.evictions = 0
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.RLock()
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._loading: dict[str, int] = {}
+        """Bytes reserved in the budget by each load in progress."""
 
     @cached_property
     def device(self) -> torch.device:
@@ -235,12 +241,22 @@ class ModelManager:
         if spec.components:
             raise TypeError(f"{key} is a composite: run it through playground.runtime.service.Playground")
         with self._lock:
-            entry = self._entries.get(key)
-            cold = entry is None
-            if cold:
-                self.ensure_available(key)
-                # Make room first, so peak memory stays near the budget; tiny builds are ~free.
-                self._evict_to_fit(0 if self.weights == "tiny" else int(spec.size_mb * MB))
+            entry = self._pinned(key)
+            if entry is not None:
+                return entry, False
+            load_lock = self._load_locks.setdefault(key, threading.Lock())
+        with load_lock:  # this model's loads only: the table stays free for the others
+            with self._lock:
+                entry = self._pinned(key)  # another request loaded it while this one waited
+                if entry is not None:
+                    return entry, False
+            self.ensure_available(key)
+            # Make room first, so peak memory stays near the budget; tiny builds are ~free.
+            incoming = 0 if self.weights == "tiny" else int(spec.size_mb * MB)
+            with self._lock:
+                self._evict_to_fit(incoming)
+                self._loading[key] = incoming
+            try:
                 adapter = spec.load_class()(
                     spec,
                     self.weights,
@@ -251,15 +267,27 @@ class ModelManager:
                 )
                 log.info("loading %s (%s weights, %s) on %s", key, self.weights, adapter.precision, self.device)
                 adapter.load()
-                entry = self._entries[key] = _Entry(adapter)
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
+            with self._lock:
+                entry = self._entries[key] = _Entry(adapter, pins=1)
+                self._evict_to_fit(0)
+                return entry, True
+
+    def _pinned(self, key: str) -> _Entry | None:
+        """The loaded entry for ``key``, pinned and made most recently used; None if not loaded.
+        Call with the table lock held."""
+        entry = self._entries.get(key)
+        if entry is not None:
             entry.pins += 1
             self._entries.move_to_end(key)
-            self._evict_to_fit(0)
-            return entry, cold
+        return entry
 
     def _evict_to_fit(self, incoming_bytes: int) -> None:
-        """Drop idle models, least recently used first, until used + incoming fits the budget."""
-        used = sum(e.adapter.nbytes for e in self._entries.values())
+        """Drop idle models, least recently used first, until used + incoming (and what the loads in
+        progress reserved) fits the budget."""
+        used = sum(e.adapter.nbytes for e in self._entries.values()) + sum(self._loading.values())
         for key in list(self._entries):
             if used + incoming_bytes <= self.budget_bytes:
                 return

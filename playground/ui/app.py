@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from playground.core.registry import CLOSED_SET_TASKS
+from playground.core.registry import CLOSED_SET_TASKS, REGISTRY, get_spec
 from playground.render.export import RANDOM_WEIGHTS_NOTE
 from playground.runtime.service import Playground
 from playground.ui.api import register_api
 from playground.ui.closed_set_tab import create_tab
+from playground.ui.common import missing_weights, weights_advice
 from playground.ui.compare_tab import create_compare_tab
 from playground.ui.deep_links import wire_deep_links
 from playground.ui.errors import clear_errors
@@ -37,6 +38,10 @@ def build_demo(playground: Playground, on_page_load: Callable[[], None] | None =
                 "Start with `--weights pretrained` for real predictions.",
                 elem_id="weights-banner",
             )
+        else:
+            banner = checkpoints_banner(playground)
+            if banner:
+                gr.Markdown(banner, elem_id="weights-banner")
         link_notice = gr.Markdown(visible=False, elem_id="link-notice")
         controls = []
         with gr.Tabs(overflow_behavior="wrap") as tabs:
@@ -46,14 +51,27 @@ def build_demo(playground: Playground, on_page_load: Callable[[], None] | None =
             controls.append(create_compare_tab(playground))
             create_video_tab(playground)
         with gr.Accordion("Models in memory", open=False):
-            memory = gr.Markdown()
+            memory = gr.Markdown(elem_id="memory-report")
             refresh = gr.Button("Refresh", size="sm")
             refresh.click(lambda: memory_report(playground), outputs=memory, api_visibility="private")
+        demo.load(lambda: memory_report(playground), outputs=memory, api_visibility="private")
         register_api(playground)
         wire_deep_links(demo, tabs, controls, link_notice)
         if on_page_load is not None:
             demo.load(on_page_load, api_visibility="private", queue=False)
     return clear_errors(demo)
+
+
+def checkpoints_banner(playground: Playground) -> str:
+    """With pretrained weights: which models are ready and how to get the others ("" when all are)."""
+    keys = [key for key, spec in REGISTRY.items() if not spec.components]
+    lacking = missing_weights(keys, playground)
+    if not lacking:
+        return ""
+    ready = [get_spec(key).title for key in keys if key not in lacking]
+    head = f"**Ready:** {', '.join(ready)}. " if ready else "**No checkpoint is downloaded yet.** "
+    titles = ", ".join(get_spec(key).title for key in lacking)
+    return f"{head}**Not downloaded** (marked in each tab): {titles}. {weights_advice(lacking)}"
 
 
 def memory_report(playground: Playground) -> str:

@@ -14,11 +14,12 @@ import gradio as gr
 import numpy as np
 
 from playground.core.errors import PlaygroundError
-from playground.core.images import load_image
+from playground.core.images import image_problem, load_image
 from playground.core.registry import TASKS, models_for_task
 from playground.render.views import ViewOptions, make_panel, present_labels, table_rows
 from playground.runtime.service import Outcome, Playground
 from playground.ui.common import (
+    REFUSED,
     TAB_LABELS,
     download_files,
     download_panel,
@@ -26,6 +27,7 @@ from playground.ui.common import (
     image_input,
     model_choices,
     model_events,
+    refused,
     run_progress,
     user_error,
 )
@@ -160,13 +162,17 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         opacity_value,
         hidden_text,
         own_value,
+        previous=None,
         progress=gr.Progress(track_tqdm=True),
     ):
         def run_model(pixels):
             on_start = run_progress(progress, keys, playground)
             return playground.predict_many(list(keys), pixels, task=task, on_start=on_start)
 
-        result = outcomes_for(image_path, keys, run_model)
+        try:
+            result = outcomes_for(image_path, keys, run_model)
+        except gr.Error as error:  # a refused input: the results shown stay, and the line says why
+            return (*(gr.skip() for _ in view_outputs), gr.skip(), refused(error.message, previous is not None))
         return (*render(result, score_value, mask_value, opacity_value, hidden_text, own_value), result, "")
 
     def restore_results(image_path, keys, *view_values):
@@ -204,24 +210,29 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         hidden_value = HIDDEN_SEPARATOR.join(sorted(new[which]))
         return (hidden_value, *render(result, score_value, mask_value, opacity_value, hidden_value, own_value))
 
-    def mark_stale(image_path, result):
+    def mark_stale(image_path, result, shown):
+        problem = image_problem(image_path) if image_path else ""
+        if problem:
+            return refused(problem, result is not None)
         if result is None:
-            return gr.skip()
+            return "" if (shown or "").startswith(REFUSED) else gr.skip()
         return "" if image_path == result.source else STALE
 
     run.click(
         run_models,
-        inputs=[image, models, *view_inputs],
+        inputs=[image, models, *view_inputs, state],
         outputs=[*view_outputs, state, stale],
         api_visibility="private",  # the public API is playground.ui.api's typed endpoint of the same name
         **model_events(playground),
     )
     controls.restore = (restore_results, [image, models, *view_inputs], [*view_outputs, state, stale])
-    image.change(mark_stale, inputs=[image, state], outputs=stale, api_visibility="private")
+    image.change(mark_stale, inputs=[image, state, stale], outputs=stale, api_visibility="private")
     for control in (mask, opacity):
         control.change(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
     own.input(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
     score.input(score_moved, inputs=[state, *view_inputs], outputs=[own, *view_outputs], api_visibility="private")
+    # Unticked in the browser at once too, so a Run pressed right after the slider moved sends it unticked.
+    score.input(None, js="() => false", outputs=own, api_visibility="private", queue=False)
     for trigger, which in ((classes.input, "ticked"), (all_classes.click, "all"), (no_classes.click, "none")):
         trigger(
             lambda *values, which=which: toggle(*values, which=which),

@@ -13,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 from gradio.utils import get_upload_folder
+from PIL import Image, UnidentifiedImageError
 
 from playground.core.registry import ModelSpec, get_spec
 from playground.render.export import export_files
@@ -69,9 +70,44 @@ def remove_outputs_before(cutoff: float) -> None:
                         folder.rmdir()
 
 
+def _uploaded_image_class() -> type[gr.Image]:
+    """`UploadedImage`, made without the ``.pyi`` stub Gradio writes beside the module of every
+    component class (a copy of this whole module, at import time); it is only for type checkers."""
+    from gradio import component_meta
+
+    write_stub = component_meta.create_or_modify_pyi
+    component_meta.create_or_modify_pyi = lambda *args, **kwargs: None
+    try:
+
+        class UploadedImage(gr.Image):
+            """Gradio's image box whose file path reaches the handlers even when the file is not a
+            readable image (a text file named .jpg, an image over the pixel limit), so the tab says
+            why next to its results and keeps them; Gradio's own preprocessing fails the whole event
+            (an Error badge on every output). A class, not a patched instance: Gradio rebuilds a
+            component from its class on every update. ``is_template``: drawn as Gradio's image box."""
+
+            is_template = True
+
+            def preprocess(self, payload):
+                try:
+                    return super().preprocess(payload)
+                except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError):
+                    if self.type != "filepath" or payload is None or not payload.path:
+                        raise
+                    return str(payload.path)  # Gradio has checked it is an upload of this session
+
+    finally:
+        component_meta.create_or_modify_pyi = write_stub
+    return UploadedImage
+
+
+UploadedImage = _uploaded_image_class()
+
+
 def image_input(tab: str, height: int = 300, **layout: object) -> gr.Image:
-    """The upload box every tab starts with; its value is a file path for `load_image`."""
-    return gr.Image(
+    """The upload box every tab starts with; its value is a file path for `load_image` (a file that
+    is not an image too: see `UploadedImage`)."""
+    return UploadedImage(
         type="filepath",
         label="Image",
         sources=["upload", "clipboard"],
@@ -79,6 +115,16 @@ def image_input(tab: str, height: int = 300, **layout: object) -> gr.Image:
         elem_id=f"{tab}-image",
         **layout,
     )
+
+
+def refused(problem: str, kept: bool) -> str:
+    """The line a tab shows where its "out of date" note goes, for an input it cannot use: the
+    problem, and that the results shown (if any) are the previous image's, kept."""
+    tail = " The results below are still those of the previous image." if kept else ""
+    return f"{REFUSED} {problem}{tail}"
+
+
+REFUSED = "**Not run:**"
 
 
 def example_paths() -> list[str]:
@@ -109,6 +155,28 @@ def model_choices(specs: list[ModelSpec], playground: Playground) -> list[tuple[
         (spec.title if playground.weights_local(spec.key) else f"{spec.title} (weights not downloaded)", spec.key)
         for spec in specs
     ]
+
+
+def missing_weights(keys: Sequence[str], playground: Playground) -> list[str]:
+    """The models among ``keys`` whose pretrained weights are neither cached nor given locally."""
+    return [key for key in keys if not playground.weights_local(key)]
+
+
+def weights_advice(keys: Sequence[str]) -> str:
+    """How to get ``keys``' weights for real use, and how to try the app without them."""
+    return (
+        f"For real use, fetch them once with `python -m playground download {' '.join(keys)}` (needs "
+        "internet); to try the app without them, start it with `--weights tiny`."
+    )
+
+
+def weights_note(keys: Sequence[str], playground: Playground) -> str:
+    """A tab's line naming its models whose weights are not here, and how to get them; "" if all are."""
+    lacking = missing_weights(keys, playground)
+    if not lacking:
+        return ""
+    titles = ", ".join(get_spec(key).title for key in lacking)
+    return f"**Weights not downloaded:** {titles}. {weights_advice(lacking)}"
 
 
 def download_panel(tab: str) -> tuple[gr.Button, gr.File]:

@@ -13,7 +13,7 @@ import gradio as gr
 import numpy as np
 
 from playground.core.errors import PlaygroundError
-from playground.core.images import load_image
+from playground.core.images import image_problem, load_image
 from playground.core.registry import REGISTRY, get_spec
 from playground.render.compare import (
     BOTH,
@@ -29,6 +29,7 @@ from playground.render.compare import (
 from playground.render.views import ViewOptions, make_panel, shown_prediction
 from playground.runtime.service import Outcome, Playground
 from playground.ui.common import (
+    REFUSED,
     TAB_LABELS,
     download_files,
     download_panel,
@@ -36,6 +37,7 @@ from playground.ui.common import (
     image_input,
     model_choices,
     model_events,
+    refused,
     run_progress,
     user_error,
 )
@@ -150,7 +152,9 @@ def create_compare_tab(playground: Playground) -> TabControls:
             "",
         )
 
-    def run_compare(image_path, chosen, prompt, score_value, own_value, progress=gr.Progress(track_tqdm=True)):
+    def run_compare(
+        image_path, chosen, prompt, score_value, own_value, previous=None, progress=gr.Progress(track_tqdm=True)
+    ):
         def run_all(pixels):
             return playground.predict_many(
                 list(chosen),
@@ -159,7 +163,11 @@ def create_compare_tab(playground: Playground) -> TabControls:
                 params_for=lambda key: {"text": prompt} if needs_text(key) else {},
             )
 
-        result = compare_result(image_path, chosen, prompt, run_all)
+        try:
+            result = compare_result(image_path, chosen, prompt, run_all)
+        except gr.Error as error:  # a refused input: the results shown stay, and the line says why
+            kept = tuple(gr.skip() for _ in range(len(slots.outputs) + 4))
+            return (*kept, refused(error.message, previous is not None))
         return shown_outputs(result, chosen_threshold(score_value, own_value))
 
     def restore_results(image_path, chosen, prompt, score_value, own_value):
@@ -207,9 +215,12 @@ def create_compare_tab(playground: Playground) -> TabControls:
         )
         return difference_overlay(result.image, a, b), text
 
-    def mark_stale(image_path, result):
+    def mark_stale(image_path, result, shown):
+        problem = image_problem(image_path) if image_path else ""
+        if problem:
+            return refused(problem, result is not None)
         if result is None:
-            return gr.skip()
+            return "" if (shown or "").startswith(REFUSED) else gr.skip()
         return "" if image_path == result.source else STALE
 
     def prepare_downloads(result, score_value, own_value):
@@ -219,17 +230,32 @@ def create_compare_tab(playground: Playground) -> TabControls:
         return download_files(result.image, result.outcomes, ViewOptions(score_threshold=threshold))
 
     run_outputs = [*slots.outputs, summary, model_a, model_b, state, stale]
+
+    def refresh_difference(result, key_a, key_b, score_value, own_value):
+        """The A/B view, again whenever A, B or the results change (no second click on the button)."""
+        if result is None or not key_a or not key_b:
+            return None, ""
+        ran = {o.key for o in result.outcomes if o.prediction is not None}
+        if key_a not in ran or key_b not in ran:
+            return None, ""
+        return show_difference(result, key_a, key_b, score_value, own_value)
+
+    difference_inputs = [state, model_a, model_b, score, own]
     run.click(
         run_compare,
-        inputs=[image, models, text, score, own],
+        inputs=[image, models, text, score, own, state],
         outputs=run_outputs,
         api_visibility="private",
         **model_events(playground),
-    )
+    ).then(refresh_difference, inputs=difference_inputs, outputs=[diff_image, diff_counts], api_visibility="private")
+    for pick in (model_a, model_b):
+        pick.input(refresh_difference, difference_inputs, [diff_image, diff_counts], api_visibility="private")
     controls.restore = (restore_results, [image, models, text, score, own], run_outputs)
-    image.change(mark_stale, inputs=[image, state], outputs=stale, api_visibility="private")
+    image.change(mark_stale, inputs=[image, state, stale], outputs=stale, api_visibility="private")
     shown = [*slots.outputs, summary]
     score.input(score_moved, inputs=[state, score, own], outputs=[own, *shown], api_visibility="private")
+    # Unticked in the browser at once too, so a Run pressed right after the slider moved sends it unticked.
+    score.input(None, js="() => false", outputs=own, api_visibility="private", queue=False)
     own.input(rerender, inputs=[state, score, own], outputs=shown, api_visibility="private")
     diff_button.click(
         show_difference,

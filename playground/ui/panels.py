@@ -37,7 +37,7 @@ def panel_slots(tab: str, count: int, height: int, per_row: int | None = None) -
     slots = PanelSlots([], [], [])
     per_row = per_row or count
     for start in range(0, count, per_row):
-        with gr.Row(equal_height=False, elem_classes=["panel-row"]):
+        with gr.Row(equal_height=False, elem_classes=["panel-row", f"{tab}-panel-row"]):
             for index in range(start, min(start + per_row, count)):
                 with gr.Column(visible=False, min_width=260, elem_classes=["panel"]) as column:
                     image = gr.Image(

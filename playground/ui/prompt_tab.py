@@ -21,12 +21,22 @@ from playground.core.types import Prediction
 from playground.render.export import to_json
 from playground.render.views import draw, draw_prompts
 from playground.runtime.service import Outcome, Playground
-from playground.ui.common import TAB_LABELS, example_paths, image_input, model_events, user_error
+from playground.ui.common import (
+    TAB_LABELS,
+    example_paths,
+    image_input,
+    model_events,
+    refused,
+    user_error,
+    weights_note,
+)
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.ui.explain_panel import add_explain
 
 CLICK_MODES = {"foreground point": "foreground", "background point": "background", "box corner": "corner"}
 CORNER_HINT = "Box: now click the opposite corner."
+CANDIDATE_LABEL = "Candidate mask (predicted IoU)"
+EVERYTHING_LABEL = "Candidate mask: none after 'Segment everything' (every mask found is shown); click to prompt again"
 PROMPT_MODELS = ("sam", "sam2")
 """The models that answer every click, side by side; the first also draws on the clickable canvas."""
 
@@ -41,8 +51,9 @@ class PromptSession:
 
     @property
     def prediction(self) -> Prediction | None:
-        """The first model's (SAM's) prediction, which sets the candidate choices."""
-        return self.outcomes[0].prediction if self.outcomes else None
+        """The first answering model's prediction (SAM's, unless it failed), which sets the candidate
+        choices."""
+        return next((outcome.prediction for outcome in self.outcomes if outcome.prediction is not None), None)
 
 
 def create_prompt_tab(playground: Playground) -> TabControls:
@@ -54,6 +65,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             "clicks) can be combined; each model encodes the image once and each click after that only runs "
             "its light decoder."
         )
+        gr.Markdown(weights_note(PROMPT_MODELS, playground), elem_id="prompt-weights")
         with gr.Row():
             with gr.Column(scale=1):
                 image = image_input("prompt", height=260)
@@ -64,9 +76,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
                 with gr.Row():
                     undo = gr.Button("Undo", size="sm", elem_id="prompt-undo")
                     clear = gr.Button("Clear", size="sm", elem_id="prompt-clear")
-                candidate = gr.Radio(
-                    choices=[], label="Candidate mask (predicted IoU)", type="index", elem_id="prompt-candidate"
-                )
+                candidate = gr.Radio(choices=[], label=CANDIDATE_LABEL, type="index", elem_id="prompt-candidate")
                 opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Mask opacity", elem_id="prompt-opacity")
                 with gr.Accordion("Segment everything (SAM)", open=False):
                     per_side = gr.Slider(4, 64, value=16, step=1, label="points per side")
@@ -77,7 +87,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             with gr.Column(scale=2):
                 with gr.Row(equal_height=True):
                     canvas = gr.Image(
-                        label=f"{get_spec(PROMPT_MODELS[0]).title}: click here to prompt",
+                        label=f"{get_spec(PROMPT_MODELS[0]).title}: click either picture to prompt",
                         interactive=False,
                         format="png",
                         elem_id="prompt-canvas",
@@ -105,13 +115,14 @@ def create_prompt_tab(playground: Playground) -> TabControls:
     outputs = [canvas, *others, candidate, status, result_json, session]
     blank_others = [None] * len(others)
 
-    def on_image(image_path):
+    def on_image(image_path, state: PromptSession | None):
         if not image_path:
             return None, *blank_others, gr.Radio(choices=[], value=None), "", None, None
         try:
             loaded = load_image(image_path)
-        except PlaygroundError as error:
-            raise user_error(str(error)) from None
+        except PlaygroundError as error:  # the picture and masks shown stay, and the status says why
+            kept = [gr.skip()] * (len(others) + 2)
+            return *kept, refused(str(error), state is not None and bool(state.outcomes)), gr.skip(), gr.skip()
         note = f"{loaded.notice} " if loaded.notice else ""
         return (
             loaded.pixels,
@@ -143,11 +154,10 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             state = replace(state, outcomes=())
             waiting = CORNER_HINT if state.history.pending_corner else "Click on the image."
             drawn = draw_prompts(state.image, state.history)
-            return drawn, *[drawn] * len(others), gr.Radio(choices=[], value=None), waiting, None, state
+            radio = gr.Radio(choices=[], value=None, label=CANDIDATE_LABEL)
+            return drawn, *[drawn] * len(others), radio, waiting, None, state
         params = state.history.params()
         outcomes = playground.predict_many(list(PROMPT_MODELS), state.image, task="prompt", params_for=lambda _: params)
-        if outcomes[0].prediction is None:
-            raise user_error(outcomes[0].error)
         return show(replace(state, outcomes=tuple(outcomes)), 0, shown_opacity, new_candidates=True)
 
     def on_everything(state: PromptSession | None, side, batch, iou, stable, shown_opacity: float):
@@ -159,13 +169,13 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             "pred_iou_thresh": float(iou),
             "stability_score_thresh": float(stable),
         }
-        try:
-            prediction = playground.predict(PROMPT_MODELS[0], state.image, task="prompt", everything=True, **settings)
-        except PlaygroundError as error:
-            raise user_error(str(error)) from None
-        skipped = [Outcome(key, error="no 'segment everything' here") for key in PROMPT_MODELS[1:]]
-        outcomes = (Outcome(PROMPT_MODELS[0], prediction=prediction), *skipped)
-        return show(replace(state, outcomes=outcomes), None, shown_opacity, new_candidates=True, settings=settings)
+        [answer] = playground.predict_many(
+            [PROMPT_MODELS[0]], state.image, task="prompt", params_for=lambda _: {"everything": True, **settings}
+        )
+        first = get_spec(PROMPT_MODELS[0]).title
+        skipped = [Outcome(key, error=f"'Segment everything' is {first}'s alone") for key in PROMPT_MODELS[1:]]
+        fresh = PromptSession(state.image, outcomes=(answer, *skipped))  # the old clicks and hints go
+        return show(fresh, None, shown_opacity, new_candidates=True, settings=settings)
 
     def on_view(state: PromptSession | None, index: int | None, shown_opacity: float):
         if state is None or state.prediction is None:
@@ -173,14 +183,15 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         return show(state, index, shown_opacity, new_candidates=False)
 
     events = model_events(playground)
-    image.change(on_image, inputs=image, outputs=outputs, api_visibility="private")
-    canvas.select(
-        on_click,
-        inputs=[session, click_mode, opacity],
-        outputs=outputs,
-        api_visibility="private",
-        **events,
-    )
+    image.change(on_image, inputs=[image, session], outputs=outputs, api_visibility="private")
+    for clickable in (canvas, *others):  # every model's panel takes clicks, SAM 2's as SAM's
+        clickable.select(
+            on_click,
+            inputs=[session, click_mode, opacity],
+            outputs=outputs,
+            api_visibility="private",
+            **events,
+        )
     undo.click(on_undo, inputs=[session, opacity], outputs=outputs, api_visibility="private", **events)
     clear.click(on_clear, inputs=[session, opacity], outputs=outputs, api_visibility="private")
     everything.click(
@@ -207,7 +218,7 @@ def show(
     model's candidate choices, one status line per model, and the JSON of what is shown;
     ``settings`` are "Segment everything"'s thresholds, named when it found no mask."""
     prediction = state.prediction
-    everything = prediction.mode == "everything"
+    everything = prediction is not None and prediction.mode == "everything"
     panels, notes, shown_json = [], [], []
     for outcome in state.outcomes:
         title = get_spec(outcome.key).title
@@ -222,7 +233,7 @@ def show(
         note = f"{title}: {candidate.reuse} · decoder {timings.get('forward', 0):.0f} ms"
         note += f" · post {timings.get('postprocess', 0):.0f} ms"
         if everything:
-            note = f"{len(candidate)} masks · " + note
+            note = f"{len(candidate)} mask{'' if len(candidate) == 1 else 's'} · " + note
             if not len(candidate) and settings:
                 note += (
                     f" · no mask passed the predicted IoU threshold ({settings['pred_iou_thresh']:.2f}) and the "
@@ -232,9 +243,17 @@ def show(
             note += f" · {candidate.weights} weights"
         notes.append(note)
         shown_json.append(to_json(shown))
-    choices = [f"mask {i + 1} · IoU {score:.3f}" for i, score in enumerate(prediction.scores)]
+    choices = (
+        []
+        if prediction is None or everything
+        else [f"mask {i + 1} · IoU {s:.3f}" for i, s in enumerate(prediction.scores)]
+    )
     radio = (
-        gr.Radio(choices=[] if everything else choices, value=None if everything else choices[index or 0])
+        gr.Radio(
+            choices=choices,
+            value=choices[index or 0] if choices else None,
+            label=EVERYTHING_LABEL if everything else CANDIDATE_LABEL,
+        )
         if new_candidates
         else gr.skip()
     )

@@ -69,7 +69,11 @@ def add_score_panel(
     def on_image(image_path):
         if not image_path:
             return None, DrawnBoxes(), ""
-        return load_image(image_path).pixels, DrawnBoxes(), "Click two corners of a box."
+        try:
+            pixels = load_image(image_path).pixels
+        except PlaygroundError:  # the tab's own line says why, next to its results
+            return None, DrawnBoxes(), ""
+        return pixels, DrawnBoxes(), "Click two corners of a box."
 
     def on_click(image_path, boxes: DrawnBoxes, name: str, evt: gr.SelectData):
         if not image_path:

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import gradio as gr
+
+THEME = gr.themes.Default(
+    font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"],
+)
+"""Gradio's theme with the system's own fonts: no web font to fetch, so an offline page renders its
+bold capitals as capitals (a font that failed to load showed "ViT-ʙ")."""
+
 CSS = """
 .panel-caption { font-size: var(--text-sm); line-height: 1.4; padding: 4px 2px; }
 .panel-title { font-weight: 600; color: var(--body-text-color); }
@@ -13,6 +22,8 @@ CSS = """
 .panel-legend i { display: inline-block; width: 11px; height: 11px; border-radius: 2px; }
 .stale-mark { color: var(--color-accent); font-weight: 600; }
 .panel.stale img { opacity: 0.35; }
+/* Compare: three panels to a row, a row's last panel as wide as the others (not the whole width). */
+.compare-panel-row > .column { flex: 1 1 0 !important; max-width: calc((100% - 2 * var(--layout-gap)) / 3); }
 #link-notice { border-left: 4px solid var(--color-accent); padding-left: 8px; }
 table th, table th * { word-break: normal !important; overflow-wrap: normal !important; hyphens: none; }
 /* Narrow screens: controls stacked (the tabs wrap: gr.Tabs(overflow_behavior="wrap")). */
@@ -24,6 +35,10 @@ table th, table th * { word-break: normal !important; overflow-wrap: normal !imp
 
 HEAD = """
 <script>
+// Enter in a slider's number box commits it, as leaving the box does (Gradio's "release" event).
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && event.target.matches?.(".block input[type=number]")) event.target.blur();
+}, true);
 // A new run closes the error toasts of the last one, so an old error never sits over fresh results.
 document.addEventListener("click", (event) => {
   if (!event.target.closest("button.primary")) return;

@@ -26,8 +26,10 @@ from playground.ui.common import (
     example_paths,
     image_input,
     model_events,
+    refused,
     run_progress,
     user_error,
+    weights_note,
 )
 from playground.ui.deep_links import TabControls, add_link_button
 from playground.ui.explain_panel import add_explain
@@ -69,6 +71,7 @@ def create_text_tab(playground: Playground) -> TabControls:
             "e.g. `cat, dog` or `a red car; person`. The thresholds "
             "are Grounding DINO's; SAM 3 and OWLv2 keep their own unless you untick the box below."
         )
+        gr.Markdown(weights_note(TEXT_MODELS, playground), elem_id="text-weights")
         with gr.Row():
             image = image_input("text", scale=1)
             with gr.Column(scale=1):
@@ -108,6 +111,7 @@ def create_text_tab(playground: Playground) -> TabControls:
             result_json = gr.JSON()
         prepare, downloads = download_panel("text")
         shown_outcomes = gr.State()  # (image, outcomes, box threshold, own): downloads and Explain (issue 12)
+        last_inputs = gr.State()  # what the shown results ran on: a threshold committed unchanged runs nothing
         controls = TabControls(
             "text",
             image,
@@ -126,8 +130,11 @@ def create_text_tab(playground: Playground) -> TabControls:
             raise user_error("Type what to find, e.g. 'cat, dog'.")
         try:
             loaded = load_image(image_path)
-        except PlaygroundError as error:
-            raise user_error(str(error)) from None
+        except PlaygroundError as error:  # the results shown stay, and the status line says why
+            status_at = 2 * len(TEXT_MODELS)
+            kept = [gr.skip()] * len(outputs)
+            kept[status_at] = refused(str(error), False)
+            return tuple(kept)
         keys = list(TEXT_MODELS)
         outcomes = playground.predict_many(
             keys,
@@ -157,7 +164,15 @@ def create_text_tab(playground: Playground) -> TabControls:
             rows,
             [panel.result for panel in shown],
             (loaded.pixels, outcomes, float(box_value), bool(own_value)),
+            run_inputs(image_path, prompt, box_value, text_value, own_value),
         )
+
+    def rerun_if_changed(last, *values, progress=gr.Progress(track_tqdm=True)):
+        """A threshold committed (Enter, focus leaving its box, the slider let go): run again only when
+        something changed since the shown results, and only once there are results."""
+        if last is None or last == run_inputs(*values):
+            return tuple(gr.skip() for _ in outputs)
+        return run_text(*values, progress=progress)
 
     def prepare_downloads(shown):
         if shown is None:
@@ -166,15 +181,28 @@ def create_text_tab(playground: Playground) -> TabControls:
         return download_files(pixels, outcomes, text_view(box_value, own_value))
 
     inputs = [image, text, box_threshold, text_threshold, own]
-    outputs = [*panels, *captions, status, table, result_json, shown_outcomes]
+    outputs = [*panels, *captions, status, table, result_json, shown_outcomes, last_inputs]
     prepare.click(prepare_downloads, inputs=shown_outcomes, outputs=downloads, api_visibility="private")
     events = model_events(playground)
     run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
     text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
     for slider in (box_threshold, text_threshold):
-        slider.release(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
+        slider.release(
+            rerun_if_changed, inputs=[last_inputs, *inputs], outputs=outputs, api_visibility="private", **events
+        )
     own.input(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
     return controls
+
+
+def run_inputs(image_path, prompt, box_value, text_value, own_value) -> tuple:
+    """The inputs a run used, compared to tell whether a committed threshold changed anything."""
+    return (
+        image_path,
+        (prompt or "").strip(),
+        round(float(box_value), 4),
+        round(float(text_value), 4),
+        bool(own_value),
+    )
 
 
 def text_view(box_value: float, own: bool) -> ViewOptions:

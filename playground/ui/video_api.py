@@ -96,10 +96,12 @@ def run_routes(
     prompt: VideoPrompt,
     cancel: threading.Event | None = None,
     progress: Callable[[str], Progress] | None = None,
+    raise_when_none: bool = True,
 ) -> list[RouteRun]:
     """Run ``routes`` one after the other on ``clip``. A route that fails (SAM 3's gated weights
     missing, nothing found) keeps its one-line message and the others still run; a cancel stops
-    the routes not started. One `gr.Error` when none gives an overlay."""
+    the routes not started. One `gr.Error` when none gives an overlay (unless ``raise_when_none``
+    is False: the Video tab shows each route's message where its overlay would be)."""
     runs = []
     for route in routes:
         run = RouteRun(route)
@@ -114,7 +116,7 @@ def run_routes(
         except PlaygroundError as error:
             run.error = str(error)
             continue
-    if not any(run.path for run in runs):
+    if raise_when_none and not any(run.path for run in runs):
         raise gr.Error(" ".join(f"{run.route}: {run.error}" if len(runs) > 1 else run.error for run in runs))
     return runs
 

@@ -22,7 +22,7 @@ from playground.core.registry import get_spec
 from playground.core.videos import ObjectPrompt, VideoPrompt
 from playground.render.views import draw_prompts
 from playground.runtime.service import Playground
-from playground.ui.common import model_events
+from playground.ui.common import model_events, weights_note
 from playground.ui.prompt_tab import CLICK_MODES
 from playground.ui.video_api import EXAMPLE_CLIP, RouteRun, run_routes, uploaded_clip, write_outputs
 from playground.video.clips import Clip
@@ -73,6 +73,7 @@ def create_video_tab(playground: Playground) -> None:
             "prompt it, then **Track**: the objects are followed forward and backward. After a run, click on "
             "another frame and **Refine from this frame** to re-run only the frames from there on."
         )
+        gr.Markdown(weights_note(list(dict.fromkeys(ROUTES.values())), playground), elem_id="video-weights")
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.Video(label="Clip", sources=["upload"], height=220, elem_id="video-upload")
@@ -146,7 +147,13 @@ def create_video_tab(playground: Playground) -> None:
             obj = ObjectPrompt(1, points=state.history.points, box=state.history.box)
             routes, prompt = ["sam2"], VideoPrompt(state.frame, (obj,))
         runs = run_routes(
-            playground, state.clip, routes, prompt, state.cancel, lambda route: frame_progress(progress, route)
+            playground,
+            state.clip,
+            routes,
+            prompt,
+            state.cancel,
+            lambda route: frame_progress(progress, route),
+            raise_when_none=False,
         )
         state.runs = {run.route: run for run in runs if run.path}
         return show(state, runs)
@@ -187,6 +194,9 @@ def create_video_tab(playground: Playground) -> None:
     def show(state: VideoSession, runs: list[RouteRun]):
         videos, texts = zip(*slot_updates(runs, len(overlays)))
         summaries = [run.summary for run in runs if run.summary]
+        if not summaries:  # every route failed: each says why in its own place, and the status sums up
+            failed = "; ".join(f"{route_title(run.route)}: {run.error}" for run in runs if run.error)
+            return (*videos, *texts, gr.skip(), failed or "Nothing was tracked.", None, state)
         times = ", ".join(f"{s['model']} {s['timings_ms'].get('total', 0) / 1000:.1f} s" for s in summaries)
         extra = summaries[0]["timings_ms"].get("first_update")
         note = f"Tracked: {times}." + (f" First updated frame after {extra:.0f} ms." if extra else "")
