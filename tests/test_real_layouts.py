@@ -263,3 +263,46 @@ def test_download_asks_the_hub_for_the_loader_files_only(monkeypatch) -> None:
     assert weights.download(get_spec("detr")) == "/x"
     assert asked["repo"] == "facebook/detr-resnet-50" and asked["revision"] == "no_timm"
     assert asked["allow_patterns"] == ["config.json", "preprocessor_config.json", "model.safetensors"]
+
+
+@pytest.mark.browser
+def test_bad_checkpoints_fail_alone_in_the_ui(caches, tmp_path, monkeypatch, browser) -> None:
+    """The same three bad checkpoints in the Detection, Semantic and Panoptic tabs: the failing model's
+    panel says one line naming its checkpoint, the other model's panel shows its overlay."""
+    from browser_helpers import open_tab, pick_example, run_and_wait, select_models
+
+    partial = hub_snapshot(Path(caches["HF_HOME"]), "eomt", repo="me/eomt-partial-ui")
+    (partial / "model.safetensors").unlink()
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"head.extra": torch.zeros(1)}, wrong)
+    bad = ["detr=facebook/nope", f"fcn={wrong}", "eomt=me/eomt-partial-ui"]
+    app = start_cached_app(caches, tmp_path, monkeypatch, *[arg for value in bad for arg in ("--checkpoint", value)])
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(app.url, wait_until="load")
+        page.wait_for_selector("#semantic-run", timeout=30_000)
+        tabs = {
+            "detection": ("Detection", ["DETR ResNet-50", "D-FINE S"], "facebook/nope"),
+            "semantic": ("Semantic", ["FCN ResNet-50", "U-Net (Carvana)"], "does not fit"),
+            "panoptic": ("Panoptic", ["EoMT ViT-B (COCO panoptic)", "Mask2Former Swin-T"], "unfinished download"),
+        }
+        for task, (title, models, why) in tabs.items():
+            open_tab(page, title)
+            pick_example(page, task)
+            select_models(page, task, [*models, *(f"{title} (weights not downloaded)" for title in models)])
+            run_and_wait(page, task, 1)
+            page.wait_for_function(
+                "([task, why]) => [...document.querySelectorAll(`[id^='${task}-caption-']`)]"
+                ".some(caption => caption.innerText.includes(why))",
+                arg=[task, why],
+                timeout=60_000,
+            )
+            captions = [c.inner_text() for c in page.locator(f"[id^='{task}-caption-']").all()]
+            failed = [c for c in captions if why in c]
+            assert len(failed) == 1 and len(captions) == 2, captions  # the other model's panel is a result
+            assert page.locator(f"[id^='{task}-panel-'] img").count() >= 1
+    finally:
+        context.close()
+        app.process.terminate()
+        app.process.wait(timeout=30)
