@@ -87,7 +87,7 @@ class SAM3Adapter(Adapter):
             height, width = image.shape[:2]
             return {"image": image, "classes": ["object"], "box": check_box(box, width, height)}
         if not classes:
-            raise BadPromptError("SAM 3 needs a prompt: type what to find (e.g. 'cat') or draw a box.")
+            raise BadPromptError("SAM 3 needs something to find: type it, e.g. 'cat'.")
         if len(classes) > MAX_CLASSES:
             raise BadPromptError(f"{len(classes)} class names: SAM 3 here takes at most {MAX_CLASSES}.")
         return {"image": image, "classes": classes, "box": None}

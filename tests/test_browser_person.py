@@ -362,3 +362,174 @@ def test_compare_panels_stay_even_and_the_ab_view_follows_a_and_b(page):
         arg=new_b,
         timeout=60_000,
     )
+
+
+@pytest.mark.browser
+def test_video_labels_clear_the_drawing_the_result_frame_fills_and_tracks_json_has_every_route(page):
+    import numpy as np
+    from browser_helpers import fetch_image
+    from test_browser_video import click_until_drawn, open_video_tab
+
+    open_video_tab(page)
+    fps = page.locator("#video-fps input")
+    fps.fill("2")
+    fps.press("Enter")
+    page.locator("#video-example").click()
+    canvas = page.locator("#video-canvas img").first
+    canvas.wait_for(timeout=60_000)
+    for name in ("refine", "cancel"):  # nothing to refine or cancel before a run
+        assert page.locator(f"#video-{name}").is_disabled(), name
+    bare = fetch_image(page, canvas.get_attribute("src"))
+    click_until_drawn(page, canvas)
+    drawn = canvas.get_attribute("src")
+    page.get_by_text("text", exact=True).click()  # a click is no prompt in text mode: not drawn
+    page.wait_for_function("(drawn) => document.querySelector('#video-canvas img')?.src !== drawn", arg=drawn)
+    assert np.array_equal(fetch_image(page, canvas.get_attribute("src")), bare)
+    page.locator("#video-text textarea").fill("cat")
+    page.locator("#video-track").click()
+    page.wait_for_function("() => /Tracked:/.test(document.querySelector('#video-status')?.innerText)", timeout=300_000)
+    assert not page.locator("#video-cancel").is_disabled()
+    page.locator("#video-scrubbed img").first.wait_for(timeout=30_000)  # filled without scrubbing
+    for n in range(2):  # each route's title in a line above its video, no label over the drawn ones
+        note = page.locator(f"#video-note-{n}")
+        assert note.is_visible() and note.inner_text().strip(), n
+        label = page.locator(f"#video-overlay-{n} [data-testid=block-label]")
+        assert label.count() == 0 or not label.first.is_visible()
+    page.get_by_text("tracks.json (same as the CLI)").click()
+    shown = page.locator("#video-json").inner_text()
+    assert shown.count("model") >= 2, shown[:500]  # both text routes' tracks, not only the first
+
+
+@pytest.mark.browser
+def test_the_score_panel_has_no_placeholder_agrees_with_captions_fits_and_names_its_truth(page):
+    from browser_helpers import run_and_wait, select_models
+
+    open_tab(page, "Detection")
+    pick_example(page, "detection", index=2)  # chelsea, with a bundled annotation
+    select_models(page, "detection", ["RetinaNet ResNet-50 FPN v2", "DETR ResNet-50"])
+    run_and_wait(page, "detection", 2)
+    page.locator("#detection-score-panel").get_by_text("Score against ground truth").first.click()
+    page.locator("#detection-score-table thead th").first.wait_for(timeout=30_000)
+    before = [h.strip() for h in page.locator("#detection-score-table thead th").all_inner_texts()]
+    assert before and not any(h in ("1", "2", "3") for h in before), before  # named columns before scoring
+    page.locator("#detection-use-example").click()
+    page.locator("#detection-truth a, #detection-truth .file-name").first.wait_for(timeout=30_000)
+    page.get_by_text("…or draw boxes: two clicks and a label each").click()
+    canvas = page.locator("#detection-truth-canvas img").first
+    canvas.wait_for(timeout=30_000)
+    box = canvas.bounding_box()
+    for x, y in ((0.2, 0.2), (0.7, 0.8)):
+        page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+        page.wait_for_timeout(800)
+    page.get_by_text("Boxes: person").first.wait_for(timeout=30_000)
+    page.locator("#detection-score-button").click()
+    table = page.locator("#detection-score-table")
+    page.wait_for_function(
+        "() => document.querySelector('#detection-scored-from')?.innerText.includes('Scored against')", timeout=60_000
+    )
+    line = page.locator("#detection-scored-from").inner_text()
+    assert "ground-truth file" in line and "1 drawn box" in line, line
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    assert headers[-1] == "published" and "SQ" not in headers, headers
+    cells = [c.strip() for c in table.locator("tbody td").all_text_contents() if c.strip()]
+    assert cells and not any(c in ("1", "2", "3") for c in headers), (headers, cells)
+    shown = table.inner_text()  # the virtual table's rows are not <tr>s: read its text
+    assert "RetinaNet ResNet-50 FPN v2" in shown and "DETR ResNet-50" in shown, shown
+    assert "box AP 41.5 on COCO val2017" in shown and "box AP 42.0" in shown, shown  # each model's own words
+    last = table.locator("thead th").last.bounding_box()
+    panel = page.locator("#detection-score-panel").bounding_box()
+    assert last["x"] + last["width"] <= panel["x"] + panel["width"] + 1, (last, panel)
+
+
+def test_the_score_tables_published_column_words_it_as_the_captions_do_and_sq_rq_have_columns():
+    from playground.core.registry import get_spec
+    from playground.core.weights import published_score
+    from playground.render.views import published_words
+    from playground.scoring.metrics import Matches, Score
+    from playground.ui.score_panel import score_table
+
+    counts = {"ap": 0.1, "ap50": 0.2, "ap75": 0.0, "precision": 0.5, "recall": 0.5, "tp": 1, "fp": 1, "fn": 1}
+    scores = [Score(key, "detection", counts, Matches()) for key in ("retinanet", "detr", "grounding-dino", "d-fine")]
+    scores.append(Score("maskformer", "panoptic", {"pq": 0.3, "sq": 0.8, "rq": 0.4}, Matches()))
+    headers, rows = score_table(scores)
+    assert headers[-3:] == ["SQ", "RQ", "published"], headers
+    for row, score in zip(rows, sorted(scores, key=lambda s: -s.headline)):
+        words = published_words(published_score(get_spec(score.model)))  # what the caption says
+        assert row[-1] == (words or "—"), (row, words)
+    panoptic = next(row for row in rows if row[1] == "panoptic")
+    assert panoptic[headers.index("SQ")] == "0.800" and panoptic[headers.index("tp/fp/fn")] == ""
+
+
+@pytest.mark.browser
+def test_downloads_come_as_one_zip_too_and_an_empty_model_gives_no_empty_json(page):
+    import io
+    import zipfile
+
+    from browser_helpers import run_and_wait, select_models
+
+    open_tab(page, "Detection")
+    pick_example(page, "detection", index=2)
+    select_models(page, "detection", ["RetinaNet ResNet-50 FPN v2"])
+    run_and_wait(page, "detection", 1)
+    page.get_by_text("nothing ≥").first.wait_for(timeout=30_000)  # tiny weights: nothing above 0.5
+    page.locator("#detection-download").get_by_text("Download (overlays, masks, COCO results)").click()
+    page.locator("#detection-prepare").click()
+    files = page.locator("#detection-downloads a")
+    files.nth(1).wait_for(timeout=30_000)
+    listing = page.locator("#detection-downloads").inner_text().replace("\n", "")
+    assert "all_files.zip" in listing and "retinanet_overlay.png" in listing, listing
+    assert "retinanet_coco.json" not in listing, listing  # no 2-byte "[]" file
+    bundle = next(a.get_attribute("href") for a in files.all() if "all_files.zip" in (a.get_attribute("href") or ""))
+    names = zipfile.ZipFile(io.BytesIO(page.request.get(bundle).body())).namelist()
+    assert names == ["retinanet_overlay.png"], names
+
+
+@pytest.mark.browser
+def test_the_text_tab_runs_the_models_ticked_and_sam3_asks_for_text_not_a_box(page):
+    from browser_helpers import select_models
+
+    open_tab(page, "Text")
+    pick_example(page, "text", index=2)
+    labels = [label.strip() for label in page.locator("#text-models label").all_inner_texts()]
+    assert len(labels) == 3 and all(page.locator("#text-models input").nth(i).is_checked() for i in range(3))
+    select_models(page, "text", [labels[1]])  # SAM 3 alone
+    page.locator("#text-prompt textarea").fill(",")  # no class name in it
+    page.locator("#text-run").click()
+    page.wait_for_function(
+        "() => /not run/.test(document.querySelector('#text-caption-2')?.innerText)"
+        " && (document.querySelector('#text-caption-1')?.innerText || '').length > 10",
+        timeout=120_000,
+    )
+    sam3 = page.locator("#text-caption-1").inner_text()
+    assert "type it" in sam3 and "draw a box" not in sam3, sam3
+    assert "not run" in page.locator("#text-caption-0").inner_text()
+
+
+@pytest.mark.browser
+def test_explain_views_are_large_wrap_their_caption_leave_the_wheel_and_heat_maps_have_a_scale(page):
+    from browser_helpers import fetch_image, run_and_wait, select_models
+
+    open_tab(page, "Semantic")
+    pick_example(page, "semantic")
+    select_models(page, "semantic", ["FCN ResNet-50"])
+    run_and_wait(page, "semantic", 1)
+    page.locator("#semantic-explain input[type=checkbox]").check()
+    gallery = page.locator("#semantic-explain-views")
+    gallery.locator("img").first.wait_for(timeout=60_000)
+    page.get_by_text("Score heatmap").first.wait_for(timeout=60_000)
+    thumb = gallery.locator(".thumbnail-item").first.bounding_box()
+    assert thumb["height"] >= 250 and thumb["width"] >= 300, thumb  # not tiny at 1400 px
+    overflow = gallery.locator(".grid-wrap").evaluate("(e) => getComputedStyle(e).overflowY")
+    assert overflow == "visible", overflow  # no scroll of its own: the wheel scrolls the page
+    heat = next(
+        gallery.locator("img").nth(i).get_attribute("src")
+        for i in range(gallery.locator("img").count())
+        if "Score heatmap" in (gallery.locator(".thumbnail-item").nth(i).inner_text() or "")
+    )
+    pixels = fetch_image(page, heat)
+    strip = pixels[-10:, pixels.shape[1] // 3 : pixels.shape[1] // 2]
+    assert (strip[..., 0] < 100).any() and (strip[..., 1] > 150).any(), "no viridis colour scale at the bottom"
+    gallery.locator(".thumbnail-item").first.click()
+    caption = gallery.locator(".caption").first
+    caption.wait_for(timeout=10_000)
+    assert caption.evaluate("(e) => getComputedStyle(e).whiteSpace") == "normal"

@@ -141,11 +141,12 @@ def test_text_runs_both_routes_side_by_side(manager, sam3_weights, monkeypatch) 
     runs = run_routes(Playground(manager), open_clip(CLIP, fps=1), list(TEXT_ROUTES), VideoPrompt(2, text="cat"))
     (sam3_video, sam3_note), (grounded_video, grounded_note) = slot_updates(runs, 2)
     assert [run.route for run in runs] == ["sam3", "grounded-sam2"]
-    assert grounded_video.visible and grounded_video.label == "Grounded-SAM 2 (video)" and not grounded_note.visible
+    # each route's title in the line above its video (a label over the video would hide the drawn ones)
+    assert grounded_video.visible and grounded_note.visible and grounded_note.value == "**Grounded-SAM 2 (video)**"
     assert runs[1].summary["frames"][2]["objects"]
     if sam3_weights == "missing":
         assert runs[0].path is None and not sam3_video.visible and sam3_note.visible
         assert "SAM 3 (video)" in sam3_note.value and "is gated" in sam3_note.value
     else:
-        assert runs[0].path.is_file() and sam3_video.visible and sam3_video.label == "SAM 3 (video)"
-        assert not sam3_note.visible
+        assert runs[0].path.is_file() and sam3_video.visible and sam3_note.value == "**SAM 3 (video)**"
+        assert "gated" not in sam3_note.value  # a title, no error

@@ -72,7 +72,7 @@ class VideoPrompt:
         """This prompt with its frame index and every point and box checked against ``source``."""
         check_frame(self.frame, len(source))
         if not self.objects and not self.text.strip():
-            raise BadPromptError("Give a prompt: click a point, draw a box or type what to track.")
+            raise BadPromptError("Give a prompt: click a point or two box corners on the frame, or type what to track.")
         objects = []
         for obj in self.objects:
             if obj.mask is not None:

@@ -83,3 +83,33 @@ def bars(labels: list[str], values: np.ndarray, width: int = 360, log: bool = Fa
         number = f"{int(value)}" if log else f"{value:.2f}"
         put_text(chart, number, label_width + int(length * width) + 6, y - 2, size)
     return chart
+
+
+def colour_scale(width: int, low: str = "low", high: str = "high", size: int = 14) -> np.ndarray:
+    """A white strip with the heat maps' viridis bar from ``low`` (left) to ``high`` (right), labelled."""
+    bar_width = max(40, width - text_width(low, size) - text_width(high, size) - 24)
+    strip = np.full((size + 12, max(width, bar_width + 60), 3), 255, np.uint8)
+    put_text(strip, low, 4, 2, size)
+    x = text_width(low, size) + 12
+    ramp = heat(np.tile(np.linspace(0, 1, bar_width, dtype=np.float32), (size - 2, 1)), 0, 1)
+    strip[5 : 5 + ramp.shape[0], x : x + bar_width] = ramp
+    put_text(strip, high, x + bar_width + 6, 2, size)
+    return strip
+
+
+def with_scale(image: np.ndarray, low: str = "low", high: str = "high") -> np.ndarray:
+    """``image`` with its colour scale below it (`colour_scale`), as wide as the image."""
+    strip = colour_scale(image.shape[1], low, high)
+    return stacked([image, strip], gap=2)
+
+
+def stacked(images: list[np.ndarray], gap: int = 8) -> np.ndarray:
+    """Panels (H_i, W_i, 3) uint8 one above the other, left-aligned on white, ``gap`` pixels apart."""
+    width = max(image.shape[1] for image in images)
+    height = sum(image.shape[0] for image in images) + gap * (len(images) - 1)
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    y = 0
+    for image in images:
+        canvas[y : y + image.shape[0], : image.shape[1]] = image
+        y += image.shape[0] + gap
+    return canvas

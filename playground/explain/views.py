@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from playground.core.types import Prediction
-from playground.explain.drawing import bars, boxes_drawn, classes, fit, heat, over, resize, titled
+from playground.explain.drawing import bars, boxes_drawn, classes, fit, heat, over, resize, stacked, titled, with_scale
 from playground.render.views import side_by_side
 
 INSTANCES_SHOWN = 4
@@ -34,12 +34,21 @@ class View:
     image: np.ndarray
 
 
+HEAT_TITLES = ("Score heatmap", "Level ", "Bottleneck", "Best class score", "Mask head", "Query ", "Low-resolution")
+"""The views drawn as heat maps (viridis): each gets its colour scale below it."""
+
+
 def explain_views(prediction: Prediction, image: np.ndarray) -> list[View]:
-    """The Explain views of ``prediction`` on ``image`` (H, W, 3 uint8); [] if nothing was recorded."""
+    """The Explain views of ``prediction`` on ``image`` (H, W, 3 uint8); [] if nothing was recorded.
+    Heat-map views come with their colour scale (each map from its own low to its own high)."""
     draw = VIEWS.get(prediction.model)
     if draw is None or not prediction.explain:
         return []
-    return draw(prediction, fit(image)) or [
+    views = [
+        View(view.title, view.caption, with_scale(view.image)) if view.title.startswith(HEAT_TITLES) else view
+        for view in draw(prediction, fit(image))
+    ]
+    return views or [
         View(
             "Nothing found",
             "The model found nothing on this image, so there is nothing per instance to show.",
@@ -329,13 +338,14 @@ def grounding_views(prediction: Prediction, image: np.ndarray) -> list[View]:
     tokens = [str(token) for token in explain["tokens"]]
     views = []
     for index in best_first(prediction):
-        chart = bars(tokens, explain["token_scores"][index])
+        chart = bars(tokens, explain["token_scores"][index], width=max(160, image.shape[1] - 160), size=18)
         views.append(
             View(
                 f"Box {index + 1}: {label(prediction, index)}",
                 "Which words produced this box: each query scores every token of the prompt; the box is named by "
                 "the phrase whose tokens score highest.",
-                side_by_side([boxes_drawn(image, prediction.boxes[index], prediction.image_size), chart]),
+                # the chart under the picture, in large type: beside it, a thumbnail shrank it to a strip
+                stacked([boxes_drawn(image, prediction.boxes[index], prediction.image_size), chart]),
             )
         )
     return views

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from playground.core.errors import UnknownModelError
-from playground.core.registry import REGISTRY, get_spec
+from playground.core.registry import get_spec
 from playground.core.types import Prediction
 from playground.scoring.truth import BACKGROUND, BadTruthError, GroundTruth, canonical_label, object_mask
 
@@ -362,21 +362,3 @@ def box_iou(a, b) -> float:
     inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
-
-
-def table(scores: list[Score]) -> tuple[list[str], list[list[object]]]:
-    """Headers and rows (model, task, headline, AP50/AP75/P/R or SQ/RQ, published), best first."""
-    headers = ["model", "task", "score on your image", "ap50", "ap75", "precision", "recall", "tp/fp/fn", "published"]
-    rows = []
-    for s in sorted(scores, key=lambda s: -(s.headline or 0.0)):
-        m = s.metrics
-        counts = f"{m['tp']}/{m['fp']}/{m['fn']}" if "tp" in m else ""
-        if s.task == "panoptic":
-            counts = f"SQ {m['sq']:.3f} · RQ {m['rq']:.3f}"
-        headline = f"{HEADLINE.get(s.task, 'ap')} {s.headline:.3f}" if s.headline is not None else ""
-        rows.append(
-            [get_spec(s.model).title if s.model in REGISTRY else s.model, s.task, headline]
-            + [m.get(k, "") for k in ("ap50", "ap75", "precision", "recall")]
-            + [counts, str(s.published) if s.published else "—"]
-        )
-    return headers, rows

@@ -175,20 +175,11 @@ def create_tab(task: str, playground: Playground) -> TabControls:
             return (*(gr.skip() for _ in view_outputs), gr.skip(), refused(error.message, previous is not None))
         return (*render(result, score_value, mask_value, opacity_value, hidden_text, own_value), result, "")
 
-    def restore_results(image_path, keys, *view_values):
-        """A deep link's results, when every one is cached; else a note to press Run."""
+    def restore_results(image_path, keys, *view_values, progress=gr.Progress(track_tqdm=True)):
+        """A deep link's results: from the cache, or computed now with progress."""
         if not image_path or not keys:
             return (*(gr.skip() for _ in view_outputs), gr.skip(), gr.skip())
-        cached = []
-
-        def peek(pixels):
-            cached.extend(playground.peek(key, pixels, task=task) for key in keys)
-            return [Outcome(key, prediction=prediction) for key, prediction in zip(keys, cached)]
-
-        result = outcomes_for(image_path, keys, peek)
-        if any(prediction is None for prediction in cached):
-            return (*(gr.skip() for _ in view_outputs), gr.skip(), "Press **Run** to compute the linked results.")
-        return (*render(result, *view_values), result, "")
+        return run_models(image_path, keys, *view_values, progress=progress)
 
     def rerender(result, *view_values):
         if result is None:
@@ -226,6 +217,7 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         **model_events(playground),
     )
     controls.restore = (restore_results, [image, models, *view_inputs], [*view_outputs, state, stale])
+    controls.events = model_events(playground)
     image.change(mark_stale, inputs=[image, state, stale], outputs=stale, api_visibility="private")
     for control in (mask, opacity):
         control.change(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -188,12 +189,21 @@ def download_panel(tab: str) -> tuple[gr.Button, gr.File]:
 
 
 def download_files(image: np.ndarray, outcomes: list[Outcome], options: ViewOptions) -> list[str]:
-    """Each successful model's overlay PNG (legend included), COCO results JSON and masks, as shown now."""
+    """One zip of everything first, then each successful model's overlay PNG (legend included),
+    COCO results JSON and masks, as shown now; a model that found nothing shown has no results JSON
+    (an empty ``[]`` file says nothing its overlay does not)."""
     folder = new_output_path("files").parent
-    paths: list[str] = []
+    paths: list[Path] = []
     for outcome in outcomes:
         if outcome.prediction is not None:
             panel = make_panel(image, outcome, options)
             shown = shown_prediction(outcome.prediction, options)
-            paths += [str(path) for path in export_files(shown, panel.overlay, folder)]
-    return paths
+            written = export_files(shown, panel.overlay, folder)
+            paths += [path for path in written if not (path.suffix == ".json" and path.read_text().strip() == "[]")]
+    if not paths:
+        return []
+    bundle = folder / "all_files.zip"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in paths:
+            archive.write(path, path.name)
+    return [str(bundle), *map(str, paths)]

@@ -114,13 +114,16 @@ def create_compare_tab(playground: Playground) -> TabControls:
                 model_a = gr.Dropdown(label="Model A", elem_id="compare-a")
                 model_b = gr.Dropdown(label="Model B", elem_id="compare-b")
                 diff_button = gr.Button("Show difference", elem_id="compare-diff-button")
+            pair = gr.Textbox(visible="hidden", elem_id="compare-pair")  # "A,B" for the link
             diff_image = gr.Image(show_label=False, interactive=False, height=420, elem_id="compare-diff")
             diff_counts = gr.HTML(elem_id="compare-diff-counts", elem_classes=["panel-caption"])
         prepare, downloads = download_panel("compare")
         state = gr.State()
         add_score_panel("compare", image, state, score, own)  # scoring against ground truth (issue 15)
         add_explain("compare", state, outcome_predictions)  # Explain views (issue 12)
-        controls = TabControls("compare", image, models, {"score": score}, {"text": text}, checkboxes={"own": own})
+        controls = TabControls(
+            "compare", image, models, {"score": score}, {"text": text, "ab": pair}, checkboxes={"own": own}
+        )
         add_link_button(controls)
 
     def compare_result(image_path, chosen, prompt, run_all) -> CompareResult:
@@ -170,22 +173,22 @@ def create_compare_tab(playground: Playground) -> TabControls:
             return (*kept, refused(error.message, previous is not None))
         return shown_outputs(result, chosen_threshold(score_value, own_value))
 
-    def restore_results(image_path, chosen, prompt, score_value, own_value):
-        """A deep link's results, when every one is cached; else a note to press Compare."""
-        skipped = tuple(gr.skip() for _ in range(len(slots.outputs) + 4))
+    def restore_results(image_path, chosen, prompt, score_value, own_value, ab, progress=gr.Progress(track_tqdm=True)):
+        """A deep link's results (from the cache, or computed now with progress) and its A/B pair."""
+        skipped = tuple(gr.skip() for _ in range(len(slots.outputs) + 7))
         if not image_path or not chosen:
-            return (*skipped, gr.skip())
-        cached: list = []
-
-        def peek(pixels):
-            params = {key: {"text": prompt} if needs_text(key) else {} for key in chosen}
-            cached.extend(playground.peek(key, pixels, **params[key]) for key in chosen)
-            return [Outcome(key, prediction=prediction) for key, prediction in zip(chosen, cached)]
-
-        result = compare_result(image_path, chosen, prompt, peek)
-        if any(prediction is None for prediction in cached):
-            return (*skipped, "Press **Compare** to compute the linked results.")
-        return shown_outputs(result, chosen_threshold(score_value, own_value))
+            return skipped
+        shown = list(run_compare(image_path, chosen, prompt, score_value, own_value, progress=progress))
+        result = shown[-2]
+        if not isinstance(result, CompareResult):  # a refused input: its line, nothing else
+            return (*shown, gr.skip(), gr.skip())
+        ran = [o.key for o in result.outcomes if o.prediction is not None]
+        linked = [key for key in (ab or "").split(",") if key in ran]
+        if len(linked) == 2 and linked[0] != linked[1]:
+            shown[-4] = gr.Dropdown(choices=shown[-4].choices, value=linked[0])
+            shown[-3] = gr.Dropdown(choices=shown[-3].choices, value=linked[1])
+        a, b = linked if len(linked) == 2 and linked[0] != linked[1] else [*ran, None, None][:2]
+        return (*shown, *refresh_difference(result, a, b, score_value, own_value))
 
     def rerender(result, score_value, own_value):
         if result is None:
@@ -250,7 +253,16 @@ def create_compare_tab(playground: Playground) -> TabControls:
     ).then(refresh_difference, inputs=difference_inputs, outputs=[diff_image, diff_counts], api_visibility="private")
     for pick in (model_a, model_b):
         pick.input(refresh_difference, difference_inputs, [diff_image, diff_counts], api_visibility="private")
-    controls.restore = (restore_results, [image, models, text, score, own], run_outputs)
+    controls.restore = (
+        restore_results,
+        [image, models, text, score, own, pair],
+        [*run_outputs, diff_image, diff_counts],
+    )
+    controls.events = model_events(playground)
+    for pick in (model_a, model_b):
+        pick.change(
+            lambda a, b: f"{a},{b}" if a and b else "", [model_a, model_b], pair, api_visibility="private", queue=False
+        )
     image.change(mark_stale, inputs=[image, state, stale], outputs=stale, api_visibility="private")
     shown = [*slots.outputs, summary]
     score.input(score_moved, inputs=[state, score, own], outputs=[own, *shown], api_visibility="private")

@@ -1,8 +1,8 @@
 """Deep links: a URL's query string restores a tab's image, models, thresholds, prompts and results.
 
 ``?tab=detection&example=astronaut&models=detr,retinanet&score=0.4&own=false&hide=person;dog`` selects the tab,
-loads the example, sets the controls, and shows the results at once when they are cached (else
-Run computes them). Query strings outlive server restarts and read like what they do, which
+loads the example, sets the controls, and shows the results: at once when they are cached, else
+computed then, with progress. Query strings outlive server restarts and read like what they do, which
 `gr.DeepLinkButton`'s session-bound links do not. An upload is linked by an opaque id, the name
 of the folder Gradio's upload cache gave it (a hash of its bytes), never by a server path, and is
 restored only from there. A parameter the page cannot use becomes one notice above the tabs.
@@ -39,6 +39,8 @@ class TabControls:
     texts: dict[str, gr.Textbox] = field(default_factory=dict)
     restore: tuple[Callable, list, list] | None = None
     checkboxes: dict[str, gr.Checkbox] = field(default_factory=dict)
+    events: dict[str, object] = field(default_factory=dict)
+    """Settings of the restore event (the tab's model queue, as `model_events` gives them)."""
 
     @property
     def components(self) -> list[gr.components.Component]:
@@ -192,17 +194,19 @@ def wire_deep_links(demo: gr.Blocks, tabs: gr.Tabs, all_controls: list[TabContro
                 inputs=inputs,
                 outputs=restore_outputs,
                 api_visibility="private",
+                **controls.events,
             )
 
 
 def linked_results(task: str, function: Callable, outputs: int) -> Callable:
-    """``function(*values)`` on a page opened by a link to ``task``; skips its ``outputs`` otherwise."""
+    """``function(*values, progress=...)`` on a page opened by a link to ``task`` (the results from the
+    cache, or computed then with progress); skips its ``outputs`` otherwise."""
 
-    def on_linked(request: gr.Request, *values):
+    def on_linked(request: gr.Request, *values, progress=gr.Progress(track_tqdm=True)):
         query = dict(request.query_params) if request else {}
         if query.get("tab") != task:
             return tuple(gr.skip() for _ in range(outputs))
-        return function(*values)
+        return function(*values, progress=progress)
 
     return on_linked
 

@@ -50,6 +50,7 @@ def add_explain(
             height="auto",
             object_fit="contain",
             elem_id=f"{tab}-explain-views",
+            elem_classes=["explain-gallery"],  # see style.CSS: large views, no scroll of its own
         )
 
     def show(value: Any, on: bool):

@@ -48,6 +48,8 @@ class PromptSession:
     image: np.ndarray
     history: PromptHistory = field(default_factory=PromptHistory)
     outcomes: tuple[Outcome, ...] = ()
+    source: str = ""
+    """The image path the session is on (a link's restore and the image box's change agree on it)."""
 
     @property
     def prediction(self) -> Prediction | None:
@@ -109,13 +111,16 @@ def create_prompt_tab(playground: Playground) -> TabControls:
                     result_json = gr.JSON()
         session = gr.State()
         add_explain("prompt", session, explained_predictions, canvas)  # Explain views (issue 12)
-        controls = TabControls("prompt", image)
+        clicks = gr.Textbox(visible="hidden", elem_id="prompt-clicks")  # the clicks and box, for the link
+        controls = TabControls("prompt", image, texts={"clicks": clicks})
         add_link_button(controls)
 
     outputs = [canvas, *others, candidate, status, result_json, session]
     blank_others = [None] * len(others)
 
     def on_image(image_path, state: PromptSession | None):
+        if state is not None and image_path and state.source == image_path:  # a link restored it already
+            return tuple(gr.skip() for _ in outputs)
         if not image_path:
             return None, *blank_others, gr.Radio(choices=[], value=None), "", None, None
         try:
@@ -130,8 +135,21 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             gr.Radio(choices=[], value=None),
             note + "Click on the image.",
             None,
-            PromptSession(loaded.pixels),
+            PromptSession(loaded.pixels, source=image_path),
         )
+
+    def restore_clicks(image_path, text, progress=gr.Progress()):
+        """A deep link's clicks and box on its image, answered by every model."""
+        history = decode_clicks(text)
+        if not image_path or not history.steps:
+            return tuple(gr.skip() for _ in range(len(outputs) + 1))
+        try:
+            loaded = load_image(image_path)
+        except PlaygroundError:
+            return tuple(gr.skip() for _ in range(len(outputs) + 1))
+        progress(0, desc="Segmenting the linked clicks")
+        state = PromptSession(loaded.pixels, history=history, source=image_path)
+        return *run_prompts(state, 0.5), encode_clicks(history)
 
     def on_click(state: PromptSession | None, mode: str, shown_opacity: float, evt: gr.SelectData):
         if state is None:
@@ -147,7 +165,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
     def on_clear(state: PromptSession | None, shown_opacity: float):
         if state is None:
             return tuple(gr.skip() for _ in outputs)
-        return run_prompts(PromptSession(state.image), shown_opacity)
+        return run_prompts(PromptSession(state.image, source=state.source), shown_opacity)
 
     def run_prompts(state: PromptSession, shown_opacity: float):
         if not state.history.ready:
@@ -174,7 +192,9 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         )
         first = get_spec(PROMPT_MODELS[0]).title
         skipped = [Outcome(key, error=f"'Segment everything' is {first}'s alone") for key in PROMPT_MODELS[1:]]
-        fresh = PromptSession(state.image, outcomes=(answer, *skipped))  # the old clicks and hints go
+        fresh = PromptSession(
+            state.image, outcomes=(answer, *skipped), source=state.source
+        )  # the old clicks and hints go
         return show(fresh, None, shown_opacity, new_candidates=True, settings=settings)
 
     def on_view(state: PromptSession | None, index: int | None, shown_opacity: float):
@@ -183,27 +203,57 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         return show(state, index, shown_opacity, new_candidates=False)
 
     events = model_events(playground)
-    image.change(on_image, inputs=[image, session], outputs=outputs, api_visibility="private")
-    for clickable in (canvas, *others):  # every model's panel takes clicks, SAM 2's as SAM's
-        clickable.select(
-            on_click,
-            inputs=[session, click_mode, opacity],
-            outputs=outputs,
-            api_visibility="private",
-            **events,
+    controls.restore = (restore_clicks, [image, clicks], [*outputs, clicks])
+    controls.events = events
+
+    def linked(event) -> None:
+        """After ``event`` the link box's clicks follow the session's."""
+        event.then(
+            lambda state: encode_clicks(state.history) if state else "", session, clicks, api_visibility="private"
         )
-    undo.click(on_undo, inputs=[session, opacity], outputs=outputs, api_visibility="private", **events)
-    clear.click(on_clear, inputs=[session, opacity], outputs=outputs, api_visibility="private")
-    everything.click(
+
+    linked(image.change(on_image, inputs=[image, session], outputs=outputs, api_visibility="private"))
+    for clickable in (canvas, *others):  # every model's panel takes clicks, SAM 2's as SAM's
+        linked(
+            clickable.select(
+                on_click, inputs=[session, click_mode, opacity], outputs=outputs, api_visibility="private", **events
+            )
+        )
+    linked(undo.click(on_undo, inputs=[session, opacity], outputs=outputs, api_visibility="private", **events))
+    linked(clear.click(on_clear, inputs=[session, opacity], outputs=outputs, api_visibility="private"))
+    everything_run = everything.click(
         on_everything,
         inputs=[session, per_side, per_batch, iou_thresh, stability, opacity],
         outputs=outputs,
         api_visibility="private",
         **events,
     )
+    linked(everything_run)
     candidate.input(on_view, inputs=[session, candidate, opacity], outputs=outputs, api_visibility="private")
     opacity.change(on_view, inputs=[session, candidate, opacity], outputs=outputs, api_visibility="private")
     return controls
+
+
+STEP_CODES = {"foreground": "f", "background": "b", "corner": "c"}
+
+
+def encode_clicks(history: PromptHistory) -> str:
+    """The clicks for a link: ``f120,80;b30,40;c10,10;c200,150`` (foreground, background, box corner)."""
+    return ";".join(f"{STEP_CODES[kind]}{x:g},{y:g}" for kind, x, y in history.steps)
+
+
+def decode_clicks(text: str | None) -> PromptHistory:
+    """`encode_clicks` read back; steps it cannot read are left out."""
+    kinds = {code: kind for kind, code in STEP_CODES.items()}
+    history = PromptHistory()
+    for step in (text or "").split(";"):
+        try:
+            x, y = (float(value) for value in step[1:].split(","))
+        except ValueError:
+            continue
+        if step[:1] in kinds:
+            history = history.add(kinds[step[:1]], x, y)
+    return history
 
 
 def explained_predictions(state: PromptSession) -> tuple:

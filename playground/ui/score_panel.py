@@ -13,7 +13,10 @@ import gradio as gr
 
 from playground.core.errors import PlaygroundError
 from playground.core.images import load_image
-from playground.scoring.metrics import table
+from playground.core.registry import REGISTRY, get_spec
+from playground.core.weights import published_score
+from playground.render.views import published_words
+from playground.scoring.metrics import HEADLINE, Score
 from playground.scoring.truth import GroundTruth, from_boxes, load_truth
 from playground.scoring.views import LEGEND, draw_truth_boxes, example_annotation, score_outcomes
 
@@ -54,7 +57,13 @@ def add_score_panel(
                 clear = gr.Button("Clear boxes", size="sm")
             canvas = gr.Image(interactive=False, format="png", height=420, elem_id=f"{tab}-truth-canvas")
             drawn_status = gr.Markdown()
-        scores_table = gr.Dataframe(label="Scores, best first", wrap=True, elem_id=f"{tab}-score-table")
+        scored_from = gr.Markdown(elem_id=f"{tab}-scored-from")
+        # named columns before scoring (a table without headers shows placeholders "1 2 3"); shown from
+        # the start: a table first drawn while hidden showed a single row once scored
+        scores_table = gr.Dataframe(
+            value=[], headers=[*SCORE_COLUMNS[:3], "published"], label="Scores, best first", wrap=True,
+            elem_id=f"{tab}-score-table",
+        )  # fmt: skip
         gallery = gr.Gallery(label=LEGEND_TEXT, columns=3, height=420, elem_id=f"{tab}-score-gallery")
         with gr.Accordion("Score JSON (same as the CLI)", open=False):
             scores_json = gr.JSON()
@@ -97,14 +106,15 @@ def add_score_panel(
         if result is None:
             raise gr.Error("Run the models first, then score them.")
         try:
-            truth = resolve_truth(image_path, result.image, upload, boxes)
+            truth, source = resolve_truth(image_path, result.image, upload, boxes)
             threshold = None if own_value else float(score_threshold)
             panels = score_outcomes(result.image, result.outcomes, truth, threshold)
         except PlaygroundError as error:
             raise gr.Error(str(error)) from None
-        headers, rows = table([panel.score for panel in panels])
+        headers, rows = score_table([panel.score for panel in panels])
         return (
-            gr.Dataframe(value=rows, headers=headers),
+            source,
+            gr.Dataframe(value=rows, headers=headers, column_widths=column_widths(headers)),
             [(panel.overlay, panel.caption) for panel in panels],
             [panel.score.to_json() for panel in panels],
         )
@@ -118,7 +128,7 @@ def add_score_panel(
     score_button.click(
         on_score,
         inputs=[image, state, truth_file, drawn, threshold, *([own] if own is not None else [])],
-        outputs=[scores_table, gallery, scores_json],
+        outputs=[scored_from, scores_table, gallery, scores_json],
         **private,
     )
 
@@ -131,14 +141,48 @@ def redraw(image_path: str, boxes: DrawnBoxes) -> tuple:
     return pixels, boxes, f"Boxes: {names}. {hint}"
 
 
-def resolve_truth(image_path: str | None, pixels, upload: str | None, boxes: DrawnBoxes) -> GroundTruth:
-    """The uploaded file, else the drawn boxes, else the bundled example's annotation."""
+def resolve_truth(image_path: str | None, pixels, upload: str | None, boxes: DrawnBoxes) -> tuple[GroundTruth, str]:
+    """The uploaded file, else the drawn boxes, else the bundled example's annotation; and a line
+    that says which one was scored (and what was left out)."""
     size = pixels.shape[:2]
     if upload:
-        return load_truth(upload, size, file_name=image_path or "")
+        line = "Scored against the **ground-truth file**"
+        if boxes.boxes:
+            line += f" (your {len(boxes.boxes)} drawn box(es) were not used: remove the file to score them)"
+        return load_truth(upload, size, file_name=image_path or ""), line + "."
     if boxes.boxes:
-        return from_boxes(list(boxes.boxes), size)
+        return from_boxes(list(boxes.boxes), size), f"Scored against your **{len(boxes.boxes)} drawn box(es)**."
     path = example_annotation(pixels)
     if path is None:
         raise gr.Error("Give the ground truth first: upload a COCO JSON or label-map PNG, or draw boxes.")
-    return load_truth(path, size)
+    return load_truth(path, size), "Scored against the **example's annotation**."
+
+
+SCORE_COLUMNS = ["model", "task", "score on your image", "ap50", "ap75", "precision", "recall", "tp/fp/fn", "SQ", "RQ"]
+
+
+def score_table(scores: list[Score]) -> tuple[list[str], list[list[object]]]:
+    """Headers and rows, best first: the metrics that apply (panoptic SQ and RQ in their own
+    columns; a column no model has is left out) and the published score as the captions word it."""
+    rows = []
+    for s in sorted(scores, key=lambda s: -(s.headline or 0.0)):
+        m = s.metrics
+        headline = f"{HEADLINE.get(s.task, 'ap')} {s.headline:.3f}" if s.headline is not None else ""
+        counts = f"{m['tp']}/{m['fp']}/{m['fn']}" if "tp" in m else ""
+        title = get_spec(s.model).title if s.model in REGISTRY else s.model
+        words = published_words(published_score(get_spec(s.model))) if s.model in REGISTRY else ""
+        rows.append(
+            [title, s.task, headline]
+            + [m.get(k, "") for k in ("ap50", "ap75", "precision", "recall")]
+            + [counts, *(f"{m[k]:.3f}" if k in m else "" for k in ("sq", "rq"))]
+            + [words or "—"]
+        )
+    keep = [i for i in range(len(SCORE_COLUMNS)) if i < 3 or any(row[i] != "" for row in rows)]
+    return [SCORE_COLUMNS[i] for i in keep] + ["published"], [[row[i] for i in keep] + [row[-1]] for row in rows]
+
+
+def column_widths(headers: list[str]) -> list[str]:
+    """Widths that fit the table in the panel: the names and the published words wider."""
+    wide = {"model": 3, "published": 4, "score on your image": 2}
+    weights = [wide.get(name, 1) for name in headers]
+    return [f"{100 * w / sum(weights):.1f}%" for w in weights]

@@ -26,10 +26,21 @@ CSS = """
 .compare-panel-row > .column { flex: 1 1 0 !important; max-width: calc((100% - 2 * var(--layout-gap)) / 3); }
 #link-notice { border-left: 4px solid var(--color-accent); padding-left: 8px; }
 table th, table th * { word-break: normal !important; overflow-wrap: normal !important; hyphens: none; }
+/* Explain: large views that keep their shape, a gallery with no scroll of its own (the page takes
+   the mouse wheel), an enlarged caption that wraps and a wide view shown whole. */
+.explain-gallery .grid-wrap { overflow: visible !important; height: auto !important; max-height: none !important; }
+.explain-gallery .thumbnail-item { aspect-ratio: 4 / 3 !important; min-height: 260px; }
+.explain-gallery .grid-container { grid-auto-rows: minmax(260px, auto) !important; }
+.explain-gallery .caption, .explain-gallery .caption-label {
+  white-space: normal !important; overflow: visible !important;
+}
+.explain-gallery .caption { text-overflow: clip !important; max-width: 100%; }
+.explain-gallery .preview img { object-fit: contain !important; max-width: 100% !important; }
 /* Narrow screens: controls stacked (the tabs wrap: gr.Tabs(overflow_behavior="wrap")). */
 @media (max-width: 640px) {
   .controls-row { flex-direction: column !important; }
   .controls-row > * { width: 100% !important; min-width: 0 !important; }
+  .explain-gallery .grid-container { grid-template-columns: 1fr !important; }
 }
 """
 

@@ -25,6 +25,7 @@ from playground.ui.common import (
     download_panel,
     example_paths,
     image_input,
+    model_choices,
     model_events,
     refused,
     run_progress,
@@ -76,6 +77,12 @@ def create_text_tab(playground: Playground) -> TabControls:
             image = image_input("text", scale=1)
             with gr.Column(scale=1):
                 text = gr.Textbox(label="What to find", placeholder="cat, dog", elem_id="text-prompt")
+                models = gr.CheckboxGroup(
+                    choices=model_choices([get_spec(key) for key in TEXT_MODELS], playground),
+                    value=list(TEXT_MODELS),
+                    label="Models",
+                    elem_id="text-models",
+                )
                 with gr.Row():
                     box_threshold = gr.Slider(
                         0.05, 0.95, value=BOX_THRESHOLD, step=0.01, label="Box threshold", elem_id="text-box-threshold"
@@ -115,7 +122,7 @@ def create_text_tab(playground: Playground) -> TabControls:
         controls = TabControls(
             "text",
             image,
-            None,
+            models,
             {"box_threshold": box_threshold, "text_threshold": text_threshold},
             {"text": text},
             checkboxes={"own": own},
@@ -123,9 +130,11 @@ def create_text_tab(playground: Playground) -> TabControls:
         add_link_button(controls)
         add_explain("text", shown_outcomes, explained_predictions, result_json)  # Explain views (issue 12)
 
-    def run_text(image_path, prompt, box_value, text_value, own_value, progress=gr.Progress(track_tqdm=True)):
+    def run_text(image_path, chosen, prompt, box_value, text_value, own_value, progress=gr.Progress(track_tqdm=True)):
         if not image_path:
             raise user_error("Upload an image or pick an example first.")
+        if not chosen:
+            raise user_error("Tick at least one model.")
         if not (prompt or "").strip():
             raise user_error("Type what to find, e.g. 'cat, dog'.")
         try:
@@ -135,7 +144,7 @@ def create_text_tab(playground: Playground) -> TabControls:
             kept = [gr.skip()] * len(outputs)
             kept[status_at] = refused(str(error), False)
             return tuple(kept)
-        keys = list(TEXT_MODELS)
+        keys = [key for key in TEXT_MODELS if key in chosen]
         outcomes = playground.predict_many(
             keys,
             loaded.pixels,
@@ -147,6 +156,12 @@ def create_text_tab(playground: Playground) -> TabControls:
         )
         options = text_view(box_value, own_value)
         shown = [make_panel(loaded.pixels, outcome, options, legend=False) for outcome in outcomes]
+        by_key = {panel.key: panel for panel in shown}
+        unticked = "{}: not run (tick it under Models to run it)"
+        images = [by_key[key].overlay if key in by_key else None for key in TEXT_MODELS]
+        html = [
+            panel_html(by_key[key]) if key in by_key else unticked.format(get_spec(key).title) for key in TEXT_MODELS
+        ]
         rows = [
             [panel.key, i["label"], i["score"], ", ".join(f"{v:.0f}" for v in i["box"]), i.get("mask_area")]
             for panel in shown
@@ -158,13 +173,13 @@ def create_text_tab(playground: Playground) -> TabControls:
             if prediction is not None:
                 notes += [f"{panel.title}: {prediction.reuse}" if prediction.reuse else "", prediction.warning]
         return (
-            *[panel.overlay for panel in shown],
-            *[panel_html(panel) for panel in shown],
+            *images,
+            *html,
             "\n\n".join(filter(None, notes)),
             rows,
             [panel.result for panel in shown],
             (loaded.pixels, outcomes, float(box_value), bool(own_value)),
-            run_inputs(image_path, prompt, box_value, text_value, own_value),
+            run_inputs(image_path, chosen, prompt, box_value, text_value, own_value),
         )
 
     def rerun_if_changed(last, *values, progress=gr.Progress(track_tqdm=True)):
@@ -180,8 +195,17 @@ def create_text_tab(playground: Playground) -> TabControls:
         pixels, outcomes, box_value, own_value = shown
         return download_files(pixels, outcomes, text_view(box_value, own_value))
 
-    inputs = [image, text, box_threshold, text_threshold, own]
+    def restore_text(image_path, chosen, *values, progress=gr.Progress(track_tqdm=True)):
+        """A deep link's panels: from the cache, or computed now with progress (nothing to show
+        until the link names an image, models and a prompt)."""
+        if not image_path or not chosen or not (values[0] or "").strip():
+            return tuple(gr.skip() for _ in outputs)
+        return run_text(image_path, chosen, *values, progress=progress)
+
+    inputs = [image, models, text, box_threshold, text_threshold, own]
     outputs = [*panels, *captions, status, table, result_json, shown_outcomes, last_inputs]
+    controls.restore = (restore_text, inputs, outputs)
+    controls.events = model_events(playground)
     prepare.click(prepare_downloads, inputs=shown_outcomes, outputs=downloads, api_visibility="private")
     events = model_events(playground)
     run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
@@ -194,10 +218,11 @@ def create_text_tab(playground: Playground) -> TabControls:
     return controls
 
 
-def run_inputs(image_path, prompt, box_value, text_value, own_value) -> tuple:
+def run_inputs(image_path, chosen, prompt, box_value, text_value, own_value) -> tuple:
     """The inputs a run used, compared to tell whether a committed threshold changed anything."""
     return (
         image_path,
+        tuple(chosen or ()),
         (prompt or "").strip(),
         round(float(box_value), 4),
         round(float(text_value), 4),

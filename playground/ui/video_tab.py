@@ -61,8 +61,9 @@ def slot_updates(runs: list[RouteRun], slots: int) -> list[tuple[gr.Video, gr.Ma
             updates.append((gr.Video(value=None, visible=False), gr.Markdown(value="", visible=False)))
             continue
         title = route_title(run.route)
-        video = gr.Video(value=str(run.path) if run.path else None, visible=run.path is not None, label=title)
-        updates.append((video, gr.Markdown(value=f"**{title}**: {run.error}", visible=bool(run.error))))
+        video = gr.Video(value=str(run.path) if run.path else None, visible=run.path is not None)
+        note = f"**{title}**: {run.error}" if run.error else f"**{title}**"
+        updates.append((video, gr.Markdown(value=note, visible=True)))
     return updates
 
 
@@ -86,8 +87,10 @@ def create_video_tab(playground: Playground) -> None:
                     clear = gr.Button("Clear clicks", size="sm", elem_id="video-clear")
                     track = gr.Button("Track", variant="primary", elem_id="video-track")
                 with gr.Row():
-                    refine = gr.Button("Refine from this frame", size="sm", elem_id="video-refine")
-                    cancel = gr.Button("Cancel", size="sm", variant="stop", elem_id="video-cancel")
+                    refine = gr.Button(
+                        "Refine from this frame", size="sm", interactive=False, elem_id="video-refine"
+                    )  # active once a run has tracks to refine
+                    cancel = gr.Button("Cancel", size="sm", variant="stop", interactive=False, elem_id="video-cancel")
             with gr.Column(scale=2):
                 frame_slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="video-frame")
                 canvas = gr.Image(
@@ -98,13 +101,15 @@ def create_video_tab(playground: Playground) -> None:
         with gr.Row():
             for n in range(len(TEXT_ROUTES)):  # one slot per text route, side by side
                 with gr.Column():
-                    overlays.append(gr.Video(label=f"Overlay {n + 1}", elem_id=f"video-overlay-{n}", visible=n == 0))
+                    # the title above, in a line of its own: a label over the video would hide the drawn ones
                     notes.append(gr.Markdown(elem_id=f"video-note-{n}", visible=False))
+                    overlays.append(gr.Video(show_label=False, elem_id=f"video-overlay-{n}", visible=n == 0))
         with gr.Row():
             scrub = gr.Slider(0, 1, value=0, step=1, label="Scrub the result", elem_id="video-scrub")
-        scrubbed = gr.Image(label="Result frame", interactive=False, elem_id="video-scrubbed", height=300)
+        gr.Markdown("**Result frame** (the first route's, at the scrubbed frame)")
+        scrubbed = gr.Image(show_label=False, interactive=False, elem_id="video-scrubbed", height=300)
         with gr.Accordion("tracks.json (same as the CLI)", open=False):
-            result_json = gr.JSON()
+            result_json = gr.JSON(elem_id="video-json")
         session = gr.State()
 
     def on_load(path, sample_fps):
@@ -121,9 +126,11 @@ def create_video_tab(playground: Playground) -> None:
             state.frame, state.history = int(index), PromptHistory()
         return draw_prompts(state.clip.frame(state.frame), state.history), state
 
-    def on_click(state: VideoSession | None, kind: str, evt: gr.SelectData):
+    def on_click(state: VideoSession | None, kind: str, prompt_mode: str, evt: gr.SelectData):
         if state is None:
             raise gr.Error("Load a clip or use the example first.")
+        if PROMPT_ROUTES[prompt_mode] != "sam2":  # text and panoptic take no clicks: none is drawn
+            return gr.skip(), state
         state.history = state.history.add(CLICK_MODES[kind], *evt.index)
         return draw_prompts(state.clip.frame(state.frame), state.history), state
 
@@ -181,6 +188,13 @@ def create_video_tab(playground: Playground) -> None:
         path, summary = write_outputs(tracker, tracks)
         return show(state, [RouteRun(route, tracker, tracks, path, summary)])
 
+    def on_mode(state: VideoSession | None, prompt_mode: str):
+        """Clicks are drawn only while they are the prompt; another mode shows the bare frame."""
+        if state is None:
+            return gr.skip()
+        frame = state.clip.frame(state.frame)
+        return draw_prompts(frame, state.history) if PROMPT_ROUTES[prompt_mode] == "sam2" else frame
+
     def on_cancel(state: VideoSession | None):
         if state is not None:
             state.cancel.set()
@@ -196,22 +210,28 @@ def create_video_tab(playground: Playground) -> None:
         summaries = [run.summary for run in runs if run.summary]
         if not summaries:  # every route failed: each says why in its own place, and the status sums up
             failed = "; ".join(f"{route_title(run.route)}: {run.error}" for run in runs if run.error)
-            return (*videos, *texts, gr.skip(), failed or "Nothing was tracked.", None, state)
+            return (*videos, *texts, gr.skip(), failed or "Nothing was tracked.", None, state, gr.skip(), gr.skip())
         times = ", ".join(f"{s['model']} {s['timings_ms'].get('total', 0) / 1000:.1f} s" for s in summaries)
         extra = summaries[0]["timings_ms"].get("first_update")
         note = f"Tracked: {times}." + (f" First updated frame after {extra:.0f} ms." if extra else "")
         note += f" {summaries[0].get('note', '')}"
         last = max(1, len(state.clip) - 1)
-        return (*videos, *texts, gr.Slider(maximum=last, value=state.frame), note, summaries[0], state)
+        tracked = [run for run in runs if run.summary]
+        frame = overlay_frame(state.clip, tracked[0].tracks, state.frame)  # the result frame, without a scrub
+        shown_json = summaries[0] if len(summaries) == 1 else summaries  # every route's tracks
+        refinable = gr.Button(interactive=any(r in state.runs for r in ("sam2", "grounded-sam2", "panoptic-sam2")))
+        return (*videos, *texts, gr.Slider(maximum=last, value=state.frame), note, shown_json, state, frame, refinable)
 
     load_outputs = [session, frame_slider, canvas, status]
     upload.change(on_load, inputs=[upload, fps], outputs=load_outputs, api_visibility="private")
     example.click(lambda: str(EXAMPLE_CLIP), outputs=upload, api_visibility="private")
     frame_slider.change(on_frame, inputs=[session, frame_slider], outputs=[canvas, session], api_visibility="private")
-    canvas.select(on_click, inputs=[session, click_mode], outputs=[canvas, session], api_visibility="private")
+    canvas.select(on_click, inputs=[session, click_mode, mode], outputs=[canvas, session], api_visibility="private")
+    mode.change(on_mode, inputs=[session, mode], outputs=canvas, api_visibility="private")
     clear.click(on_clear, inputs=session, outputs=[canvas, session], api_visibility="private")
     events = model_events(playground)
-    run_outputs = [*overlays, *notes, scrub, status, result_json, session]
+    run_outputs = [*overlays, *notes, scrub, status, result_json, session, scrubbed, refine]
+    track.click(lambda: gr.Button(interactive=True), outputs=cancel, api_visibility="private", queue=False)
     track.click(
         on_track,
         inputs=[session, mode, text],
