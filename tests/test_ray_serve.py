@@ -230,27 +230,6 @@ def test_16_clients_x_10_requests_through_the_app_give_no_error(cluster, tmp_pat
         app.process.wait(timeout=20)
 
 
-def test_nine_users_at_a_cold_start_through_ray_all_get_complete_answers(tmp_path) -> None:
-    """tests/robustness/test_cold_start.py's crowd, on 5 fresh Ray deployments and apps: the replicas
-    and the app import every adapter for the first time while the nine requests arrive."""
-    from crowd import crowd_at_cold_start, crowd_image
-
-    image = crowd_image(tmp_path)
-    failures = []
-    for start in range(5):
-        process, address = start_serve(tmp_path / f"serve-{start}.log")
-        try:
-            app = start_app(tmp_path, "--backend", "ray", "--address", address, timeout=120)
-            try:
-                failures += [f"start {start}: {line}" for line in crowd_at_cold_start(app.url, image)]
-            finally:
-                app.process.terminate()
-                app.process.wait(timeout=30)
-        finally:
-            stop_serve(process)
-    assert not failures, "\n".join(failures)
-
-
 class FailingResponse:
     """A deployment response whose ``result`` raises ``error``, one of Ray's own exceptions."""
 
