@@ -327,7 +327,7 @@ def replica_taking(replicas: list, deadline: float):
 def test_killing_a_replica_mid_load_loses_no_request(remote, caplog) -> None:
     """Runs last: it leaves the deployment one replica short until Serve replaces it.
 
-    With both replicas idle, one long FCN request (4096 x 4096, seconds on one thread) goes first;
+    With both replicas idle, one long FCN request (6144 x 6144, seconds on one thread) goes first;
     the replica that takes it is the one killed. A request counts as accepted once the replica's
     reply to it reaches Serve's router; one that dies before that is Serve's to send elsewhere, one
     that dies after is not: it dies with the replica (``ActorDiedError``) and `RayModels` must send
@@ -340,7 +340,7 @@ def test_killing_a_replica_mid_load_loses_no_request(remote, caplog) -> None:
     from playground.core.types import Prediction
 
     rng = np.random.default_rng(1)
-    long_image = rng.integers(0, 256, (4096, 4096, 3), dtype=np.uint8)
+    long_image = rng.integers(0, 256, (6144, 6144, 3), dtype=np.uint8)  # long enough under any load
     images = [rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8) for _ in range(8)]
     remote.predict("fcn", images[0][:64, :64].copy())
     replicas = replica_actors()
