@@ -333,17 +333,32 @@ def prompt_drawn(image: np.ndarray, explain: dict[str, np.ndarray], size: tuple[
     return np.asarray(canvas)
 
 
+WORDS_SHOWN = 8
+"""Words in a Grounding DINO chart: the best-scoring ones (the detection tab's prompt is COCO's 80
+names, 177 tokens: a row for each drew a chart ten times taller than wide, a strip in the gallery)."""
+
+
+def prompt_words(tokens: list[str]) -> list[int]:
+    """Indices of the prompt's word tokens: [CLS], [SEP] and punctuation left out."""
+    return [i for i, token in enumerate(tokens) if token not in ("[CLS]", "[SEP]") and any(c.isalnum() for c in token)]
+
+
 def grounding_views(prediction: Prediction, image: np.ndarray) -> list[View]:
     explain = prediction.explain
     tokens = [str(token) for token in explain["tokens"]]
+    words = prompt_words(tokens)
     views = []
     for index in best_first(prediction):
-        chart = bars(tokens, explain["token_scores"][index], width=max(160, image.shape[1] - 160), size=18)
+        scores = explain["token_scores"][index]
+        shown = sorted(sorted(words, key=lambda i: -scores[i])[:WORDS_SHOWN])  # the best, in the prompt's order
+        chart = bars([tokens[i] for i in shown], scores[shown], width=max(160, image.shape[1] - 160), size=18)
+        left_out = len(words) - len(shown)
+        trimmed = f" Shown: this box's {len(shown)} best words of the prompt's {len(words)}." if left_out else ""
         views.append(
             View(
                 f"Box {index + 1}: {label(prediction, index)}",
                 "Which words produced this box: each query scores every token of the prompt; the box is named by "
-                "the phrase whose tokens score highest.",
+                "the phrase whose tokens score highest." + trimmed,
                 # the chart under the picture, in large type: beside it, a thumbnail shrank it to a strip
                 stacked([boxes_drawn(image, prediction.boxes[index], prediction.image_size), chart]),
             )

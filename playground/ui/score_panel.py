@@ -114,7 +114,7 @@ def add_score_panel(
         headers, rows = score_table([panel.score for panel in panels])
         return (
             source,
-            gr.Dataframe(value=rows, headers=headers, column_widths=column_widths(headers)),
+            gr.Dataframe(value=rows, headers=headers, column_widths=column_widths(headers, rows)),
             [(panel.overlay, panel.caption) for panel in panels],
             [panel.score.to_json() for panel in panels],
         )
@@ -181,8 +181,22 @@ def score_table(scores: list[Score]) -> tuple[list[str], list[list[object]]]:
     return [SCORE_COLUMNS[i] for i in keep] + ["published"], [[row[i] for i in keep] + [row[-1]] for row in rows]
 
 
-def column_widths(headers: list[str]) -> list[str]:
-    """Widths that fit the table in the panel: the names and the published words wider."""
-    wide = {"model": 3, "published": 4, "score on your image": 2}
-    weights = [wide.get(name, 1) for name in headers]
-    return [f"{100 * w / sum(weights):.1f}%" for w in weights]
+CHAR_PX = 9
+"""A character of the table's monospace font (8.4 px at 14 px, bold or not), rounded up."""
+CELL_PADDING_PX = 24
+WRAPPED_CHARS = {"model": 18, "published": 24}
+"""The columns whose text wraps, at about this many characters a line."""
+
+
+def column_widths(headers: list[str], rows: list[list[object]]) -> list[str]:
+    """Pixel widths from the text: no header word clipped and no word broken, a value on one line
+    (the model names and published words wrap at `WRAPPED_CHARS`). The scores of three detectors
+    fit a 1400 px page; on a phone the table scrolls sideways, and the page does not."""
+    widths = []
+    for i, name in enumerate(headers):
+        cells = [str(row[i]) for row in rows]
+        word = max(len(word) for text in [name, *cells] for word in text.split())
+        longest = max(map(len, cells), default=0)
+        line = min(longest, WRAPPED_CHARS.get(name, longest))
+        widths.append(f"{CHAR_PX * max(word, line) + CELL_PADDING_PX}px")
+    return widths

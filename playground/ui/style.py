@@ -29,13 +29,28 @@ table th, table th * { word-break: normal !important; overflow-wrap: normal !imp
 /* Explain: large views that keep their shape, a gallery with no scroll of its own (the page takes
    the mouse wheel), an enlarged caption that wraps and a wide view shown whole. */
 .explain-gallery .grid-wrap { overflow: visible !important; height: auto !important; max-height: none !important; }
-.explain-gallery .thumbnail-item { aspect-ratio: 4 / 3 !important; min-height: 260px; }
+.explain-gallery .thumbnail-lg {
+  display: flex !important; flex-direction: column; height: auto !important; aspect-ratio: auto !important;
+}
+.explain-gallery .thumbnail-lg > img { flex: none; height: auto !important; aspect-ratio: 4 / 3; }
+/* a view's caption below its picture, not over it (over it, it hid the heat maps' colour scales) */
+.explain-gallery .thumbnail-lg .caption-label {
+  position: static !important; max-width: none !important; border: none !important; opacity: 1 !important;
+}
 .explain-gallery .grid-container { grid-auto-rows: minmax(260px, auto) !important; }
 .explain-gallery .caption, .explain-gallery .caption-label {
   white-space: normal !important; overflow: visible !important;
 }
 .explain-gallery .caption { text-overflow: clip !important; max-width: 100%; }
-.explain-gallery .preview img { object-fit: contain !important; max-width: 100% !important; }
+/* Enlarged: in the page's flow instead of over the whole (tall) grid, which it hides; the picture
+   whole within the screen, then its caption, then the strip of thumbnails (not over the caption). */
+.explain-gallery:has(.preview) .grid-wrap { display: none !important; }
+.explain-gallery .preview { position: relative !important; height: auto !important; }
+.explain-gallery .preview .media-button { height: auto !important; }
+.explain-gallery .preview .media-button img {
+  width: 100% !important; height: auto !important; max-height: 75vh; object-fit: contain !important;
+}
+.explain-gallery .preview .thumbnails { position: static !important; }
 /* Narrow screens: controls stacked (the tabs wrap: gr.Tabs(overflow_behavior="wrap")). */
 @media (max-width: 640px) {
   .controls-row { flex-direction: column !important; }
