@@ -1,4 +1,4 @@
-"""The command line: ``python -m playground models | predict | explain | score | track | download | bench | serve``.
+"""The command line, ``python -m playground``: models, predict, explain, score, track, label, download, bench, serve.
 
 Runs the same `Playground` as the app. Errors a user can fix exit with status 2 and one line on
 stderr, never a traceback.
@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_track_arguments(track)
     add_model_arguments(track, weights_mode_from_env())
     track.set_defaults(run=lambda args: run_track(args, manager_from_args(args), prompt_params(args)))
+
+    label = commands.add_parser("label", help="label a folder of images with a model; write COCO, YOLO and a report")
+    from playground.dataengine import cli as label_cli
+
+    label_cli.add_arguments(label)
+    add_model_arguments(label, weights_mode_from_env())
+    label.set_defaults(run=lambda args: label_cli.run_label(args, manager_from_args))
 
     from playground import bench
     from playground.scoring import cli as score_cli
