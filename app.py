@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -48,6 +49,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"most requests waiting at once; more are told the queue is full "
         f"[default: {QUEUE_PER_MODEL_SLOT} per request the models run at once]",
     )
+    parser.add_argument(
+        "--example-cache",
+        type=Path,
+        metavar="DIR",
+        help="where the bundled examples' results are kept across restarts (safe to delete) "
+        "[default: $PLAYGROUND_EXAMPLE_CACHE or $XDG_CACHE_HOME/vision-playground/examples]",
+    )
+    parser.add_argument(
+        "--example-cache-mb",
+        type=float,
+        metavar="MB",
+        help="most MB that folder holds, least recently used dropped first; 0: keep nothing on disk "
+        "[default: $PLAYGROUND_EXAMPLE_CACHE_MB or 256]",
+    )
     return parser.parse_args(argv)
 
 
@@ -60,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             from playground.runtime.zerogpu import models_for_this_host, preload_keys
 
             manager = models_for_this_host(manager, preload_keys(args.preload))
+        examples = example_cache(args)
     except PlaygroundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -70,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     from playground.ui.style import CSS, HEAD, THEME
 
     preload = Preload()
-    demo = build_demo(Playground(manager), on_page_load=lambda: preload.start("the first page load"))
+    playground = Playground(manager, examples=examples)
+    demo = build_demo(playground, on_page_load=lambda: preload.start("the first page load"))
     demo.queue(
         default_concurrency_limit=4, max_size=args.max_queue or QUEUE_PER_MODEL_SLOT * manager.concurrent_requests
     )
@@ -93,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def example_cache(args: argparse.Namespace):  # -> playground.runtime.example_cache.ExampleCache | None
+    """The bundled examples' results on disk that ``--example-cache`` and ``--example-cache-mb`` ask
+    for; None when the bound is 0."""
+    from playground.runtime.example_cache import ExampleCache, default_folder, default_max_mb
+
+    max_mb = args.example_cache_mb if args.example_cache_mb is not None else default_max_mb()
+    return ExampleCache(args.example_cache or default_folder(), max_mb) if max_mb > 0 else None
+
+
 def ray_models(address: str | None):  # -> playground.backends.ray_client.RayModels
     """The models on the Ray Serve deployment at ``address``."""
     if not address:
@@ -108,8 +134,9 @@ def ray_models(address: str | None):  # -> playground.backends.ray_client.RayMod
 
 
 class Preload:
-    """Imports torch and supervision in a background thread, once, so the first Run
-    does not wait for them. It starts when the first page has loaded, or `PRELOAD_AFTER_S` after
+    """Imports torch, torchvision and supervision in a background thread, once, so the first Run
+    (or the first bundled example served from disk, whose captions read torchvision's weights
+    metadata) does not wait for them. It starts when the first page has loaded, or `PRELOAD_AFTER_S` after
     launch if no page loads before: importing holds the GIL, and a page served meanwhile waits
     for it."""
 
@@ -121,16 +148,16 @@ class Preload:
         """Start the imports unless they have started; ``reason`` goes to the log."""
         with self._lock:
             if self.thread is None:
-                logging.getLogger("playground.app").info("importing torch and supervision: %s", reason)
+                logging.getLogger("playground.app").info("importing torch, torchvision and supervision: %s", reason)
                 self.thread = threading.Thread(target=preload_libraries, name="preload", daemon=True)
                 self.thread.start()
 
 
 def preload_libraries() -> None:
-    """torch, then supervision, through the heavy-import lock the adapters' imports take too."""
+    """torch, torchvision, then supervision, through the heavy-import lock the adapters' imports take too."""
     from playground.core.imports import import_module
 
-    for name in ("torch", "supervision"):
+    for name in ("torch", "torchvision", "supervision"):
         import_module(name)
 
 

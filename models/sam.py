@@ -4,8 +4,11 @@ and a light prompt encoder + mask decoder, run per prompt.
 Params (image pixels; tuples, so results cache), one mode per call:
 
 - ``points=((x, y, label), ...)`` (label 1 foreground, 0 background; ``(x, y)`` is foreground)
-  and/or ``box=(x1, y1, x2, y2)``: SAM's 3 candidate masks, best predicted IoU first;
+  and/or ``box=(x1, y1, x2, y2)`` and/or ``mask_input`` (a dense prompt: an `EarlierPrompt`, whose
+  best low-resolution logits are fed back as SAM's predictor does, or a `BrushedMask`; see
+  `models.parts.sam_prompts`): SAM's 3 candidate masks, best predicted IoU first;
 - ``boxes=((x1, y1, x2, y2), ...)``: one mask per box, in the given order (Grounded-SAM);
+- ``encode=True``: only the image embedding, an empty prediction (the app encodes images on arrival);
 - ``everything=True``: automatic mask generation (`models.parts.sam_everything`), tuned by
   ``points_per_side``, ``points_per_batch``, ``pred_iou_thresh``, ``stability_score_thresh``
   and ``nms_thresh``.
@@ -13,13 +16,14 @@ Params (image pixels; tuples, so results cache), one mode per call:
 The image embedding ((1, 256, 64, 64) for the real models) lives in a cache the adapter owns,
 keyed by (image digest, model, checkpoint, weights), so a second prompt on the same image, from
 the prompt tab or Grounded-SAM, runs only the prompt encoder and mask decoder, and evicting SAM
-drops its embeddings. ``Prediction.reuse`` says "image encoded in X s" or "cached".
+drops its embeddings. ``Prediction.reuse`` says "image encoded in X s" or "cached". Each prompt's
+best low-resolution logits (1, 1, 256, 256) are kept too, keyed by (image, prompt), for the next click.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,49 +35,17 @@ from models.layers.image_masks import masks_from_logits
 from models.layers.rel_pos_attention import CHUNKED, use_rel_pos_attention
 from models.parts.sam_configs import CHECKPOINTS, TINY_SIZE, random_sam_config, tiny_sam_config
 from models.parts.sam_everything import MASK_CHUNK, Everything, check_everything, segment_everything
+from models.parts.sam_prompts import SamInputs, SamOutputs, prompt_arrays, refine
 from playground.core.cache import MB, Lookup
 from playground.core.devices import synchronize
 from playground.core.errors import BadPromptError
 from playground.core.images import image_digest
 from playground.core.patches import Patch
-from playground.core.prompts import check_box, check_point
+from playground.core.prompts import EarlierPrompt, MaskInput, check_box, check_mask_input, check_point
 from playground.core.types import Prediction, boxes_from_masks
 from playground.core.weights import hf_model, hf_processor
 
 LABEL_NAMES = {0: "object"}
-
-Mode = Literal["prompt", "boxes", "everything"]
-
-
-@dataclass(frozen=True)
-class SamInputs:
-    """A validated prompt in image pixels, and the embedding cache key of its image.
-
-    Attributes:
-        points: (n, 2) float32 x, y; labels: (n,) int64 1/0 (empty without points).
-        boxes: (b, 4) float32 XYXY (one box for ``prompt`` mode, any number for ``boxes``).
-    """
-
-    key: tuple[str, ...]
-    image: np.ndarray
-    mode: Mode
-    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
-    labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    everything: Everything = field(default_factory=Everything)
-
-
-@dataclass
-class SamOutputs:
-    """Decoder outputs: ``low_res`` (N, 256, 256) mask logits with ``scores`` (N,) predicted IoU,
-    or, for ``everything``, final ``masks`` (N, H, W) bool with ``scores`` and ``boxes`` (N, 4)."""
-
-    lookup: Lookup[dict[str, torch.Tensor]]
-    mode: Mode
-    scores: torch.Tensor
-    low_res: torch.Tensor | None = None
-    masks: torch.Tensor | None = None
-    boxes: torch.Tensor | None = None
 
 
 class SAMAdapter(Adapter):
@@ -83,11 +55,15 @@ class SAMAdapter(Adapter):
     """The ViT image encoder (almost all of SAM's compute); the prompt encoder and mask decoder stay float32."""
     explainer = SAMExplainer
 
-    preprocess_params = frozenset({"points", "box", "boxes", "everything", *(f.name for f in fields(Everything))})
+    preprocess_params = frozenset(
+        {"points", "box", "boxes", "mask_input", "encode", "everything", *(f.name for f in fields(Everything))}
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.embeddings = self.new_cache(max_items=16, max_bytes=256 * MB)
+        self.best_logits = self.new_cache(max_items=64, max_bytes=32 * MB)
+        """(image key, `EarlierPrompt`) -> its best low-res logits (1, 1, h, w): the next click's mask input."""
 
     def use_faster_layers(self, model: torch.nn.Module) -> list[Patch]:
         """The image encoder's attention adds its relative positions per chunk of queries, not as a dense mask."""
@@ -116,6 +92,8 @@ class SAMAdapter(Adapter):
         points: Any = None,
         box: Any = None,
         boxes: Any = None,
+        mask_input: MaskInput | None = None,
+        encode: bool = False,
         everything: bool = False,
         points_per_side: int = 32,
         points_per_batch: int = 64,
@@ -126,8 +104,10 @@ class SAMAdapter(Adapter):
         """Validate the prompt against the (H, W) of ``image``; `BadPromptError` names what is wrong."""
         height, width = image.shape[:2]
         key = (image_digest(image), self.spec.key, self.checkpoint or self.spec.checkpoint, self.weights)
+        if encode:
+            return SamInputs(key, image, "encode")
         if everything:
-            if points or box or boxes:
+            if points or box or boxes or mask_input:
                 raise BadPromptError("Segment everything takes no points or boxes: clear them first.")
             settings = Everything(
                 points_per_side, points_per_batch, pred_iou_thresh, stability_score_thresh, nms_thresh
@@ -135,56 +115,44 @@ class SAMAdapter(Adapter):
             check_everything(settings)
             return SamInputs(key, image, "everything", everything=settings)
         if boxes is not None:
-            if points or box:
-                raise BadPromptError("boxes= cannot be combined with points or box.")
+            if points or box or mask_input:
+                raise BadPromptError("boxes= cannot be combined with points, box or mask_input.")
             if not isinstance(boxes, (tuple, list)) or not boxes:
                 raise BadPromptError("boxes: expected one or more (x1, y1, x2, y2) boxes.")
             checked = np.array([check_box(b, width, height) for b in boxes], np.float32)
             return SamInputs(key, image, "boxes", boxes=checked)
         if points is not None and not isinstance(points, (tuple, list)):
             raise BadPromptError("points: expected ((x, y, label), ...) with label 1 (foreground) or 0 (background).")
-        if not points and box is None:
-            raise BadPromptError("SAM needs a prompt: one or more points, or a box.")
-        checked = [check_point(p, width, height) for p in points or ()]
-        box_list = [check_box(box, width, height)] if box is not None else []
-        return SamInputs(
-            key,
-            image,
-            "prompt",
-            points=np.array([p[:2] for p in checked], np.float32).reshape(-1, 2),
-            labels=np.array([p[2] for p in checked], np.int64),
-            boxes=np.array(box_list, np.float32).reshape(-1, 4),
+        if not points and box is None and mask_input is None:
+            raise BadPromptError("SAM needs a prompt: one or more points, a box, or a brushed mask.")
+        prompt = EarlierPrompt(
+            tuple(check_point(p, width, height) for p in points or ()),
+            None if box is None else check_box(box, width, height),
+            check_mask_input(mask_input, width, height),
         )
+        points_xy, labels, boxes_xyxy = prompt_arrays(prompt)
+        return SamInputs(key, image, "prompt", points=points_xy, labels=labels, boxes=boxes_xyxy, prompt=prompt)
 
     def forward(self, inputs: SamInputs) -> SamOutputs:
         """Image embedding (cached, or encoded now), then the prompt encoder and mask decoder."""
         lookup = self.embeddings.get_or_compute(inputs.key, lambda: self._encode(inputs.image))
+        if inputs.mode == "encode":  # no mask: the prediction only says how the embedding was had
+            return SamOutputs(lookup, "encode", torch.zeros(0), low_res=torch.zeros(0, 1, 1))
         if inputs.mode == "everything":
             scores, masks, boxes = segment_everything(
                 self.model, self.processor, lookup.value, inputs.image, inputs.everything
             )
             return SamOutputs(lookup, "everything", scores, masks=masks, boxes=boxes)
-        embedding = lookup.value["image_embeddings"]
-        scale = self._model_scale(lookup, inputs.image)
         if inputs.mode == "boxes":
-            chunks = []
-            for start in range(0, len(inputs.boxes), MASK_CHUNK):
-                boxes = torch.from_numpy(inputs.boxes[start : start + MASK_CHUNK] * np.tile(scale, 2))
-                out = self.model(
-                    image_embeddings=embedding, input_boxes=boxes[None].to(self.device), multimask_output=False
-                )
-                chunks.append((out.pred_masks[0, :, 0], out.iou_scores[0, :, 0]))
+            chunks = [
+                self._decode_boxes(lookup, inputs.image, inputs.boxes[at : at + MASK_CHUNK])
+                for at in range(0, len(inputs.boxes), MASK_CHUNK)
+            ]
             return SamOutputs(
-                lookup, "boxes", torch.cat([s for _, s in chunks]), low_res=torch.cat([m for m, _ in chunks])
+                lookup, "boxes", torch.cat([s for s, _ in chunks]), low_res=torch.cat([m for _, m in chunks])
             )
-        prompt: dict[str, torch.Tensor] = {}
-        if len(inputs.points):
-            prompt["input_points"] = torch.from_numpy(inputs.points * scale)[None, None].to(self.device)
-            prompt["input_labels"] = torch.from_numpy(inputs.labels)[None, None].to(self.device)
-        if len(inputs.boxes):
-            prompt["input_boxes"] = torch.from_numpy(inputs.boxes * np.tile(scale, 2))[None].to(self.device)
-        out = self.model(image_embeddings=embedding, multimask_output=True, **prompt)
-        return SamOutputs(lookup, "prompt", out.iou_scores[0, 0], low_res=out.pred_masks[0, 0])
+        scores, low_res = refine(self, inputs.key, lookup, inputs.image, inputs.prompt)
+        return SamOutputs(lookup, "prompt", scores, low_res=low_res)
 
     def postprocess(self, outputs: SamOutputs, image: np.ndarray, task: str) -> Prediction:
         """Masks at the image's size (``post_process_masks``), their predicted IoU, boxes from masks.
@@ -221,9 +189,44 @@ class SAMAdapter(Adapter):
         prediction.mode = outputs.mode
         prediction.reuse = lookup.describe("image encoded")
         prediction.meta.update(embedding_cached=not lookup.computed, encode_ms=lookup.seconds * 1000)
+        prediction.meta.update(encode_wait_ms=lookup.waited * 1000)
         return prediction
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def decode(
+        self, lookup: Lookup[dict[str, Any]], image: np.ndarray, prompt: EarlierPrompt, dense: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt encoder and mask decoder on ``prompt`` and its dense logits (1, 1, h, w) -> (3,), (3, h, w)."""
+        points, labels, boxes = prompt_arrays(prompt)
+        scale = self._model_scale(lookup, image)
+        prompt: dict[str, torch.Tensor] = {}
+        if len(points):
+            prompt["input_points"] = torch.from_numpy(points * scale)[None, None].to(self.device)
+            prompt["input_labels"] = torch.from_numpy(labels)[None, None].to(self.device)
+        if len(boxes):
+            prompt["input_boxes"] = torch.from_numpy(boxes * np.tile(scale, 2))[None].to(self.device)
+        if dense is not None:
+            prompt["input_masks"] = dense.to(self.device)
+        out = self.model(image_embeddings=lookup.value["image_embeddings"], multimask_output=True, **prompt)
+        return out.iou_scores[0, 0], out.pred_masks[0, 0]
+
+    def _decode_boxes(
+        self, lookup: Lookup[dict[str, Any]], image: np.ndarray, boxes: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One mask per box (b, 4) pixels: scores (b,) and low-res logits (b, h, w)."""
+        scaled = torch.from_numpy(boxes * np.tile(self._model_scale(lookup, image), 2))
+        out = self.model(
+            image_embeddings=lookup.value["image_embeddings"],
+            input_boxes=scaled[None].to(self.device),
+            multimask_output=False,
+        )
+        return out.iou_scores[0, :, 0], out.pred_masks[0, :, 0]
+
+    def mask_sizes(self) -> dict[str, dict[str, int]]:
+        """The image processor's ``mask_size`` / ``mask_pad_size`` for this model's low-res logits."""
+        side = 4 * self.model.prompt_encoder.image_embedding_size[0]
+        return {"mask_size": {"longest_edge": side}, "mask_pad_size": {"height": side, "width": side}}
 
     def _encode(self, image: np.ndarray) -> dict[str, torch.Tensor]:
         """The vision encoder on the processed image: embeddings (1, C, h, w) and the resized size."""
@@ -243,6 +246,5 @@ class SAMAdapter(Adapter):
         self, low_res: torch.Tensor, lookup: Lookup[dict[str, torch.Tensor]], image: np.ndarray
     ) -> torch.Tensor:
         """(n, h, w) low-res mask logits -> (n, H, W) logits at the image's size (``post_process_masks``)."""
-        reshaped = [lookup.value["reshaped_input_sizes"].tolist()]
-        size = [image.shape[:2]]
+        reshaped, size = [lookup.value["reshaped_input_sizes"].tolist()], [image.shape[:2]]
         return self.processor.post_process_masks([low_res[:, None]], size, reshaped, binarize=False)[0][:, 0]

@@ -6,7 +6,8 @@ a faster, more accurate SAM. The prompts and the embedding cache are SAM's (`SAM
 image is encoded once (a list of 3 feature maps, finest first) and each click runs only the
 prompt encoder and decoder. Coordinates go through ``Sam2Processor`` (points and boxes scaled to
 its square 1024 input) and masks back through its ``post_process_masks``. Params: ``points``,
-``box``, or ``boxes`` (as `SAMAdapter`; no "segment everything" here).
+``box``, ``mask_input`` (``Sam2Model`` takes ``input_masks`` as SAM does: each click refines the
+last best mask), ``boxes`` or ``encode`` (as `SAMAdapter`; no "segment everything" here).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from transformers.models.sam2.configuration_sam2 import (
     Sam2VisionConfig,
 )
 
-from models.parts.sam_everything import MASK_CHUNK
-from models.sam import LABEL_NAMES, SAMAdapter, SamInputs, SamOutputs
+from models.parts.sam_prompts import prompt_arrays
+from models.sam import LABEL_NAMES, SAMAdapter
 from playground.core.cache import Lookup
 from playground.core.devices import synchronize
+from playground.core.prompts import EarlierPrompt
 from playground.core.weights import hf_model, hf_processor
 
 TINY_SIZE = 128
@@ -36,7 +38,7 @@ TINY_SIZE = 128
 class SAM2Adapter(SAMAdapter):
     """``facebook/sam2.1-hiera-tiny`` (or ``-small`` / ``-base-plus`` / ``-large`` via ``--checkpoint sam2=ID``)."""
 
-    preprocess_params = frozenset({"points", "box", "boxes"})
+    preprocess_params = frozenset({"points", "box", "boxes", "mask_input", "encode"})
 
     def build(self) -> torch.nn.Module:
         self.label_names = LABEL_NAMES
@@ -50,35 +52,42 @@ class SAM2Adapter(SAMAdapter):
         self.processor = Sam2Processor(Sam2ImageProcessor())
         return Sam2Model(Sam2Config())  # the library default is the Hiera-T layout
 
-    def forward(self, inputs: SamInputs) -> SamOutputs:
-        """Image embeddings (cached, or encoded now), then the prompt encoder and mask decoder."""
-        lookup = self.embeddings.get_or_compute(inputs.key, lambda: self._encode(inputs.image))
-        embeddings = lookup.value["image_embeddings"]
-        size = [list(inputs.image.shape[:2])]
-        if inputs.mode == "boxes":
-            chunks = []
-            for start in range(0, len(inputs.boxes), MASK_CHUNK):
-                boxes = inputs.boxes[start : start + MASK_CHUNK].tolist()
-                prompt = self.processor(input_boxes=[boxes], original_sizes=size, return_tensors="pt")
-                out = self.model(
-                    image_embeddings=embeddings,
-                    input_boxes=prompt["input_boxes"].to(self.device),
-                    multimask_output=False,
-                )
-                chunks.append((out.pred_masks[0, :, 0], out.iou_scores[0, :, 0]))
-            return SamOutputs(
-                lookup, "boxes", torch.cat([s for _, s in chunks]), low_res=torch.cat([m for m, _ in chunks])
-            )
+    def decode(
+        self, lookup: Lookup[dict[str, Any]], image: np.ndarray, prompt: EarlierPrompt, dense: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt encoder and mask decoder on ``prompt`` and its dense logits (1, 1, h, w) -> (3,), (3, h, w)."""
+        points, labels, boxes = prompt_arrays(prompt)
         given: dict[str, Any] = {}
-        if len(inputs.points):
-            given["input_points"] = [[inputs.points.tolist()]]
-            given["input_labels"] = [[inputs.labels.tolist()]]
-        if len(inputs.boxes):
-            given["input_boxes"] = [inputs.boxes.tolist()]
-        prompt = self.processor(original_sizes=size, return_tensors="pt", **given)
-        tensors = {name: prompt[name].to(self.device) for name in given}
-        out = self.model(image_embeddings=embeddings, multimask_output=True, **tensors)
-        return SamOutputs(lookup, "prompt", out.iou_scores[0, 0], low_res=out.pred_masks[0, 0])
+        if len(points):
+            given["input_points"] = [[points.tolist()]]
+            given["input_labels"] = [[labels.tolist()]]
+        if len(boxes):
+            given["input_boxes"] = [boxes.tolist()]
+        encoded = self.processor(original_sizes=[list(image.shape[:2])], return_tensors="pt", **given)
+        tensors = {name: encoded[name].to(self.device) for name in given}
+        if dense is not None:
+            tensors["input_masks"] = dense.to(self.device)
+        out = self.model(image_embeddings=lookup.value["image_embeddings"], multimask_output=True, **tensors)
+        return out.iou_scores[0, 0], out.pred_masks[0, 0]
+
+    def _decode_boxes(
+        self, lookup: Lookup[dict[str, Any]], image: np.ndarray, boxes: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One mask per box (b, 4) pixels: scores (b,) and low-res logits (b, h, w)."""
+        encoded = self.processor(
+            input_boxes=[boxes.tolist()], original_sizes=[list(image.shape[:2])], return_tensors="pt"
+        )
+        out = self.model(
+            image_embeddings=lookup.value["image_embeddings"],
+            input_boxes=encoded["input_boxes"].to(self.device),
+            multimask_output=False,
+        )
+        return out.iou_scores[0, :, 0], out.pred_masks[0, :, 0]
+
+    def mask_sizes(self) -> dict[str, dict[str, int]]:
+        """The image processor's ``mask_size`` for this model's low-res logits (SAM 2 resizes to a square)."""
+        height, width = self.model.prompt_encoder.mask_input_size
+        return {"mask_size": {"height": height, "width": width}}
 
     def _encode(self, image: np.ndarray) -> dict[str, list[torch.Tensor]]:
         """The vision encoder on the processed image: 3 feature maps (1, C, h, w), finest first."""

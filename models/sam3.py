@@ -7,7 +7,8 @@ global "is the concept present at all" score. Pre- and post-processing are ``Sam
 
 Params: ``text`` (class names split on , ; . and newlines; the model runs once per name on one
 cached image encoding) or, for the ``prompt`` task, ``box=(x1, y1, x2, y2)`` as a positive
-example (SAM 3 takes no points). The image encoding is cached per image, like SAM's embedding.
+example (SAM 3 takes no points); ``encode=True`` only encodes the image (an empty prediction: the
+app encodes each image on arrival). The image encoding is cached per image, like SAM's embedding.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class SAM3Adapter(Adapter):
     half_precision_regions = ("vision_encoder", "text_encoder")
     """The image and text encoders; the DETR-style decoder and the mask decoder stay float32."""
 
-    preprocess_params = frozenset({"text", "box"})
+    preprocess_params = frozenset({"text", "box", "encode"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,8 +79,12 @@ class SAM3Adapter(Adapter):
         self.processor = Sam3Processor(image_processor=Sam3ImageProcessor(), tokenizer=tokenizer)
         return Sam3Model(Sam3Config(text_config={"vocab_size": len(tokenizer)}))
 
-    def preprocess(self, image: np.ndarray, task: str, text: str = "", box: Any = None) -> dict[str, Any]:
+    def preprocess(
+        self, image: np.ndarray, task: str, text: str = "", box: Any = None, encode: bool = False
+    ) -> dict[str, Any]:
         """Check the prompt: class names (`split_classes`) or one example box in image pixels."""
+        if encode:
+            return {"image": image, "classes": [], "box": None}
         classes = split_classes(text or "")
         if box is not None:
             if classes:
@@ -118,7 +123,13 @@ class SAM3Adapter(Adapter):
     def postprocess(self, outputs: dict[str, Any], image: np.ndarray, task: str) -> Prediction:
         """Each class's instances from ``post_process_instance_segmentation`` (scores above the
         floor, masks at `MASK_THRESHOLD`, at the image's size), class by class."""
-        fields: dict[str, list[np.ndarray]] = {"boxes": [], "scores": [], "class_ids": [], "masks": []}
+        height, width = image.shape[:2]
+        fields: dict[str, list[np.ndarray]] = {
+            "boxes": [np.zeros((0, 4), np.float32)],
+            "scores": [np.zeros(0, np.float32)],
+            "class_ids": [np.zeros(0, np.int64)],
+            "masks": [np.zeros((0, height, width), bool)],
+        }
         for class_id, output in enumerate(outputs["outputs"]):
             result = self.processor.post_process_instance_segmentation(
                 output, threshold=self.floor(), mask_threshold=MASK_THRESHOLD, target_sizes=[image.shape[:2]]
@@ -127,7 +138,6 @@ class SAM3Adapter(Adapter):
             fields["scores"].append(result["scores"].float().cpu().numpy())
             fields["class_ids"].append(np.full(len(result["scores"]), class_id, np.int64))
             fields["masks"].append(result["masks"].bool().cpu().numpy().reshape(-1, *image.shape[:2]))
-        height, width = image.shape[:2]
         boxes = np.clip(np.concatenate(fields["boxes"]), 0, [width, height, width, height]).astype(np.float32)
         prediction = self.new_prediction(
             image,

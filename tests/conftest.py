@@ -28,6 +28,9 @@ CHROMIUM_FLAGS = [
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Apps the tests start keep no example results on disk, so a result one run left never answers
+# another's; tests/test_example_cache.py and tests/test_browser_instant.py turn it on in a temp folder.
+os.environ.setdefault("PLAYGROUND_EXAMPLE_CACHE_MB", "0")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""app.py imports torch and supervision in the background only after the first page has loaded, so
+"""app.py imports torch, torchvision and supervision in the background only after the first page has loaded, so
 the import (which holds the GIL) never slows the page; a fresh app is started for this."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from playground.bench.startup import stop
 
 pytestmark = pytest.mark.browser
 
-PRELOAD_LINE = "importing torch and supervision"
+PRELOAD_LINE = "importing torch, torchvision and supervision"
 
 
 def wait_for_line(app, text: str, seconds: float) -> str | None:

@@ -104,11 +104,12 @@ def test_files_stay_small() -> None:
 FOLDERS = {
     "playground": {"__init__", "__main__", "cli"},
     "playground/core": None,
-    "playground/runtime": {"__init__", "manager", "service", "composites", "heap", "zerogpu"},
+    "playground/runtime": {"__init__", "manager", "service", "composites", "heap", "zerogpu", "example_cache"},
     "playground/render": {"__init__", "overlay", "legend", "views", "compare", "export"},
     "playground/explain": {"__init__", "views", "drawing"},
     "playground/scoring": {"__init__", "truth", "metrics", "views", "cli"},
     "playground/video": None,
+    "playground/dataengine": None,
     "playground/ui": None,
     "playground/backends": None,
     "playground/bench": None,

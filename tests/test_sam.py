@@ -109,6 +109,7 @@ def test_the_cache_key_changes_with_the_image(sam, manager, image) -> None:
 
 def test_the_adapter_cache_is_bounded_and_counted_in_the_models_bytes(sam, manager, image) -> None:
     sam.embeddings.max_items = 2
+    sam.clear_caches()
     model_bytes = sam.nbytes
     manager.predict("sam", image, points=((10, 10, 1),))
     one = sam.embeddings.nbytes
@@ -116,7 +117,8 @@ def test_the_adapter_cache_is_bounded_and_counted_in_the_models_bytes(sam, manag
         manager.predict("sam", np.full_like(image, value * 50), points=((10, 10, 1),))
     assert len(sam.embeddings) == 2
     assert sam.embeddings.nbytes == 2 * one > 0
-    assert sam.nbytes == model_bytes + 2 * one
+    assert sam.nbytes == model_bytes + 2 * one + sam.best_logits.nbytes  # and each prompt's best mask logits
+    assert len(sam.best_logits) == 4
 
 
 def test_cache_bounds_in_count_and_bytes() -> None:

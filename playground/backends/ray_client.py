@@ -30,8 +30,8 @@ from playground.runtime.manager import LoadedModel, ModelManager
 
 log = logging.getLogger(__name__)
 
-IMAGE_AFFINITY = frozenset({"sam", "grounding-dino", "maskformer"})
-"""Models whose adapters cache work per image (SAM's embedding, the others' raw outputs)."""
+IMAGE_AFFINITY = frozenset({"sam", "sam2", "sam3", "grounding-dino", "maskformer"})
+"""Models whose adapters cache work per image (the SAMs' embeddings, encoded on arrival; the others' raw outputs)."""
 TIMEOUT_S = 300.0
 """Longest wait for one answer: a cold pretrained load plus a CPU forward fit well inside it."""
 RETRIES = 3

@@ -26,6 +26,12 @@ timed calls interleaved so they see the same load):
   ``activation_peak_mb``: the most RSS rose during one playground run, the model already loaded.
   Per-image caches are emptied before every run, so every run pays for the whole model.
 - ``sam_prompt``: a first point prompt (encoder and decoder) against a second one on the same image.
+- ``first_click_after_upload_ms``: SAM's first click 1 s and 5 s after the upload, the image encoded on
+  arrival, against the encoding alone (`first_click`).
+- ``first_panel_ms``, ``all_panels_ms``, ``first_panel_ratio``: the Compare tab's five default models
+  streamed, until the first panel is drawn and until the last; ``example_first_ms``,
+  ``example_repeat_ms``, ``example_repeat_ratio``: the same on a bundled example for its first visitor,
+  then for a second one after a restart (a new process), from the disk cache (`instant`).
 - ``sam_encoder_ms``: SAM's image encoder (ViT-B with random or pretrained weights) per run, from ``runs``.
 - ``refilter_ms``, ``overlay_100_masks_ms``: drawing 100 soft masks at 1024x1024 (`drawing`).
 - ``startup_to_page_s``: ``app.py --weights tiny`` until ``GET /`` answers 200; ``startup_ratio``:
@@ -81,14 +87,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="budget of the memory cycle [default: the largest model + 10%%, below their sum]",
     )
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--labelers",
+        metavar="KEYS",
+        help="instead: images per minute of these data-engine labelers (comma-separated, or all) on the bundled "
+        "photos (`playground.bench.labelers`)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Measure everything, print the report, write ``--json``; 0 even when a model fails."""
+    if args.labelers:
+        from playground.bench.labelers import run_labelers
+
+        return run_labelers(args)
     import torch
 
     from playground.bench.drawing import bench_overlay, bench_refilter
+    from playground.bench.first_click import bench_first_click
+    from playground.bench.instant import bench_instant
     from playground.bench.memory import bench_memory
     from playground.bench.models import bench_model, bench_sam_prompt
     from playground.bench.report import print_report
@@ -126,10 +144,12 @@ def run(args: argparse.Namespace) -> int:
         )
     steal = steal_percent(ticks_before, cpu_ticks())
     sam_prompt = bench_sam_prompt(manager, keys, image, args.repeat, notes)
+    first_click = bench_first_click(manager, keys, image, args.repeat, notes)
     del manager, reference, fp32, on_cpu
     activation = {key: figures["activation_peak_mb"] for key, figures in models.items()}
     memory = bench_memory(args.weights, args.precision, device, sizes, image, args.memory_budget, notes, activation)
     startup_s, startup_ratio = bench_startup(notes, runs=min(args.repeat, 2))
+    instant = bench_instant(args.weights, args.precision, device, image, args.repeat, notes)
     report = {
         "device": describe_device(device),
         "torch": torch.__version__,
@@ -139,12 +159,14 @@ def run(args: argparse.Namespace) -> int:
         "cpu_steal_percent": steal,
         "models": models,
         "sam_prompt": sam_prompt,
+        "first_click_after_upload_ms": first_click,
         "sam_encoder_ms": {name: run["encode_ms"] for name, run in models.get("sam", {}).get("runs", {}).items()},
         "refilter_ms": bench_refilter(args.repeat),
         "overlay_100_masks_ms": bench_overlay(args.repeat),
         "startup_to_page_s": startup_s,
         "startup_ratio": startup_ratio,
         "memory": memory,
+        **instant,
     }
     notes.append(
         f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} "

@@ -96,6 +96,21 @@ def print_report(report: dict[str, Any], notes: list[str]) -> None:
     print_table(rows)
     if report["sam_encoder_ms"]:
         print("sam image encoder ms: " + ", ".join(f"{k} {fmt(v)}" for k, v in report["sam_encoder_ms"].items()))
+    if first := report.get("first_click_after_upload_ms"):
+        print(
+            f"sam first click after upload ms (image encoded on arrival): encode {fmt(first['encode_ms'])}; "
+            + "; ".join(
+                f"after {d}: click {fmt(first[f'click_after_{d}_ms'])}, ratio {fmt(first[f'ratio_after_{d}'])}"
+                for d in ("1s", "5s")
+            )
+        )
+    if "first_panel_ms" in report:
+        print(
+            f"compare, five models: first panel {fmt(report['first_panel_ms'])} ms, all {fmt(report['all_panels_ms'])} "
+            f"ms (ratio {fmt(report['first_panel_ratio'])}); bundled example after a restart: "
+            f"{fmt(report['example_repeat_ms'])} ms from disk, {fmt(report['example_first_ms'])} ms on its first run "
+            f"(ratio {fmt(report['example_repeat_ratio'])})"
+        )
     sam, memory = report["sam_prompt"], report["memory"]
     lines = [
         ("overhead ratio (worst)", "overhead_ratio", worst(report, "overhead_ratio")),

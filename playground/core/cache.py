@@ -6,7 +6,8 @@ of the values and evicts the least recently used. We add what it lacks, and noth
 - a lock, because every user of a running app shares these caches;
 - a bound on the number of entries as well as on bytes;
 - single-flight `get_or_compute`: threads that ask for the same missing key wait for the first
-  one's result instead of computing it again (SAM encodes an image once for everyone);
+  one's result instead of computing it again (SAM encodes an image once for everyone, and a click
+  that comes while the image's encoding started on arrival waits only for what is left of it);
 - entries larger than the whole byte budget are returned but not stored (cachetools would raise).
 
 An adapter that fills a cache owns it (`Adapter.new_cache`), so evicting the model frees it and
@@ -55,15 +56,20 @@ class Lookup(Generic[V]):
         value: the cached or freshly computed value.
         computed: True when this call ran ``compute`` (a miss), False when it was served.
         seconds: time this call spent computing (0.0 when served from the cache).
+        waited: time this call waited for another caller's computation of the same key (0.0 if none).
     """
 
     value: V
     computed: bool
     seconds: float = 0.0
+    waited: float = 0.0
 
     def describe(self, what: str = "image encoded") -> str:
-        """``"image encoded in 12.3 s"`` for a miss, ``"cached"`` for a hit."""
-        return f"{what} in {self.seconds:.1f} s" if self.computed else "cached"
+        """``"image encoded in 12.3 s"`` for a miss, ``"cached"`` for a hit, ``"cached, after 2.1 s
+        waiting for it"`` for a hit that joined a computation under way."""
+        if self.computed:
+            return f"{what} in {self.seconds:.1f} s"
+        return f"cached, after {self.waited:.1f} s waiting for it" if self.waited else "cached"
 
 
 class LRUCache(Generic[V]):
@@ -123,9 +129,10 @@ class LRUCache(Generic[V]):
             owner = pending is None
             if owner:
                 pending = self._pending[key] = Future()
-        if not owner:
-            return Lookup(pending.result(), computed=False)
         start = time.perf_counter()
+        if not owner:
+            value = pending.result()
+            return Lookup(value, computed=False, waited=time.perf_counter() - start)
         try:
             value = compute()
         except BaseException as error:

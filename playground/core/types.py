@@ -205,8 +205,11 @@ class Prediction:
 
     @property
     def state(self) -> str:
-        """``"cached"`` (result cache), ``"cold"`` (this call loaded the model) or ``"warm"``."""
-        return "cached" if self.cached else ("cold" if self.cold else "warm")
+        """``"from disk"`` (a bundled example's result kept on disk: ``meta["served_from"]`` ``"disk"``),
+        ``"cached"`` (result cache), ``"cold"`` (this call loaded the model) or ``"warm"``."""
+        if self.cached:
+            return "from disk" if self.meta.get("served_from") == "disk" else "cached"
+        return "cold" if self.cold else "warm"
 
     @property
     def labels(self) -> list[str]:

@@ -10,12 +10,16 @@ The result-cache key is (image digest, model, task, preprocessing parameters): o
 forward. A post-processing parameter (a Grounding DINO threshold) is stored beside the cached
 prediction; asking with another value re-runs only the post-processing, on the raw outputs the
 adapter keeps, and replaces the entry.
+
+With an `ExampleCache`, a prediction on a bundled example is also kept on disk, and a request on a
+bundled example looks there first, so an example answers at once after a restart.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable
+import sys
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -27,6 +31,7 @@ from playground.core.protocols import Models
 from playground.core.registry import get_spec
 from playground.core.types import Prediction
 from playground.core.weights import is_cached
+from playground.runtime.example_cache import ExampleCache, result_key
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,12 @@ def failed(key: str, error: Exception) -> Outcome:
     return Outcome(key, error=unexpected_error_line(error, get_spec(key).title))
 
 
+def imported_class(key: str) -> type | None:
+    """Model ``key``'s adapter class when its module is already imported, else None (no import)."""
+    module_name, class_name = get_spec(key).adapter.split(":")
+    return getattr(sys.modules.get(module_name), class_name, None)
+
+
 def new_result_cache() -> LRUCache[CachedResult]:
     return LRUCache(RESULTS_KEPT, RESULT_BYTES)
 
@@ -67,9 +78,13 @@ def new_result_cache() -> LRUCache[CachedResult]:
 class Playground:
     """Shared by every user of a running app: thread-safe through its manager and cache."""
 
-    def __init__(self, manager: Models, cache: LRUCache[CachedResult] | None = None) -> None:
+    def __init__(
+        self, manager: Models, cache: LRUCache[CachedResult] | None = None, examples: ExampleCache | None = None
+    ) -> None:
         self.manager = manager
         self.cache = cache if cache is not None else new_result_cache()
+        self.examples = examples
+        """Where predictions on the bundled examples are kept across restarts (None: nowhere)."""
         self.forward_count = 0
         """Model runs so far: tests and the log use it to prove a re-render ran no model."""
 
@@ -78,13 +93,21 @@ class Playground:
 
         ``params`` must be hashable (tuples, not lists) and declared by the model; an unknown name
         raises `UnknownParameterError`. A cached prediction comes back with ``cached`` True and its
-        original timings.
+        original timings; one read from the `ExampleCache` also has ``meta["served_from"]`` ``"disk"``.
         """
         spec = get_spec(key)
+        digest = image_digest(image)
+        stored_key = None
+        if self.examples is not None and self.examples.is_example(digest):
+            # Before the model's code is imported: after a restart, that import alone takes seconds.
+            stored_key = result_key(self.manager, key, digest, task, params)
+            stored = self.examples.get(stored_key)
+            if stored is not None:
+                return replace(stored, cached=True)
         self.manager.ensure_available(key)  # fails fast offline, before the model code is imported
         model_class = spec.load_class()
         pre, post = model_class.split_params(spec.title, params)
-        cache_key = (image_digest(image), key, task, tuple(sorted(pre.items())))
+        cache_key = (digest, key, task, tuple(sorted(pre.items())))
         frozen_post = tuple(sorted(post.items()))
         entry = self.cache.get(cache_key)
         if entry is not None and entry.postprocess == frozen_post:
@@ -103,21 +126,73 @@ class Playground:
             prediction.timings_ms.get("load", 0.0),
         )
         self.cache.put(cache_key, CachedResult(frozen_post, prediction))
+        if stored_key is not None:
+            self.examples.put(stored_key, prediction)
         return prediction
 
     def peek(self, key: str, image: np.ndarray, task: str | None = None, **params: object) -> Prediction | None:
-        """The cached prediction `predict` would return, or None: never runs or loads a model
-        (a deep link shows results at once when they are cached, and waits for Run otherwise)."""
-        pre, post = get_spec(key).load_class().split_params(get_spec(key).title, params) if params else ({}, {})
-        entry = self.cache.get((image_digest(image), key, task, tuple(sorted(pre.items()))))
+        """The cached prediction `predict` would return (the disk's first, for a bundled example), or
+        None: never runs or loads a model, nor imports its code (an example shows its results on the
+        click when they are cached, and waits for Run otherwise)."""
+        digest = image_digest(image)
+        if self.examples is not None and self.examples.is_example(digest):
+            stored = self.examples.get(result_key(self.manager, key, digest, task, params))
+            if stored is not None:
+                return replace(stored, cached=True)
+        model_class = imported_class(key)
+        if model_class is None:  # never imported, so never run: nothing of it is in memory
+            return None
+        pre, post = model_class.split_params(get_spec(key).title, params)
+        entry = self.cache.get((digest, key, task, tuple(sorted(pre.items()))))
         if entry is None or entry.postprocess != tuple(sorted(post.items())):
             return None
         return replace(entry.prediction, cached=True, meta=dict(entry.prediction.meta))
+
+    def peek_all(
+        self,
+        keys: list[str],
+        image: np.ndarray,
+        task: str | None = None,
+        params_for: Callable[[str], dict[str, object]] | None = None,
+    ) -> list[Outcome] | None:
+        """Every model's cached `Outcome` (`peek`), in order; None when any one is not cached."""
+        outcomes = []
+        for key in keys:
+            prediction = self.peek(key, image, task, **(params_for(key) if params_for else {}))
+            if prediction is None:
+                return None
+            outcomes.append(Outcome(key, prediction=prediction))
+        return outcomes
 
     def weights_local(self, key: str) -> bool:
         """False when ``key`` would need pretrained weights that are neither cached nor given locally."""
         manager = self.manager
         return manager.weights != "pretrained" or is_cached(get_spec(key), manager.checkpoints.get(key))
+
+    def predict_each(
+        self,
+        keys: list[str],
+        image: np.ndarray,
+        task: str | None = None,
+        on_start: Callable[[int, str], None] | None = None,
+        params_for: Callable[[str], dict[str, object]] | None = None,
+    ) -> Iterator[Outcome]:
+        """Each model's `Outcome` as soon as that model is done, in order; a failing model becomes
+        an error `Outcome` (any exception: an unexpected one is logged once, and its line names the
+        log's id), the others still run. Closing the iterator runs no further model.
+
+        ``task`` None runs each model's own first task. ``on_start(index, key)`` is called before
+        each model (for progress bars); ``params_for(key)`` gives that model's params.
+        """
+        for index, key in enumerate(keys):
+            if on_start is not None:
+                on_start(index, key)
+            params = params_for(key) if params_for else {}
+            try:
+                outcome = Outcome(key, prediction=self.predict(key, image, task=task, **params))
+            except Exception as error:  # any failure stays in this model's panel
+                outcome = failed(key, error)
+            yield outcome
 
     def predict_many(
         self,
@@ -127,19 +202,5 @@ class Playground:
         on_start: Callable[[int, str], None] | None = None,
         params_for: Callable[[str], dict[str, object]] | None = None,
     ) -> list[Outcome]:
-        """Each model in order; a failing model becomes an error `Outcome` (any exception: an
-        unexpected one is logged once, and its line names the log's id), the others still run.
-
-        ``task`` None runs each model's own first task. ``on_start(index, key)`` is called before
-        each model (for progress bars); ``params_for(key)`` gives that model's params.
-        """
-        outcomes = []
-        for index, key in enumerate(keys):
-            if on_start is not None:
-                on_start(index, key)
-            params = params_for(key) if params_for else {}
-            try:
-                outcomes.append(Outcome(key, prediction=self.predict(key, image, task=task, **params)))
-            except Exception as error:  # any failure stays in this model's panel
-                outcomes.append(failed(key, error))
-        return outcomes
+        """Every model's `Outcome` at once (`predict_each`, collected)."""
+        return list(self.predict_each(keys, image, task, on_start, params_for))

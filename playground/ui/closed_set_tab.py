@@ -1,7 +1,9 @@
 """A tab for a closed-set task (semantic, detection, instance, panoptic): layout and its events.
 
-Run runs the selected models once per image (through `Playground`'s result cache); every other
-control re-renders the stored outcomes, so sliders and class toggles never run a model. Each
+Run runs the selected models once per image (through `Playground`'s result cache), and each model's
+panel appears as soon as it is done (the Run event is a generator); every other control re-renders
+the stored outcomes, so sliders and class toggles never run a model, and they re-draw the panels
+already there while later models run. Each
 tab shows only the view controls that act on its models' outputs. Each model opens at its own score
 threshold (`ModelSpec.default_score_threshold`); moving the slider sets one threshold for all of them.
 """
@@ -14,7 +16,7 @@ import gradio as gr
 import numpy as np
 
 from playground.core.errors import PlaygroundError
-from playground.core.images import image_problem, load_image
+from playground.core.images import LoadedImage, image_problem, load_image
 from playground.core.registry import TASKS, models_for_task
 from playground.render.views import ViewOptions, make_panel, present_labels, table_rows
 from playground.runtime.service import Outcome, Playground
@@ -35,6 +37,7 @@ from playground.ui.deep_links import TabControls, add_link_button
 from playground.ui.explain_panel import add_explain, outcome_predictions
 from playground.ui.panels import panel_slots, panel_updates
 from playground.ui.score_panel import add_score_panel
+from playground.ui.tables import column_widths
 
 VIEW_CONTROLS = {
     "semantic": ("opacity",),  # a class map: no score, no soft masks
@@ -45,6 +48,8 @@ VIEW_CONTROLS = {
 """The view controls each task's tab shows: only those that act on its models' outputs."""
 HIDDEN_SEPARATOR = ";"
 """Between the unticked class names kept in the hidden box (class names may hold commas)."""
+TABLE_HEADERS = ["model", "label", "score", "box (x1, y1, x2, y2) or area"]
+"""The columns of "What each model found" (`table_rows`)."""
 STALE = "**Out of date:** these results are for the previous image. Press **Run** for this one."
 
 
@@ -53,12 +58,16 @@ class TabResult:
     """What a tab keeps per browser session between events: the image and each model's outcome.
 
     ``source`` is the image path the models ran on: another path in the image box makes it stale.
+    The Run generator and the view controls' events share this object (a `gr.State` value is
+    passed by reference), so a panel that arrives after a slider moved is drawn at its value.
     """
 
     image: np.ndarray
     outcomes: list[Outcome]
     source: str
     notice: str = ""
+    view: tuple = ()
+    """The view controls' values the panels are drawn at: score, mask, opacity, hidden, own."""
 
 
 def create_tab(task: str, playground: Playground) -> TabControls:
@@ -109,9 +118,11 @@ def create_tab(task: str, playground: Playground) -> TabControls:
             no_classes = gr.Button("None", size="sm", scale=0, min_width=60, elem_id=f"{task}-classes-none")
         hidden = gr.Textbox(visible="hidden", elem_id=f"{task}-hidden")
         table = gr.Dataframe(
-            headers=["model", "label", "score", "box (x1, y1, x2, y2) or area"],
+            headers=TABLE_HEADERS,
             label="What each model found",
             wrap=True,
+            column_widths=column_widths(TABLE_HEADERS, []),
+            elem_id=f"{task}-table",
         )
         with gr.Accordion("JSON (same as the CLI)", open=False):
             result_json = gr.JSON(label="Results")
@@ -129,30 +140,33 @@ def create_tab(task: str, playground: Playground) -> TabControls:
     view_inputs = [score, mask, opacity, hidden, own]
     view_outputs = [*slots.outputs, summary, table, result_json, classes]
 
-    def render(result: TabResult, score_value, mask_value, opacity_value, hidden_text, own_value) -> tuple:
-        options = view_options(score_value, mask_value, opacity_value, hidden_text, own_value)
-        panels = [make_panel(result.image, outcome, options, legend=False) for outcome in result.outcomes]
-        present = present_labels(result.outcomes, options.score_threshold)
+    def render(result: TabResult, rest: str) -> tuple:
+        """Every view output for ``result`` at its ``view``; the panel slots past its outcomes ``rest``
+        ("hide" for a run, "skip" for a re-draw while a run may be adding panels)."""
+        options = view_options(*result.view)
+        outcomes = result.outcomes
+        panels = [make_panel(result.image, outcome, options, legend=False) for outcome in outcomes]
+        present = present_labels(outcomes, options.score_threshold)
         ticked = [name for name in present if name not in options.hidden_labels]
         notice = result.notice or ""
+        rows = table_rows(panels)
         return (
-            *panel_updates(panels, slots),
+            *panel_updates(panels, slots, rest),
             notice,
-            table_rows(panels),
+            gr.Dataframe(value=rows, headers=TABLE_HEADERS, column_widths=column_widths(TABLE_HEADERS, rows)),
             [panel.result for panel in panels],
             gr.CheckboxGroup(choices=present, value=ticked),
         )
 
-    def outcomes_for(image_path, keys, run_model) -> TabResult:
+    def checked_image(image_path, keys) -> LoadedImage:
         if not image_path:
             raise user_error("Upload an image or pick an example first.")
         if not keys:
             raise user_error("Pick at least one model.")
         try:
-            loaded = load_image(image_path)
+            return load_image(image_path)
         except PlaygroundError as error:
             raise user_error(str(error)) from None
-        return TabResult(loaded.pixels, run_model(loaded.pixels), image_path, loaded.notice)
 
     def run_models(
         image_path,
@@ -165,26 +179,31 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         previous=None,
         progress=gr.Progress(track_tqdm=True),
     ):
-        def run_model(pixels):
-            on_start = run_progress(progress, keys, playground)
-            return playground.predict_many(list(keys), pixels, task=task, on_start=on_start)
-
+        """A generator: every output again each time one more model is done."""
         try:
-            result = outcomes_for(image_path, keys, run_model)
+            loaded = checked_image(image_path, keys)
         except gr.Error as error:  # a refused input: the results shown stay, and the line says why
-            return (*(gr.skip() for _ in view_outputs), gr.skip(), refused(error.message, previous is not None))
-        return (*render(result, score_value, mask_value, opacity_value, hidden_text, own_value), result, "")
+            yield (*(gr.skip() for _ in view_outputs), gr.skip(), refused(error.message, previous is not None))
+            return
+        view = (score_value, mask_value, opacity_value, hidden_text, own_value)
+        result = TabResult(loaded.pixels, [], image_path, loaded.notice, view)
+        on_start = run_progress(progress, keys, playground)
+        for outcome in playground.predict_each(list(keys), loaded.pixels, task=task, on_start=on_start):
+            result.outcomes = [*result.outcomes, outcome]  # a new list: a slider event may be reading the old one
+            yield (*render(result, "hide"), result, "")
 
     def restore_results(image_path, keys, *view_values, progress=gr.Progress(track_tqdm=True)):
-        """A deep link's results: from the cache, or computed now with progress."""
+        """A deep link's results: from the cache, or computed now with progress, each panel as it is done."""
         if not image_path or not keys:
-            return (*(gr.skip() for _ in view_outputs), gr.skip(), gr.skip())
-        return run_models(image_path, keys, *view_values, progress=progress)
+            yield (*(gr.skip() for _ in view_outputs), gr.skip(), gr.skip())
+            return
+        yield from run_models(image_path, keys, *view_values, progress=progress)
 
     def rerender(result, *view_values):
         if result is None:
             return tuple(gr.skip() for _ in view_outputs)
-        return render(result, *view_values)
+        result.view = view_values  # what a panel still to come is drawn at
+        return render(result, "skip")
 
     def score_moved(result, score_value, mask_value, opacity_value, hidden_text, own_value):
         """The slider moved: one threshold for every model from now on ("each model's own" unticked)."""
@@ -199,7 +218,7 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         present = frozenset(present_labels(result.outcomes, options.score_threshold))
         new = {"ticked": (old - present) | (present - set(ticked or [])), "all": old - present, "none": old | present}
         hidden_value = HIDDEN_SEPARATOR.join(sorted(new[which]))
-        return (hidden_value, *render(result, score_value, mask_value, opacity_value, hidden_value, own_value))
+        return (hidden_value, *rerender(result, score_value, mask_value, opacity_value, hidden_value, own_value))
 
     def mark_stale(image_path, result, shown):
         problem = image_problem(image_path) if image_path else ""
@@ -209,16 +228,36 @@ def create_tab(task: str, playground: Playground) -> TabControls:
             return "" if (shown or "").startswith(REFUSED) else gr.skip()
         return "" if image_path == result.source else STALE
 
+    def show_cached(image_path, keys, *values):
+        """A new image: every selected model's results at once when all are cached (in memory, or
+        on disk for an example), else the line above the panels as before. Never runs a model."""
+        *view, result, shown = values
+        line = mark_stale(image_path, result, shown)
+        loaded = readable_image(image_path)
+        outcomes = playground.peek_all(list(keys), loaded.pixels, task=task) if loaded and keys else None
+        if outcomes is None:
+            return (*(gr.skip() for _ in view_outputs), gr.skip(), line)
+        cached = TabResult(loaded.pixels, outcomes, image_path, loaded.notice, tuple(view))
+        return (*render(cached, "hide"), cached, "")
+
+    # The progress goes on the line above the panels, so the panels already done stay uncovered.
+    events = {**model_events(playground), "show_progress_on": stale}
     run.click(
         run_models,
         inputs=[image, models, *view_inputs, state],
         outputs=[*view_outputs, state, stale],
         api_visibility="private",  # the public API is playground.ui.api's typed endpoint of the same name
-        **model_events(playground),
+        **events,
     )
     controls.restore = (restore_results, [image, models, *view_inputs], [*view_outputs, state, stale])
-    controls.events = model_events(playground)
-    image.change(mark_stale, inputs=[image, state, stale], outputs=stale, api_visibility="private")
+    controls.events = events
+    image.change(
+        show_cached,
+        inputs=[image, models, *view_inputs, state, stale],
+        outputs=[*view_outputs, state, stale],
+        api_visibility="private",
+        show_progress="hidden",
+    )
     for control in (mask, opacity):
         control.change(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
     own.input(rerender, inputs=[state, *view_inputs], outputs=view_outputs, api_visibility="private")
@@ -240,6 +279,16 @@ def create_tab(task: str, playground: Playground) -> TabControls:
 
     prepare.click(prepare_downloads, inputs=[state, *view_inputs], outputs=downloads, api_visibility="private")
     return controls
+
+
+def readable_image(image_path: str | None) -> LoadedImage | None:
+    """The image at ``image_path``; None when there is none or it cannot be used (a line says why)."""
+    if not image_path:
+        return None
+    try:
+        return load_image(image_path)
+    except PlaygroundError:
+        return None
 
 
 def view_options(score: float, mask: float, opacity: float, hidden_text: str | None, own: bool = False) -> ViewOptions:

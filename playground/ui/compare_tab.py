@@ -1,12 +1,14 @@
 """The Compare tab: one image against any models across tasks, a summary table, and A-versus-B.
 
-Models run in order with progress; one that fails shows its error in its own panel while the
-others render. Results come from the shared cache, so re-running after a slider move or a
-different A/B pair runs no model.
+Models run in order with progress, and each model's panel appears as soon as that model is done
+(the Run event is a generator); one that fails shows its error in its own panel while the others
+render. The sliders re-draw the panels already there while later models run. Results come from
+the shared cache, so re-running after a slider move or a different A/B pair runs no model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import gradio as gr
@@ -28,6 +30,7 @@ from playground.render.compare import (
 )
 from playground.render.views import ViewOptions, make_panel, shown_prediction
 from playground.runtime.service import Outcome, Playground
+from playground.ui.closed_set_tab import readable_image
 from playground.ui.common import (
     REFUSED,
     TAB_LABELS,
@@ -45,9 +48,12 @@ from playground.ui.deep_links import TabControls, add_link_button
 from playground.ui.explain_panel import add_explain, outcome_predictions
 from playground.ui.panels import PanelSlots, panel_slots, panel_updates
 from playground.ui.score_panel import add_score_panel
+from playground.ui.tables import column_widths
 
 PANELS_PER_ROW = 3
 DEFAULT_MODELS = ("detr", "retinanet", "faster-rcnn", "mask-rcnn", "grounding-dino")
+DEFAULT_PROMPT = "person, dog"
+"""What the open-vocabulary models look for until the user types something else."""
 STALE = "**Out of date:** these results are for the previous image. Press **Compare** for this one."
 
 
@@ -68,10 +74,37 @@ def needs_text(key: str) -> bool:
 
 @dataclass
 class CompareResult:
+    """One session's comparison; the Run generator and the slider events share this object (a
+    `gr.State` value is passed by reference), so a panel that arrives after a slider moved is drawn
+    at the slider's value."""
+
     image: np.ndarray
     outcomes: list[Outcome]
     source: str
     """The image path the models ran on: another path in the image box makes the result stale."""
+    threshold: float | None = None
+    """The score threshold the panels are drawn at (None: each model's own)."""
+
+
+def compare_outcomes(
+    playground: Playground,
+    keys: list[str],
+    pixels: np.ndarray,
+    prompt: str,
+    on_start: Callable[[int, str], None] | None = None,
+) -> Iterator[Outcome]:
+    """Each model's outcome on ``pixels`` (H, W, 3 uint8) as soon as it is done, the text models
+    given ``prompt``: what the Compare tab streams (and the bench times)."""
+    return playground.predict_each(keys, pixels, on_start=on_start, params_for=prompt_params(prompt))
+
+
+def prompt_params(prompt: str) -> Callable[[str], dict[str, object]]:
+    """Each model's params in Compare: ``prompt`` as the text models' ``text``, nothing for the others."""
+
+    def params_for(key: str) -> dict[str, object]:
+        return {"text": prompt} if needs_text(key) else {}
+
+    return params_for
 
 
 def create_compare_tab(playground: Playground) -> TabControls:
@@ -89,7 +122,7 @@ def create_compare_tab(playground: Playground) -> TabControls:
                 )
                 text = gr.Textbox(
                     label="Text prompt, for open-vocabulary models",
-                    value="person, dog",
+                    value=DEFAULT_PROMPT,
                     elem_id="compare-text",
                 )
                 own = gr.Checkbox(
@@ -106,7 +139,7 @@ def create_compare_tab(playground: Playground) -> TabControls:
             headers=SUMMARY_HEADERS,
             label="Summary",
             wrap=True,
-            column_widths=["18%", "9%", "7%", "8%", "8%", "7%", "8%", "35%"],
+            column_widths=column_widths(SUMMARY_HEADERS, []),
             elem_id="compare-summary",
         )
         with gr.Accordion("What only A, only B, or both found", open=True):
@@ -126,7 +159,7 @@ def create_compare_tab(playground: Playground) -> TabControls:
         )
         add_link_button(controls)
 
-    def compare_result(image_path, chosen, prompt, run_all) -> CompareResult:
+    def checked_pixels(image_path, chosen, prompt) -> np.ndarray:
         if not image_path:
             raise user_error("Upload an image or pick an example first.")
         if not chosen:
@@ -134,21 +167,24 @@ def create_compare_tab(playground: Playground) -> TabControls:
         if any(needs_text(key) for key in chosen) and not (prompt or "").strip():
             raise user_error("Type what to find (e.g. 'person, dog') for the open-vocabulary models.")
         try:
-            loaded = load_image(image_path)
+            return load_image(image_path).pixels
         except PlaygroundError as error:
             raise user_error(str(error)) from None
-        return CompareResult(loaded.pixels, run_all(loaded.pixels), image_path)
 
-    def shown_outputs(result: CompareResult, threshold: float | None) -> tuple:
-        """Panels, summary, the A and B choices (models that found something first), the state;
-        ``threshold`` None: each model's own."""
-        options = ViewOptions(score_threshold=threshold)
+    def ab_choices(result: CompareResult) -> tuple[list[tuple[str, str]], str | None, str | None]:
+        """The A and B choices (models that found something first) and the first two of them."""
+        options = ViewOptions(score_threshold=result.threshold)
         ran = [o for o in result.outcomes if o.prediction is not None]
         ran.sort(key=lambda o: -int(found_anything(o, options)))  # stable: run order otherwise
         choices = [(get_spec(o.key).title, o.key) for o in ran]
         first, second = ([key for _, key in choices] + [None, None])[:2]
+        return choices, first, second
+
+    def shown_outputs(result: CompareResult) -> tuple:
+        """Panels (the slots past the models done hidden), summary, the A and B choices, the state."""
+        choices, first, second = ab_choices(result)
         return (
-            *render(result, threshold, slots),
+            *render(result, slots, rest="hide"),
             gr.Dropdown(choices=choices, value=first),
             gr.Dropdown(choices=choices, value=second),
             result,
@@ -158,42 +194,51 @@ def create_compare_tab(playground: Playground) -> TabControls:
     def run_compare(
         image_path, chosen, prompt, score_value, own_value, previous=None, progress=gr.Progress(track_tqdm=True)
     ):
-        def run_all(pixels):
-            return playground.predict_many(
-                list(chosen),
-                pixels,
-                on_start=run_progress(progress, chosen, playground),
-                params_for=lambda key: {"text": prompt} if needs_text(key) else {},
-            )
-
+        """A generator: the outputs again each time one more model is done."""
         try:
-            result = compare_result(image_path, chosen, prompt, run_all)
+            pixels = checked_pixels(image_path, chosen, prompt)
         except gr.Error as error:  # a refused input: the results shown stay, and the line says why
             kept = tuple(gr.skip() for _ in range(len(slots.outputs) + 4))
-            return (*kept, refused(error.message, previous is not None))
-        return shown_outputs(result, chosen_threshold(score_value, own_value))
+            yield (*kept, refused(error.message, previous is not None))
+            return
+        result = CompareResult(pixels, [], image_path, chosen_threshold(score_value, own_value))
+        on_start = run_progress(progress, chosen, playground)
+        for outcome in compare_outcomes(playground, list(chosen), pixels, prompt, on_start):
+            result.outcomes = [*result.outcomes, outcome]  # a new list: a slider event may be reading the old one
+            yield shown_outputs(result)
 
     def restore_results(image_path, chosen, prompt, score_value, own_value, ab, progress=gr.Progress(track_tqdm=True)):
-        """A deep link's results (from the cache, or computed now with progress) and its A/B pair."""
+        """A deep link's results (from the cache, or computed now with progress, each panel as it is
+        done), then its A/B pair."""
         skipped = tuple(gr.skip() for _ in range(len(slots.outputs) + 7))
         if not image_path or not chosen:
-            return skipped
-        shown = list(run_compare(image_path, chosen, prompt, score_value, own_value, progress=progress))
-        result = shown[-2]
+            yield skipped
+            return
+        result = None
+        for shown in run_compare(image_path, chosen, prompt, score_value, own_value, progress=progress):
+            result = shown[-2]
+            yield (*shown, gr.skip(), gr.skip())
         if not isinstance(result, CompareResult):  # a refused input: its line, nothing else
-            return (*shown, gr.skip(), gr.skip())
-        ran = [o.key for o in result.outcomes if o.prediction is not None]
+            return
+        kept = tuple(gr.skip() for _ in range(len(slots.outputs) + 1))
+        a, b, *difference = kept_pair(result, ab, score_value, own_value)
+        yield (*kept, a, b, gr.skip(), gr.skip(), *difference)
+
+    def kept_pair(result: CompareResult, ab: str | None, score_value, own_value) -> tuple:
+        """The A and B dropdowns, then the A/B view: the pair ``ab`` ("A,B") when both ran, else the
+        first two."""
+        choices, first, second = ab_choices(result)
+        ran = [key for _, key in choices]
         linked = [key for key in (ab or "").split(",") if key in ran]
-        if len(linked) == 2 and linked[0] != linked[1]:
-            shown[-4] = gr.Dropdown(choices=shown[-4].choices, value=linked[0])
-            shown[-3] = gr.Dropdown(choices=shown[-3].choices, value=linked[1])
-        a, b = linked if len(linked) == 2 and linked[0] != linked[1] else [*ran, None, None][:2]
-        return (*shown, *refresh_difference(result, a, b, score_value, own_value))
+        a, b = linked if len(linked) == 2 and linked[0] != linked[1] else (first, second)
+        pair = (gr.Dropdown(choices=choices, value=a), gr.Dropdown(choices=choices, value=b))
+        return (*pair, *refresh_difference(result, a, b, score_value, own_value))
 
     def rerender(result, score_value, own_value):
         if result is None:
             return tuple(gr.skip() for _ in range(len(slots.outputs) + 1))
-        return render(result, chosen_threshold(score_value, own_value), slots)
+        result.threshold = chosen_threshold(score_value, own_value)  # what a panel still to come is drawn at
+        return render(result, slots, rest="skip")
 
     def score_moved(result, score_value, own_value):
         """The slider moved: one threshold for every model from now on ("each model's own" unticked)."""
@@ -226,6 +271,21 @@ def create_compare_tab(playground: Playground) -> TabControls:
             return "" if (shown or "").startswith(REFUSED) else gr.skip()
         return "" if image_path == result.source else STALE
 
+    def show_cached(image_path, chosen, prompt, score_value, own_value, ab, result, shown):
+        """A new image: every chosen model's results at once when all are cached (in memory, or on
+        disk for an example), with the A/B pair kept where it can be; else the line above the panels
+        as before. Never runs a model."""
+        line = mark_stale(image_path, result, shown)
+        loaded = readable_image(image_path)
+        outcomes = None
+        if loaded and chosen:
+            outcomes = playground.peek_all(list(chosen), loaded.pixels, params_for=prompt_params(prompt))
+        if outcomes is None:
+            return (*(gr.skip() for _ in run_outputs[:-1]), line, gr.skip(), gr.skip())
+        cached = CompareResult(loaded.pixels, outcomes, image_path, chosen_threshold(score_value, own_value))
+        a, b, *difference = kept_pair(cached, ab, score_value, own_value)
+        return (*render(cached, slots, rest="hide"), a, b, cached, "", *difference)
+
     def prepare_downloads(result, score_value, own_value):
         if result is None:
             raise user_error("Run a comparison first.")
@@ -244,12 +304,14 @@ def create_compare_tab(playground: Playground) -> TabControls:
         return show_difference(result, key_a, key_b, score_value, own_value)
 
     difference_inputs = [state, model_a, model_b, score, own]
+    # The progress goes on the line above the panels, so the panels already done stay uncovered.
+    events = {**model_events(playground), "show_progress_on": stale}
     run.click(
         run_compare,
         inputs=[image, models, text, score, own, state],
         outputs=run_outputs,
         api_visibility="private",
-        **model_events(playground),
+        **events,
     ).then(refresh_difference, inputs=difference_inputs, outputs=[diff_image, diff_counts], api_visibility="private")
     for pick in (model_a, model_b):
         pick.input(refresh_difference, difference_inputs, [diff_image, diff_counts], api_visibility="private")
@@ -258,12 +320,18 @@ def create_compare_tab(playground: Playground) -> TabControls:
         [image, models, text, score, own, pair],
         [*run_outputs, diff_image, diff_counts],
     )
-    controls.events = model_events(playground)
+    controls.events = events
     for pick in (model_a, model_b):
         pick.change(
             lambda a, b: f"{a},{b}" if a and b else "", [model_a, model_b], pair, api_visibility="private", queue=False
         )
-    image.change(mark_stale, inputs=[image, state, stale], outputs=stale, api_visibility="private")
+    image.change(
+        show_cached,
+        inputs=[image, models, text, score, own, pair, state, stale],
+        outputs=[*run_outputs, diff_image, diff_counts],
+        api_visibility="private",
+        show_progress="hidden",
+    )
     shown = [*slots.outputs, summary]
     score.input(score_moved, inputs=[state, score, own], outputs=[own, *shown], api_visibility="private")
     # Unticked in the browser at once too, so a Run pressed right after the slider moved sends it unticked.
@@ -289,15 +357,17 @@ def found_anything(outcome: Outcome, options: ViewOptions) -> bool:
     return sum(found_counts(shown_prediction(outcome.prediction, options)).values()) > 0
 
 
-def render(result: CompareResult, threshold: float | None, slots: PanelSlots) -> tuple:
-    """(each panel slot's updates, summary rows) for the stored comparison at ``threshold`` (None:
-    each model's own)."""
-    options = ViewOptions(score_threshold=threshold)
-    panels = [make_panel(result.image, outcome, options, legend=False) for outcome in result.outcomes]
+def render(result: CompareResult, slots: PanelSlots, rest: str) -> tuple:
+    """(each panel slot's updates, summary rows) for the stored comparison at its ``threshold``; the
+    slots past its outcomes ``rest``: "hide" (a run) or "skip" (a re-draw while a run may be adding)."""
+    options = ViewOptions(score_threshold=result.threshold)
+    outcomes = result.outcomes
+    panels = [make_panel(result.image, outcome, options, legend=False) for outcome in outcomes]
     rows = []
-    for outcome in result.outcomes:
+    for outcome in outcomes:
         if outcome.prediction is None:
             rows.append(error_row(get_spec(outcome.key).title))
         else:
             rows.append(summary_row(shown_prediction(outcome.prediction, options)))
-    return (*panel_updates(panels, slots), rows)
+    table = gr.Dataframe(value=rows, headers=SUMMARY_HEADERS, column_widths=column_widths(SUMMARY_HEADERS, rows))
+    return (*panel_updates(panels, slots, rest), table)

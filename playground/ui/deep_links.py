@@ -10,6 +10,7 @@ restored only from there. A parameter the page cannot use becomes one notice abo
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -160,11 +161,19 @@ def notice(problems: list[str]) -> str:
     return "**This link could not be restored in full:** " + "; ".join(problems) + ". The rest is restored."
 
 
-def wire_deep_links(demo: gr.Blocks, tabs: gr.Tabs, all_controls: list[TabControls], link_notice: gr.Markdown) -> None:
+def wire_deep_links(
+    demo: gr.Blocks,
+    tabs: gr.Tabs,
+    all_controls: list[TabControls],
+    link_notice: gr.Markdown,
+    own_links: dict[str, tuple[str, ...]] | None = None,
+) -> None:
     """On page load, select the linked tab, restore its controls and show its cached results;
-    other tabs are untouched."""
+    other tabs are untouched. ``own_links``: tabs that restore their own links (the Data engine's
+    job), each with the query names it reads; they are only selected here."""
     outputs = [tabs, link_notice] + [component for controls in all_controls for component in controls.components]
-    tasks = [controls.task for controls in all_controls]
+    own_links = own_links or {}
+    tasks = [controls.task for controls in all_controls] + list(own_links)
 
     def on_load(request: gr.Request) -> list:
         query = dict(request.query_params) if request else {}
@@ -182,6 +191,8 @@ def wire_deep_links(demo: gr.Blocks, tabs: gr.Tabs, all_controls: list[TabContro
                     problems.append(f"{', '.join(extra)}: not a setting of this tab")
             else:
                 restored += [gr.skip()] * len(controls.components)
+        if task in own_links and (extra := sorted(set(query) - set(own_links[task]))):
+            problems.append(f"{', '.join(extra)}: not a setting of this tab")
         shown = gr.Markdown(value=notice(problems), visible=True) if problems else gr.skip()
         return [*updates, shown, *restored]
 
@@ -200,13 +211,19 @@ def wire_deep_links(demo: gr.Blocks, tabs: gr.Tabs, all_controls: list[TabContro
 
 def linked_results(task: str, function: Callable, outputs: int) -> Callable:
     """``function(*values, progress=...)`` on a page opened by a link to ``task`` (the results from the
-    cache, or computed then with progress); skips its ``outputs`` otherwise."""
+    cache, or computed then with progress; a generator's updates each as it yields them); skips its
+    ``outputs`` otherwise."""
 
     def on_linked(request: gr.Request, *values, progress=gr.Progress(track_tqdm=True)):
         query = dict(request.query_params) if request else {}
         if query.get("tab") != task:
-            return tuple(gr.skip() for _ in range(outputs))
-        return function(*values, progress=progress)
+            yield tuple(gr.skip() for _ in range(outputs))
+            return
+        shown = function(*values, progress=progress)
+        if inspect.isgenerator(shown):
+            yield from shown
+        else:
+            yield shown
 
     return on_linked
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import gradio as gr
 
@@ -54,12 +55,14 @@ def panel_slots(tab: str, count: int, height: int, per_row: int | None = None) -
     return slots
 
 
-def panel_updates(panels: list[Panel], slots: PanelSlots) -> list:
-    """Updates for `PanelSlots.outputs`: each panel in its slot, the slots left over hidden."""
-    count = len(slots)
-    columns = [gr.Column(visible=index < len(panels)) for index in range(count)]
-    images = [gr.Image(value=panel.overlay) for panel in panels] + [gr.Image(value=None)] * (count - len(panels))
-    captions = [panel_html(panel) for panel in panels] + [""] * (count - len(panels))
+def panel_updates(panels: list[Panel], slots: PanelSlots, rest: Literal["hide", "skip"] = "hide") -> list:
+    """Updates for `PanelSlots.outputs`: each panel in its slot; the slots left over hidden, or
+    (``rest`` "skip") left as they are: a re-draw while a run streams leaves the panels it adds alone."""
+    left = len(slots) - len(panels)
+    hide = rest == "hide"
+    columns = [gr.Column(visible=True) for _ in panels] + [gr.Column(visible=False) if hide else gr.skip()] * left
+    images = [gr.Image(value=panel.overlay) for panel in panels] + [gr.Image(value=None) if hide else gr.skip()] * left
+    captions = [panel_html(panel) for panel in panels] + ["" if hide else gr.skip()] * left
     return [*columns, *images, *captions]
 
 

@@ -1,9 +1,12 @@
 """The Prompt tab: click points or two box corners on the image; SAM and SAM 2.1 segment side by side.
 
-Each model encodes an image once (seconds on a CPU) into its own cached embedding; each later
-click runs only the prompt encoders and mask decoders. The three candidate masks come with each
-model's predicted IoU, best shown first. "Segment everything" (SAM only) prompts a grid of points
-on SAM's embedding. A model that fails shows its error in its own panel; the other still renders.
+Each model encodes an image once (seconds on a CPU) into its own cached embedding, starting as soon
+as the image arrives (`encode_ahead`); each click runs only the prompt encoders and mask decoders,
+and feeds the previous prompt's best low-resolution mask back as a dense prompt, as SAM's predictor
+does (`PromptHistory.params`). A mask brushed on the image can be the prompt too; Undo steps back
+through clicks and brush alike. The three candidate masks come with each model's predicted IoU,
+best shown first. "Segment everything" (SAM only) prompts a grid of points on SAM's embedding. A
+model that fails shows its error in its own panel; the other still renders.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from dataclasses import dataclass, field, replace
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from playground.core.errors import PlaygroundError
 from playground.core.images import load_image
-from playground.core.prompts import PromptHistory
+from playground.core.prompts import BrushedMask, EarlierPrompt, PromptHistory
 from playground.core.registry import get_spec
 from playground.core.types import Prediction
 from playground.render.export import to_json
@@ -31,6 +35,7 @@ from playground.ui.common import (
     weights_note,
 )
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.encode_ahead import EncodeAhead, encoded_line, encoding_line
 from playground.ui.explain_panel import add_explain
 
 CLICK_MODES = {"foreground point": "foreground", "background point": "background", "box corner": "corner"}
@@ -71,6 +76,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         with gr.Row():
             with gr.Column(scale=1):
                 image = image_input("prompt", height=260)
+                encoding = gr.Markdown(elem_id="prompt-encoding")
                 gr.Examples(example_paths(), inputs=[image], label="Examples", elem_id="prompt-examples")
                 click_mode = gr.Radio(
                     list(CLICK_MODES), value="foreground point", label="A click adds", elem_id="prompt-mode"
@@ -80,6 +86,17 @@ def create_prompt_tab(playground: Playground) -> TabControls:
                     clear = gr.Button("Clear", size="sm", elem_id="prompt-clear")
                 candidate = gr.Radio(choices=[], label=CANDIDATE_LABEL, type="index", elem_id="prompt-candidate")
                 opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Mask opacity", elem_id="prompt-opacity")
+                with gr.Accordion("Brush a mask", open=False):
+                    brush = gr.ImageEditor(
+                        type="numpy",
+                        sources=(),
+                        layers=False,
+                        transforms=(),
+                        brush=gr.Brush(colors=["#ff3030"], color_mode="fixed"),
+                        label="Brush over the object; its mask is the prompt",
+                        elem_id="prompt-brush",
+                    )
+                    brushed = gr.Button("Segment the brushed mask", elem_id="prompt-brush-run")
                 with gr.Accordion("Segment everything (SAM)", open=False):
                     per_side = gr.Slider(4, 64, value=16, step=1, label="points per side")
                     per_batch = gr.Slider(8, 256, value=64, step=8, label="points per batch")
@@ -137,6 +154,33 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             None,
             PromptSession(loaded.pixels, source=image_path),
         )
+
+    ahead = EncodeAhead(playground)
+
+    def mark_arrival(state: PromptSession | None, request: gr.Request):
+        """The image is the session's newest: its encoding is announced, and it becomes the brush's canvas."""
+        if state is None:
+            return "", None
+        ahead.arrived(request.session_hash, state.source)
+        return encoding_line(ahead.keys_for(PROMPT_MODELS)), state.image
+
+    def encode_arrival(state: PromptSession | None, request: gr.Request):
+        """Every prompt model's embedding of the newest image, before its first click."""
+        if state is None:
+            return gr.skip()
+        keys = ahead.keys_for(PROMPT_MODELS)
+        outcomes = ahead.encode(request.session_hash, state.source, state.image, keys)
+        return gr.skip() if outcomes is None else encoded_line(outcomes)
+
+    def on_brush(state: PromptSession | None, painted: dict | None, shown_opacity: float):
+        """The brushed strokes' mask (every painted pixel) as a new prompt: a new object, its clicks to come."""
+        if state is None:
+            raise user_error("Upload an image or pick an example first.")
+        mask = brushed_mask(painted, state.image.shape[:2])
+        if mask is None:
+            raise user_error("Brush over the object first (open 'Brush a mask' and paint on the picture).")
+        history = PromptHistory(brush=BrushedMask.from_mask(mask))
+        return run_prompts(PromptSession(state.image, history=history, source=state.source), shown_opacity)
 
     def restore_clicks(image_path, text, progress=gr.Progress()):
         """A deep link's clicks and box on its image, answered by every model."""
@@ -212,7 +256,14 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             lambda state: encode_clicks(state.history) if state else "", session, clicks, api_visibility="private"
         )
 
-    linked(image.change(on_image, inputs=[image, session], outputs=outputs, api_visibility="private"))
+    arrival = image.change(on_image, inputs=[image, session], outputs=outputs, api_visibility="private")
+    linked(arrival)
+    arrival.then(mark_arrival, inputs=session, outputs=[encoding, brush], api_visibility="private").then(
+        encode_arrival, inputs=session, outputs=encoding, api_visibility="private", **events
+    )
+    linked(
+        brushed.click(on_brush, inputs=[session, brush, opacity], outputs=outputs, api_visibility="private", **events)
+    )
     for clickable in (canvas, *others):  # every model's panel takes clicks, SAM 2's as SAM's
         linked(
             clickable.select(
@@ -269,6 +320,7 @@ def show(
     ``settings`` are "Segment everything"'s thresholds, named when it found no mask."""
     prediction = state.prediction
     everything = prediction is not None and prediction.mode == "everything"
+    dense = dense_note(state.history)
     panels, notes, shown_json = [], [], []
     for outcome in state.outcomes:
         title = get_spec(outcome.key).title
@@ -282,6 +334,8 @@ def show(
         timings = candidate.timings_ms
         note = f"{title}: {candidate.reuse} · decoder {timings.get('forward', 0):.0f} ms"
         note += f" · post {timings.get('postprocess', 0):.0f} ms"
+        if dense and not everything:
+            note += f" · {dense}"
         if everything:
             note = f"{len(candidate)} mask{'' if len(candidate) == 1 else 's'} · " + note
             if not len(candidate) and settings:
@@ -310,3 +364,23 @@ def show(
     if state.history.pending_corner is not None:
         notes.append(CORNER_HINT)
     return *panels, radio, "\n\n".join(notes), shown_json, state
+
+
+def dense_note(history: PromptHistory) -> str:
+    """What the last prompt's dense prompt (``mask_input``) was, for the status line."""
+    mask_input = history.params().get("mask_input")
+    if isinstance(mask_input, EarlierPrompt):
+        return "refined from the previous best mask"
+    return "prompted by the brushed mask" if mask_input is not None else ""
+
+
+def brushed_mask(painted: dict | None, size: tuple[int, int]) -> np.ndarray | None:
+    """(H, W) bool of every pixel the brush painted in an `gr.ImageEditor` value (its layers' alpha),
+    at the image's ``size`` (H, W); None when nothing was painted."""
+    layers = [layer for layer in (painted or {}).get("layers") or [] if layer is not None]
+    if not layers:
+        return None
+    alpha = np.any([layer[..., -1] > 0 for layer in layers], axis=0)
+    if alpha.shape != size:
+        alpha = np.asarray(Image.fromarray(alpha).resize(size[::-1], Image.Resampling.NEAREST))
+    return alpha if alpha.any() else None

@@ -19,6 +19,7 @@ from playground.render.views import published_words
 from playground.scoring.metrics import HEADLINE, Score
 from playground.scoring.truth import GroundTruth, from_boxes, load_truth
 from playground.scoring.views import LEGEND, draw_truth_boxes, example_annotation, score_outcomes
+from playground.ui.tables import column_widths
 
 LEGEND_TEXT = " · ".join(f"{['green', 'red', 'amber'][i]}: {text}" for i, (_, text) in enumerate(LEGEND))
 
@@ -179,24 +180,3 @@ def score_table(scores: list[Score]) -> tuple[list[str], list[list[object]]]:
         )
     keep = [i for i in range(len(SCORE_COLUMNS)) if i < 3 or any(row[i] != "" for row in rows)]
     return [SCORE_COLUMNS[i] for i in keep] + ["published"], [[row[i] for i in keep] + [row[-1]] for row in rows]
-
-
-CHAR_PX = 9
-"""A character of the table's monospace font (8.4 px at 14 px, bold or not), rounded up."""
-CELL_PADDING_PX = 24
-WRAPPED_CHARS = {"model": 18, "published": 24}
-"""The columns whose text wraps, at about this many characters a line."""
-
-
-def column_widths(headers: list[str], rows: list[list[object]]) -> list[str]:
-    """Pixel widths from the text: no header word clipped and no word broken, a value on one line
-    (the model names and published words wrap at `WRAPPED_CHARS`). The scores of three detectors
-    fit a 1400 px page; on a phone the table scrolls sideways, and the page does not."""
-    widths = []
-    for i, name in enumerate(headers):
-        cells = [str(row[i]) for row in rows]
-        word = max(len(word) for text in [name, *cells] for word in text.split())
-        longest = max(map(len, cells), default=0)
-        line = min(longest, WRAPPED_CHARS.get(name, longest))
-        widths.append(f"{CHAR_PX * max(word, line) + CELL_PADDING_PX}px")
-    return widths

@@ -21,6 +21,8 @@ CSS = """
 .panel-legend .chip { display: inline-flex; align-items: center; gap: 4px; white-space: nowrap; }
 .panel-legend i { display: inline-block; width: 11px; height: 11px; border-radius: 2px; }
 .stale-mark { color: var(--color-accent); font-weight: 600; }
+/* A run's progress ("running DETR (2/5)…") shows on the line above the panels, not over the panels done. */
+.stale-mark:has(> [data-testid=status-tracker]:not(.hide)) { min-height: 4.5rem; }
 .panel.stale img { opacity: 0.35; }
 /* Compare: three panels to a row, a row's last panel as wide as the others (not the whole width). */
 .compare-panel-row > .column { flex: 1 1 0 !important; max-width: calc((100% - 2 * var(--layout-gap)) / 3); }

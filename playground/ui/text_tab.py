@@ -6,7 +6,8 @@ surviving boxes on SAM's cached image embedding. SAM 3 segments each phrase dire
 is Grounded-SAM with OWLv2 as the detector. Each model keeps its own threshold (Grounding DINO's box
 threshold is the slider, 0.35 to start; OWLv2's 0.1, SAM 3's 0.3) until "each model's own" is
 unticked: then the box threshold applies to all three. A model that fails (e.g. SAM 3 without hub
-access) shows its error in its own panel; the others still render.
+access) shows its error in its own panel; the others still render. SAM's and SAM 3's image
+embeddings start computing as soon as the image arrives (`encode_ahead`), before the text is typed.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from playground.ui.common import (
     weights_note,
 )
 from playground.ui.deep_links import TabControls, add_link_button
+from playground.ui.encode_ahead import EncodeAhead, encoded_line, encoding_line
 from playground.ui.explain_panel import add_explain
 from playground.ui.panels import panel_html
 
@@ -74,7 +76,9 @@ def create_text_tab(playground: Playground) -> TabControls:
         )
         gr.Markdown(weights_note(TEXT_MODELS, playground), elem_id="text-weights")
         with gr.Row():
-            image = image_input("text", scale=1)
+            with gr.Column(scale=1):
+                image = image_input("text")
+                encoding = gr.Markdown(elem_id="text-encoding")
             with gr.Column(scale=1):
                 text = gr.Textbox(label="What to find", placeholder="cat, dog", elem_id="text-prompt")
                 models = gr.CheckboxGroup(
@@ -182,6 +186,27 @@ def create_text_tab(playground: Playground) -> TabControls:
             run_inputs(image_path, chosen, prompt, box_value, text_value, own_value),
         )
 
+    ahead = EncodeAhead(playground)
+
+    def mark_arrival(image_path, chosen, request: gr.Request):
+        """The image is the session's newest: its encoding for the ticked models is announced."""
+        if not image_path:
+            return ""
+        ahead.arrived(request.session_hash, image_path)
+        return encoding_line(ahead.keys_for(chosen or []))
+
+    def encode_arrival(image_path, chosen, request: gr.Request):
+        """The ticked models' SAM (and SAM 3) embeddings of the newest image, before the first prompt."""
+        keys = ahead.keys_for(chosen or [])
+        if not image_path or not keys:
+            return gr.skip()
+        try:
+            loaded = load_image(image_path)
+        except PlaygroundError:  # a Run says why
+            return ""
+        outcomes = ahead.encode(request.session_hash, image_path, loaded.pixels, keys)
+        return gr.skip() if outcomes is None else encoded_line(outcomes)
+
     def rerun_if_changed(last, *values, progress=gr.Progress(track_tqdm=True)):
         """A threshold committed (Enter, focus leaving its box, the slider let go): run again only when
         something changed since the shown results, and only once there are results."""
@@ -208,6 +233,9 @@ def create_text_tab(playground: Playground) -> TabControls:
     controls.events = model_events(playground)
     prepare.click(prepare_downloads, inputs=shown_outcomes, outputs=downloads, api_visibility="private")
     events = model_events(playground)
+    image.change(mark_arrival, inputs=[image, models], outputs=encoding, api_visibility="private").then(
+        encode_arrival, inputs=[image, models], outputs=encoding, api_visibility="private", **events
+    )
     run.click(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
     text.submit(run_text, inputs=inputs, outputs=outputs, api_visibility="private", **events)
     for slider in (box_threshold, text_threshold):
