@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from conftest import EXAMPLES
 from gradio_client import Client, handle_file
 from PIL import Image
@@ -28,7 +31,7 @@ def client(live_app) -> Client:
 
 def test_named_endpoints_are_listed(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    for name in ("/semantic", "/detection", "/instance", "/panoptic", "/prompt", "/text", "/compare"):
+    for name in ("/semantic", "/detection", "/instance", "/panoptic", "/prompt", "/text", "/compare", "/label"):
         assert name in endpoints
     parameters = [p["parameter_name"] for p in endpoints["/detection"]["parameters"]]
     assert parameters == ["image", "models", "score_threshold", "mask_threshold"]
@@ -129,3 +132,57 @@ def test_an_unknown_parameter_is_one_clear_error(client):
     with pytest.raises(Exception, match="treshold") as error:
         client.predict(handle_file(ASTRONAUT), ["fcn"], 0.5, 0.5, treshold=0.3, api_name="/semantic")
     assert "\n" not in str(error.value).strip()
+
+
+PHOTOS = [EXAMPLES / f"{name}.jpg" for name in ("astronaut", "chelsea", "coffee")]
+
+
+def test_label_endpoint_scores_the_labelers_labels_with_the_best_and_exports(client):
+    from pycocotools.coco import COCO
+
+    files, summary = client.predict(
+        [handle_file(str(path)) for path in PHOTOS],
+        "grounding-dino, owlv2",
+        "person, cat, cup",
+        handle_file(str(EXAMPLES / "annotations" / "chelsea.json")),
+        ["coco", "yolo"],
+        api_name="/label",
+    )
+    written = {Path(path).name: path for path in files}
+    assert set(written) == {"coco.json", "yolo.zip", "report.json"}
+    assert sorted(row["labeler"] for row in summary["labelers"]) == ["grounding-dino", "owlv2"]
+    assert summary["labeler"] == next(row["labeler"] for row in summary["labelers"] if row["best"])
+    assert summary["labelers"][0]["best"] and summary["labelers"][0]["images"] == 1  # chelsea has truth
+    assert summary["counts"]["labelled"] == 3 and summary["weights"] == "tiny" and summary["note"]
+    coco = COCO(written["coco.json"])
+    assert sorted(image["file_name"] for image in coco.dataset["images"]) == [path.name for path in PHOTOS]
+    assert {category["name"] for category in coco.dataset["categories"]} <= {"person", "cat", "cup"}
+    with zipfile.ZipFile(written["yolo.zip"]) as packed:
+        names = set(packed.namelist())
+        data = yaml.safe_load(packed.read("detect/data.yaml"))
+    assert {f"{kind}/labels/{path.stem}.txt" for kind in ("detect", "segment") for path in PHOTOS} <= names
+    assert data["names"][:3] == ["person", "cat", "cup"]
+    report = json.loads(Path(written["report.json"]).read_text())
+    assert [entry["state"] for entry in report["files"]] == ["labelled"] * 3
+
+
+def zip_with(path: Path, entry: str) -> str:
+    with zipfile.ZipFile(path, "w") as packed:
+        packed.writestr(entry, (EXAMPLES / "chelsea.jpg").read_bytes())
+    return str(path)
+
+
+def test_label_endpoint_refuses_bad_input_with_one_line(client, tmp_path):
+    photo = [handle_file(str(PHOTOS[0]))]
+    (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    refusals = [
+        ([handle_file(zip_with(tmp_path / "climb.zip", "../outside.jpg"))], "detr", "cat", "points outside the folder"),
+        ([handle_file(str(tmp_path / "broken.zip"))], "detr", "cat", "not a readable zip"),
+        (photo, "grounding-dino", " , ", "No classes given"),
+        (photo, "no-such-model", "cat", "Unknown model 'no-such-model'"),
+        (photo, "fcn", "cat", "not objects to label"),
+    ]
+    for files, model, classes, line in refusals:
+        with pytest.raises(Exception, match=line) as error:
+            client.predict(files, model, classes, api_name="/label")
+        assert "\n" not in str(error.value).strip()

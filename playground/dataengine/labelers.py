@@ -129,7 +129,7 @@ def make_labeler(
         load(playground, key)
         return Labeler(playground, key, chosen, "prompt", cut, {"everything": True, **extra}, {"object": chosen[0]})
     if not names:
-        raise BadPromptError('No classes given: name what to label, e.g. --classes "cat, dog".')
+        raise BadPromptError('No classes given: name what to label, e.g. "cat, dog".')
     if key in TEXT_ROUTES:
         model_class = spec.load_class()
         if threshold is not None and "box_threshold" in model_class.postprocess_params:

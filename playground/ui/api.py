@@ -24,6 +24,7 @@ from playground.scoring.truth import load_truth
 from playground.scoring.views import score_outcomes
 from playground.ui.common import EXAMPLES_DIR, model_events, new_output_path, user_error
 from playground.ui.compare_tab import comparable_keys, needs_text
+from playground.ui.dataengine_api import label_endpoint
 from playground.ui.text_tab import text_params
 from playground.ui.video_api import video_endpoint
 
@@ -39,6 +40,7 @@ def register_api(playground: Playground) -> None:
     gr.api(score_endpoint(playground), api_name="score", **events)
     gr.api(explain_endpoint(playground), api_name="explain", **events)
     gr.api(video_endpoint(playground), api_name="video", **events)
+    gr.api(label_endpoint(playground), api_name="label", **events)
 
 
 def task_endpoint(playground: Playground, task: str):

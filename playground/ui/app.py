@@ -13,6 +13,7 @@ from playground.ui.api import register_api
 from playground.ui.closed_set_tab import create_tab
 from playground.ui.common import missing_weights, weights_advice
 from playground.ui.compare_tab import create_compare_tab
+from playground.ui.dataengine_tab import LINK_NAMES, create_dataengine_tab
 from playground.ui.deep_links import wire_deep_links
 from playground.ui.errors import clear_errors
 from playground.ui.prompt_tab import create_prompt_tab
@@ -50,13 +51,14 @@ def build_demo(playground: Playground, on_page_load: Callable[[], None] | None =
             controls.append(create_text_tab(playground))
             controls.append(create_compare_tab(playground))
             create_video_tab(playground)
+            create_dataengine_tab(playground, demo)
         with gr.Accordion("Models in memory", open=False):
             memory = gr.Markdown(elem_id="memory-report")
             refresh = gr.Button("Refresh", size="sm")
             refresh.click(lambda: memory_report(playground), outputs=memory, api_visibility="private")
         demo.load(lambda: memory_report(playground), outputs=memory, api_visibility="private")
         register_api(playground)
-        wire_deep_links(demo, tabs, controls, link_notice)
+        wire_deep_links(demo, tabs, controls, link_notice, own_links={"dataengine": LINK_NAMES})
         if on_page_load is not None:
             demo.load(on_page_load, api_visibility="private", queue=False)
     return clear_errors(demo)
