@@ -254,7 +254,12 @@ def test_a_refused_file_keeps_the_results_and_says_why_until_the_next_run(page, 
             "(why) => document.querySelector('#semantic-stale')?.innerText.includes(why)", arg=why, timeout=30_000
         )
         page.locator("#semantic-run").click()
-        page.wait_for_timeout(1500)
+        page.wait_for_function(
+            "(why) => /^Not run:/.test(document.querySelector('#semantic-stale')?.innerText.trim()) &&"
+            " document.querySelector('#semantic-stale').innerText.includes(why)",
+            arg=why,
+            timeout=30_000,
+        )
         line = stale.inner_text()
         assert line.startswith("Not run:") and why in line and "previous image" in line, line
         assert "Press Run" not in line and "\n" not in line.strip()

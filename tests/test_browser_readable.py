@@ -1,5 +1,5 @@
-"""Explain and Score readable at 1400 px and on a 420 px phone, and fonts the page never fetches
-(issue 33: item 8, item 9's table, item 12's small capitals and "What to build").
+"""Explain, Score and the results tables readable at 1400 px and on a 420 px phone, and fonts the page
+never fetches (issue 33: item 8, item 9's table, item 12's small capitals and "What to build").
 
 One tiny-weights app (the session's ``live_app``); the detection tab runs Grounding DINO (its word
 charts) and DETR (its heat maps, each with a colour scale) once, and the second width takes them
@@ -175,7 +175,6 @@ def test_explain_views_are_whole_captioned_charted_and_scaled(sized_page: Page) 
 
 def test_the_score_table_is_named_before_scoring_and_readable_after(sized_page: Page) -> None:
     page = sized_page
-    width = page.viewport_size["width"]
     open_tab(page, "Detection")
     pick_example(page, "detection", index=0)  # the astronaut, with its bundled annotation
     select_models(page, "detection", MODELS)
@@ -192,8 +191,49 @@ def test_the_score_table_is_named_before_scoring_and_readable_after(sized_page: 
         timeout=60_000,
     )  # the header and a row per model
 
-    # no header clipped, no word broken or cut in a cell ("precisio", "d/e/t/e/c/t/i/o/n" before)
-    cells = page.locator(f"{TABLE} thead th, {TABLE} tbody td").evaluate_all(
+    headers = assert_words_whole(page, TABLE)
+    assert headers[-1] == "published" and "tp/fp/fn" in headers, headers
+    assert_scrolls_inside(page, TABLE)
+
+
+def test_what_each_model_found_and_compares_summary_keep_every_word_whole(sized_page: Page) -> None:
+    page = sized_page
+    open_tab(page, "Detection")
+    pick_example(page, "detection", index=0)  # the astronaut
+    select_models(page, "detection", MODELS)
+    run_and_wait(page, "detection", len(MODELS))
+    number = page.locator("#detection-score input[type=number]")
+    number.fill("0")  # every box the tiny models found: rows with labels, scores and boxes
+    number.press("Enter")
+    found = "#detection-table"
+    page.wait_for_function(
+        "(cells) => [...document.querySelectorAll(cells)].some((cell) => /\\d+, \\d+, /.test(cell.innerText))",
+        arg=f"{found} [role=gridcell]",
+        timeout=30_000,
+    )
+    assert assert_words_whole(page, found) == ["model", "label", "score", "box (x1, y1, x2, y2) or area"]
+    scrolls = [assert_scrolls_inside(page, found)]
+
+    open_tab(page, "Compare")
+    select_models(page, "compare", MODELS)
+    pick_example(page, "compare", index=0)
+    run_and_wait(page, "compare", len(MODELS))
+    summary = "#compare-summary"
+    page.wait_for_function(
+        f"() => document.querySelector('{summary} [role=grid]')?.getAttribute('aria-rowcount') === '{len(MODELS) + 1}'",
+        timeout=60_000,
+    )  # the header and a row per model
+    assert assert_words_whole(page, summary)[-1] == "found"
+    scrolls.append(assert_scrolls_inside(page, summary))
+    if page.viewport_size["width"] < 1000:  # wider than a phone: each table scrolls inside its box
+        assert all(scroll["scroll"] > scroll["client"] for scroll in scrolls), scrolls
+
+
+def assert_words_whole(page: Page, table: str) -> list[str]:
+    """No header clipped, no word broken or cut in a cell of ``table`` (a selector): each word at most
+    as wide as its cell's text box ("precisio", "d/e/t/e/c/t/i/o/n" before). The rows in view are
+    grid cells (Gradio's ``tbody`` holds one hidden row that sizes the columns). Returns the headers."""
+    cells = page.locator(f"{table} thead th, {table} [role=gridcell]").evaluate_all(
         """(cells) => cells.filter((cell) => cell.checkVisibility()).map((cell) => {
           const text = cell.querySelector('.header, .text, span') || cell;
           const style = getComputedStyle(text);
@@ -205,24 +245,28 @@ def test_the_score_table_is_named_before_scoring_and_readable_after(sized_page: 
         })"""
     )
     cramped = [cell for cell in cells if cell["text"] and cell["word"] > cell["room"] + 1]
-    assert not cramped, cramped
-    headers = [cell["text"] for cell in cells[: len(page.locator(f"{TABLE} thead th").all())]]
-    assert headers[-1] == "published" and "tp/fp/fn" in headers, headers
+    assert not cramped, (table, cramped)
+    return [cell["text"] for cell in cells[: len(page.locator(f"{table} thead th").all())]]
 
-    # the page never scrolls sideways; the table fits a desktop and scrolls sideways on a phone
+
+def assert_scrolls_inside(page: Page, table: str) -> dict:
+    """The page never scrolls sideways; ``table`` fits a desktop, and on a phone its box may scroll
+    sideways, to its last column. Returns the box's scroll and client widths and overflow."""
+    width = page.viewport_size["width"]
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
-    viewport = page.locator(f"{TABLE} .virtual-table-viewport")
+    viewport = page.locator(f"{table} .virtual-table-viewport")
     scroll = viewport.evaluate(
         "(v) => ({scroll: v.scrollWidth, client: v.clientWidth, overflow: getComputedStyle(v).overflowX})"
     )
     if width >= 1000:
-        assert scroll["scroll"] <= scroll["client"] + 1, scroll  # the whole table in view
+        assert scroll["scroll"] <= scroll["client"] + 1, (table, scroll)  # the whole table in view
     else:
-        assert scroll["overflow"] in ("auto", "scroll"), scroll
+        assert scroll["overflow"] in ("auto", "scroll"), (table, scroll)
     viewport.evaluate("(v) => { v.scrollLeft = v.scrollWidth; }")
-    last = page.locator(f"{TABLE} thead th").last.bounding_box()
+    last = page.locator(f"{table} thead th").last.bounding_box()
     shown = viewport.bounding_box()
-    assert last["x"] + last["width"] <= shown["x"] + shown["width"] + 1, (last, shown)  # "published" reachable
+    assert last["x"] + last["width"] <= shown["x"] + shown["width"] + 1, (table, last, shown)  # last column reachable
+    return scroll
 
 
 def test_fonts_are_the_systems_own_and_nothing_is_fetched_from_outside(browser: Browser, live_app) -> None:

@@ -12,7 +12,8 @@ prediction; asking with another value re-runs only the post-processing, on the r
 adapter keeps, and replaces the entry.
 
 With an `ExampleCache`, a prediction on a bundled example is also kept on disk, and a request on a
-bundled example looks there first, so an example answers at once after a restart.
+bundled example looks there first, so an example answers at once after a restart. `peek` reads
+both caches without importing a model's code, so a tab shows an example's results on the click.
 """
 
 from __future__ import annotations

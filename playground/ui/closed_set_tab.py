@@ -3,9 +3,11 @@
 Run runs the selected models once per image (through `Playground`'s result cache), and each model's
 panel appears as soon as it is done (the Run event is a generator); every other control re-renders
 the stored outcomes, so sliders and class toggles never run a model, and they re-draw the panels
-already there while later models run. Each
-tab shows only the view controls that act on its models' outputs. Each model opens at its own score
-threshold (`ModelSpec.default_score_threshold`); moving the slider sets one threshold for all of them.
+already there while later models run. A new image (an example clicked) shows its results at once
+when every selected model's are cached (`Playground.peek`: memory, or the examples' disk cache);
+else nothing runs until Run. Each tab shows only the view controls that act on its models' outputs.
+Each model opens at its own score threshold (`ModelSpec.default_score_threshold`); moving the
+slider sets one threshold for all of them.
 """
 
 from __future__ import annotations
@@ -233,8 +235,8 @@ def create_tab(task: str, playground: Playground) -> TabControls:
         on disk for an example), else the line above the panels as before. Never runs a model."""
         *view, result, shown = values
         line = mark_stale(image_path, result, shown)
-        loaded = readable_image(image_path)
-        outcomes = playground.peek_all(list(keys), loaded.pixels, task=task) if loaded and keys else None
+        loaded = readable_image(image_path) if keys else None
+        outcomes = playground.peek_all(list(keys), loaded.pixels, task=task) if loaded else None
         if outcomes is None:
             return (*(gr.skip() for _ in view_outputs), gr.skip(), line)
         cached = TabResult(loaded.pixels, outcomes, image_path, loaded.notice, tuple(view))
@@ -283,7 +285,7 @@ def create_tab(task: str, playground: Playground) -> TabControls:
 
 def readable_image(image_path: str | None) -> LoadedImage | None:
     """The image at ``image_path``; None when there is none or it cannot be used (a line says why)."""
-    if not image_path:
+    if not image_path or image_problem(image_path):  # the header alone: an oversized image is never decoded
         return None
     try:
         return load_image(image_path)

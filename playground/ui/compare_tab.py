@@ -3,7 +3,8 @@
 Models run in order with progress, and each model's panel appears as soon as that model is done
 (the Run event is a generator); one that fails shows its error in its own panel while the others
 render. The sliders re-draw the panels already there while later models run. Results come from
-the shared cache, so re-running after a slider move or a different A/B pair runs no model.
+the shared cache, so re-running after a slider move or a different A/B pair runs no model, and a
+new image (an example clicked) shows its results at once when every chosen model's are cached.
 """
 
 from __future__ import annotations
@@ -276,9 +277,9 @@ def create_compare_tab(playground: Playground) -> TabControls:
         disk for an example), with the A/B pair kept where it can be; else the line above the panels
         as before. Never runs a model."""
         line = mark_stale(image_path, result, shown)
-        loaded = readable_image(image_path)
+        loaded = readable_image(image_path) if chosen else None
         outcomes = None
-        if loaded and chosen:
+        if loaded:
             outcomes = playground.peek_all(list(chosen), loaded.pixels, params_for=prompt_params(prompt))
         if outcomes is None:
             return (*(gr.skip() for _ in run_outputs[:-1]), line, gr.skip(), gr.skip())
