@@ -35,7 +35,7 @@ from models.layers.image_masks import masks_from_logits
 from models.layers.rel_pos_attention import CHUNKED, use_rel_pos_attention
 from models.parts.sam_configs import CHECKPOINTS, TINY_SIZE, random_sam_config, tiny_sam_config
 from models.parts.sam_everything import MASK_CHUNK, Everything, check_everything, segment_everything
-from models.parts.sam_prompts import SamInputs, SamOutputs, prompt_arrays, refine
+from models.parts.sam_prompts import SamInputs, SamOutputs, decode_boxes, prompt_arrays, refine
 from playground.core.cache import MB, Lookup
 from playground.core.devices import synchronize
 from playground.core.errors import BadPromptError
@@ -145,7 +145,7 @@ class SAMAdapter(Adapter):
             return SamOutputs(lookup, "everything", scores, masks=masks, boxes=boxes)
         if inputs.mode == "boxes":
             chunks = [
-                self._decode_boxes(lookup, inputs.image, inputs.boxes[at : at + MASK_CHUNK])
+                decode_boxes(self, lookup, inputs.image, inputs.boxes[at : at + MASK_CHUNK])
                 for at in range(0, len(inputs.boxes), MASK_CHUNK)
             ]
             return SamOutputs(
@@ -194,34 +194,21 @@ class SAMAdapter(Adapter):
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def decode(
-        self, lookup: Lookup[dict[str, Any]], image: np.ndarray, prompt: EarlierPrompt, dense: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompt encoder and mask decoder on ``prompt`` and its dense logits (1, 1, h, w) -> (3,), (3, h, w)."""
-        points, labels, boxes = prompt_arrays(prompt)
+    def prompt_tensors(
+        self, lookup: Lookup[dict[str, Any]], image: np.ndarray, arrays: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> dict[str, torch.Tensor]:
+        """The prompt encoder's inputs, on the CPU, for ``arrays``: points (n, 2), labels (n,) and boxes (b, 4)
+        in image pixels (as `prompt_arrays` gives them), scaled as the processor scales them; an empty array
+        gives no entry."""
+        points, labels, boxes = arrays
         scale = self._model_scale(lookup, image)
-        prompt: dict[str, torch.Tensor] = {}
+        tensors: dict[str, torch.Tensor] = {}
         if len(points):
-            prompt["input_points"] = torch.from_numpy(points * scale)[None, None].to(self.device)
-            prompt["input_labels"] = torch.from_numpy(labels)[None, None].to(self.device)
+            tensors["input_points"] = torch.from_numpy(points * scale)[None, None]
+            tensors["input_labels"] = torch.from_numpy(labels)[None, None]
         if len(boxes):
-            prompt["input_boxes"] = torch.from_numpy(boxes * np.tile(scale, 2))[None].to(self.device)
-        if dense is not None:
-            prompt["input_masks"] = dense.to(self.device)
-        out = self.model(image_embeddings=lookup.value["image_embeddings"], multimask_output=True, **prompt)
-        return out.iou_scores[0, 0], out.pred_masks[0, 0]
-
-    def _decode_boxes(
-        self, lookup: Lookup[dict[str, Any]], image: np.ndarray, boxes: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One mask per box (b, 4) pixels: scores (b,) and low-res logits (b, h, w)."""
-        scaled = torch.from_numpy(boxes * np.tile(self._model_scale(lookup, image), 2))
-        out = self.model(
-            image_embeddings=lookup.value["image_embeddings"],
-            input_boxes=scaled[None].to(self.device),
-            multimask_output=False,
-        )
-        return out.iou_scores[0, :, 0], out.pred_masks[0, :, 0]
+            tensors["input_boxes"] = torch.from_numpy(boxes * np.tile(scale, 2))[None]
+        return tensors
 
     def mask_sizes(self) -> dict[str, dict[str, int]]:
         """The image processor's ``mask_size`` / ``mask_pad_size`` for this model's low-res logits."""

@@ -24,11 +24,9 @@ from transformers.models.sam2.configuration_sam2 import (
     Sam2VisionConfig,
 )
 
-from models.parts.sam_prompts import prompt_arrays
 from models.sam import LABEL_NAMES, SAMAdapter
 from playground.core.cache import Lookup
 from playground.core.devices import synchronize
-from playground.core.prompts import EarlierPrompt
 from playground.core.weights import hf_model, hf_processor
 
 TINY_SIZE = 128
@@ -52,11 +50,12 @@ class SAM2Adapter(SAMAdapter):
         self.processor = Sam2Processor(Sam2ImageProcessor())
         return Sam2Model(Sam2Config())  # the library default is the Hiera-T layout
 
-    def decode(
-        self, lookup: Lookup[dict[str, Any]], image: np.ndarray, prompt: EarlierPrompt, dense: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompt encoder and mask decoder on ``prompt`` and its dense logits (1, 1, h, w) -> (3,), (3, h, w)."""
-        points, labels, boxes = prompt_arrays(prompt)
+    def prompt_tensors(
+        self, lookup: Lookup[dict[str, Any]], image: np.ndarray, arrays: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> dict[str, torch.Tensor]:
+        """The prompt encoder's inputs, on the CPU, for ``arrays`` (points, labels and boxes in image
+        pixels, as in `SAMAdapter`) as ``Sam2Processor`` scales them to its square input."""
+        points, labels, boxes = arrays
         given: dict[str, Any] = {}
         if len(points):
             given["input_points"] = [[points.tolist()]]
@@ -64,25 +63,7 @@ class SAM2Adapter(SAMAdapter):
         if len(boxes):
             given["input_boxes"] = [boxes.tolist()]
         encoded = self.processor(original_sizes=[list(image.shape[:2])], return_tensors="pt", **given)
-        tensors = {name: encoded[name].to(self.device) for name in given}
-        if dense is not None:
-            tensors["input_masks"] = dense.to(self.device)
-        out = self.model(image_embeddings=lookup.value["image_embeddings"], multimask_output=True, **tensors)
-        return out.iou_scores[0, 0], out.pred_masks[0, 0]
-
-    def _decode_boxes(
-        self, lookup: Lookup[dict[str, Any]], image: np.ndarray, boxes: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One mask per box (b, 4) pixels: scores (b,) and low-res logits (b, h, w)."""
-        encoded = self.processor(
-            input_boxes=[boxes.tolist()], original_sizes=[list(image.shape[:2])], return_tensors="pt"
-        )
-        out = self.model(
-            image_embeddings=lookup.value["image_embeddings"],
-            input_boxes=encoded["input_boxes"].to(self.device),
-            multimask_output=False,
-        )
-        return out.iou_scores[0, :, 0], out.pred_masks[0, :, 0]
+        return {name: encoded[name] for name in given}
 
     def mask_sizes(self) -> dict[str, dict[str, int]]:
         """The image processor's ``mask_size`` for this model's low-res logits (SAM 2 resizes to a square)."""

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image
 
 RUN_TIMEOUT_MS = 120_000
+DESKTOP = {"width": 1400, "height": 1000}
+
+
+@contextmanager
+def checked_page(browser, url: str, ready_ms: int = 30_000, viewport: dict = DESKTOP, **options) -> Iterator:
+    """A fresh page, in a new browser context (``viewport``, ``options``), on the app at ``url`` once
+    its Run button shows (within ``ready_ms``); on leaving, the context closes and the test fails on
+    any uncaught page error."""
+    context = browser.new_context(viewport=viewport, **options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#semantic-run", timeout=ready_ms)
+    yield page
+    context.close()
+    assert not errors, f"uncaught errors in the browser: {errors}"
 
 
 def open_tab(page, title: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_helpers import checked_page
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -153,12 +154,5 @@ def browser():
 @pytest.fixture
 def page(browser, live_app):
     """A fresh browser page on the live app; the test fails on any uncaught page error."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(live_app.url, wait_until="load")
-    page.wait_for_selector("#semantic-run", timeout=30_000)
-    yield page
-    context.close()
-    assert not errors, f"uncaught errors in the browser: {errors}"
+    with checked_page(browser, live_app.url) as page:
+        yield page

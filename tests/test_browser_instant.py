@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from browser_helpers import fetch_image, open_tab, pick_example, select_models
+from browser_helpers import checked_page, fetch_image, open_tab, pick_example, select_models
 from conftest import EXAMPLES, start_app
 from PIL import Image
 
@@ -65,16 +65,9 @@ def gated_page(browser, gated):
     url, playground = gated
     playground.manager.gate.clear()
     playground.manager.waiting.clear()
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url, wait_until="load")
-    page.wait_for_selector("#semantic-run", timeout=30_000)
-    yield page
-    playground.manager.gate.set()  # a failed test leaves no run waiting
-    context.close()
-    assert not errors, f"uncaught errors in the browser: {errors}"
+    with checked_page(browser, url) as page:
+        yield page
+        playground.manager.gate.set()  # a failed test leaves no run waiting
 
 
 def image_src(page, selector: str) -> str | None:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import open_tab, pick_example
+from browser_helpers import checked_page, open_tab, pick_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,15 +135,8 @@ def offline_app(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture
 def offline_page(browser, offline_app):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(offline_app, wait_until="load")
-    page.wait_for_selector("#semantic-run", timeout=60_000)
-    yield page
-    context.close()
-    assert not errors, f"uncaught errors in the browser: {errors}"
+    with checked_page(browser, offline_app, ready_ms=60_000) as page:
+        yield page
 
 
 def answered(page, selector: str, started: float, what: str) -> str:

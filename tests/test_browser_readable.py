@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-from browser_helpers import fetch_image, open_tab, pick_example, run_and_wait, select_models
+from browser_helpers import checked_page, fetch_image, open_tab, pick_example, run_and_wait, select_models
 from playwright.sync_api import Browser, Locator, Page
 
 from playground.explain.views import WORDS_SHOWN
@@ -46,20 +46,9 @@ DRAWN = """(img) => {
 def sized_page(request: pytest.FixtureRequest, browser: Browser, live_app) -> Iterator[Page]:
     """A page on the live app at the parameter's width: a desktop, or a phone (touch, 2x pixels)."""
     phone = request.param < 640
-    context = browser.new_context(
-        viewport={"width": request.param, "height": 900},
-        is_mobile=phone,
-        has_touch=phone,
-        device_scale_factor=2 if phone else 1,
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(live_app.url, wait_until="load")
-    page.wait_for_selector("#semantic-run", timeout=30_000)
-    yield page
-    context.close()
-    assert not errors, f"uncaught errors in the browser: {errors}"
+    options = {"is_mobile": phone, "has_touch": phone, "device_scale_factor": 2 if phone else 1}
+    with checked_page(browser, live_app.url, viewport={"width": request.param, "height": 900}, **options) as page:
+        yield page
 
 
 def bar_rows(pixels: np.ndarray) -> list[tuple[int, int, int]]:

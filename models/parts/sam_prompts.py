@@ -1,5 +1,7 @@
-"""What SAM's and SAM 2's adapters pass between their stages (`SamInputs`, `SamOutputs`), and the
-dense prompt (``mask_input``) in the decoder's low-resolution logit space.
+"""What SAM's and SAM 2's adapters pass between their stages (`SamInputs`, `SamOutputs`), the
+dense prompt (``mask_input``) in the decoder's low-resolution logit space, and their one prompt
+encoder and mask decoder call (`decode`, `decode_boxes`; each adapter scales the prompt its own way,
+``prompt_tensors``).
 
 SAM's predictor feeds the previous prediction's best low-resolution logits back with the next
 click, so clicks refine one mask. A brushed mask is brought to the same space by the image
@@ -24,6 +26,10 @@ BRUSH_SCALE, BRUSH_BIAS = 20.0, -10.0
 """A binary mask as logits, SAM 2's own constants (``out_scale, out_bias`` in ``_use_mask_as_output``)."""
 
 Mode = Literal["prompt", "boxes", "everything", "encode"]
+
+NO_POINTS, NO_LABELS = np.zeros((0, 2), np.float32), np.zeros((0,), np.int64)
+"""A prompt's points (0, 2) and labels (0,) when it has none (a prompt of boxes only); read-only."""
+NO_POINTS.flags.writeable = NO_LABELS.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,32 @@ def refine(
         if dense is None:
             scores, low_res = refine(adapter, key, lookup, image, prompt.mask_input)
             dense = low_res[scores.argmax()][None, None]
-    scores, low_res = adapter.decode(lookup, image, prompt, dense)
+    scores, low_res = decode(adapter, lookup, image, prompt, dense)
     adapter.best_logits.put((key, prompt), low_res[scores.argmax()][None, None])
     return scores, low_res
+
+
+def decode(
+    adapter: Any, lookup: Lookup[dict[str, Any]], image: np.ndarray, prompt: EarlierPrompt, dense: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``adapter``'s prompt encoder and mask decoder on ``prompt`` and its dense logits (1, 1, h, w):
+    scores (3,) and low-res logits (3, h, w)."""
+    given = adapter.prompt_tensors(lookup, image, prompt_arrays(prompt))
+    if dense is not None:
+        given["input_masks"] = dense
+    tensors = {name: tensor.to(adapter.device) for name, tensor in given.items()}
+    out = adapter.model(image_embeddings=lookup.value["image_embeddings"], multimask_output=True, **tensors)
+    return out.iou_scores[0, 0], out.pred_masks[0, 0]
+
+
+def decode_boxes(
+    adapter: Any, lookup: Lookup[dict[str, Any]], image: np.ndarray, boxes: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``adapter``'s mask decoder on one mask per box (b, 4) pixels: scores (b,) and low-res logits (b, h, w)."""
+    given = adapter.prompt_tensors(lookup, image, (NO_POINTS, NO_LABELS, boxes))
+    out = adapter.model(
+        image_embeddings=lookup.value["image_embeddings"],
+        input_boxes=given["input_boxes"].to(adapter.device),
+        multimask_output=False,
+    )
+    return out.iou_scores[0, :, 0], out.pred_masks[0, :, 0]

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from playground.render.legend import PALETTE, put_text, text_width
+from playground.render.views import side_by_side
 
 SIDE = 384
 """Longer side (pixels) of the image in each view."""
@@ -104,12 +105,7 @@ def with_scale(image: np.ndarray, low: str = "low", high: str = "high") -> np.nd
 
 
 def stacked(images: list[np.ndarray], gap: int = 8) -> np.ndarray:
-    """Panels (H_i, W_i, 3) uint8 one above the other, left-aligned on white, ``gap`` pixels apart."""
-    width = max(image.shape[1] for image in images)
-    height = sum(image.shape[0] for image in images) + gap * (len(images) - 1)
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    y = 0
-    for image in images:
-        canvas[y : y + image.shape[0], : image.shape[1]] = image
-        y += image.shape[0] + gap
-    return canvas
+    """Panels (H_i, W_i, 3) uint8 one above the other, left-aligned on white, ``gap`` pixels apart:
+    `side_by_side` on the panels turned on their side (rows and columns swapped), and back."""
+    row = side_by_side([image.transpose(1, 0, 2) for image in images], gap)
+    return np.ascontiguousarray(row.transpose(1, 0, 2))

@@ -98,21 +98,15 @@ class Playground:
         """
         spec = get_spec(key)
         digest = image_digest(image)
-        stored_key = None
-        if self.examples is not None and self.examples.is_example(digest):
-            # Before the model's code is imported: after a restart, that import alone takes seconds.
-            stored_key = result_key(self.manager, key, digest, task, params)
-            stored = self.examples.get(stored_key)
-            if stored is not None:
-                return replace(stored, cached=True)
+        # Before the model's code is imported: after a restart, that import alone takes seconds.
+        stored_key, stored = self._from_examples(key, digest, task, params)
+        if stored is not None:
+            return stored
         self.manager.ensure_available(key)  # fails fast offline, before the model code is imported
         model_class = spec.load_class()
-        pre, post = model_class.split_params(spec.title, params)
-        cache_key = (digest, key, task, tuple(sorted(pre.items())))
-        frozen_post = tuple(sorted(post.items()))
-        entry = self.cache.get(cache_key)
-        if entry is not None and entry.postprocess == frozen_post:
-            return replace(entry.prediction, cached=True, meta=dict(entry.prediction.meta))
+        cache_key, frozen_post, cached = self._from_results(model_class, key, digest, task, params)
+        if cached is not None:
+            return cached
         if spec.components:
             prediction = model_class(spec, self.manager).predict(image, task=task, **params)
         else:
@@ -136,18 +130,37 @@ class Playground:
         None: never runs or loads a model, nor imports its code (an example shows its results on the
         click when they are cached, and waits for Run otherwise)."""
         digest = image_digest(image)
-        if self.examples is not None and self.examples.is_example(digest):
-            stored = self.examples.get(result_key(self.manager, key, digest, task, params))
-            if stored is not None:
-                return replace(stored, cached=True)
+        _, stored = self._from_examples(key, digest, task, params)
+        if stored is not None:
+            return stored
         model_class = imported_class(key)
         if model_class is None:  # never imported, so never run: nothing of it is in memory
             return None
+        return self._from_results(model_class, key, digest, task, params)[2]
+
+    def _from_examples(
+        self, key: str, digest: str, task: str | None, params: dict[str, object]
+    ) -> tuple[str | None, Prediction | None]:
+        """This request's `ExampleCache` key (None unless ``digest`` is a bundled example's), and the
+        prediction stored under it, marked cached (None when there is none)."""
+        if self.examples is None or not self.examples.is_example(digest):
+            return None, None
+        stored_key = result_key(self.manager, key, digest, task, params)
+        stored = self.examples.get(stored_key)
+        return stored_key, None if stored is None else replace(stored, cached=True)
+
+    def _from_results(
+        self, model_class: type, key: str, digest: str, task: str | None, params: dict[str, object]
+    ) -> tuple[Hashable, Hashable, Prediction | None]:
+        """This request's result-cache key (its preprocessing parameters only), its post-processing
+        parameters, and the prediction cached for both, marked cached (None when there is none)."""
         pre, post = model_class.split_params(get_spec(key).title, params)
-        entry = self.cache.get((digest, key, task, tuple(sorted(pre.items()))))
-        if entry is None or entry.postprocess != tuple(sorted(post.items())):
-            return None
-        return replace(entry.prediction, cached=True, meta=dict(entry.prediction.meta))
+        cache_key = (digest, key, task, tuple(sorted(pre.items())))
+        frozen_post = tuple(sorted(post.items()))
+        entry = self.cache.get(cache_key)
+        if entry is None or entry.postprocess != frozen_post:
+            return cache_key, frozen_post, None
+        return cache_key, frozen_post, replace(entry.prediction, cached=True, meta=dict(entry.prediction.meta))
 
     def peek_all(
         self,

@@ -83,6 +83,11 @@ def duration_s(key: str, image: np.ndarray, params: dict[str, Any]) -> int:
     return int(min(MAX_DURATION_S, max(MIN_DURATION_S, seconds)))
 
 
+def forwarded(name: str) -> property:
+    """A read-only property that is the wrapped ``manager``'s attribute ``name`` (a method comes bound)."""
+    return property(lambda self: getattr(self.manager, name))
+
+
 class ZeroGPUModels:
     """A `ModelManager` (``manager``) whose predictions run in ``spaces.GPU`` calls.
 
@@ -121,31 +126,14 @@ class ZeroGPUModels:
         self.gpu_calls += 1
         return self._work_on_gpu(work, args)
 
-    def ensure_available(self, key: str) -> None:
-        self.manager.ensure_available(key)
-
-    def is_loaded(self, key: str) -> bool:
-        return self.manager.is_loaded(key)
-
-    @property
-    def device(self) -> Any:
-        return self.manager.device
-
-    @property
-    def budget_bytes(self) -> int:
-        return self.manager.budget_bytes
-
-    @property
-    def used_bytes(self) -> int:
-        return self.manager.used_bytes
-
-    @property
-    def evictions(self) -> int:
-        return self.manager.evictions
-
-    @property
-    def loaded(self) -> Any:
-        return self.manager.loaded
+    # The rest of `Models` is the main process's manager's, read at each use.
+    ensure_available = forwarded("ensure_available")
+    is_loaded = forwarded("is_loaded")
+    device = forwarded("device")
+    budget_bytes = forwarded("budget_bytes")
+    used_bytes = forwarded("used_bytes")
+    evictions = forwarded("evictions")
+    loaded = forwarded("loaded")
 
 
 _MANAGER: Any = None
