@@ -1,15 +1,22 @@
 """The Data engine tab in the browser: the labeler table on the bundled photos' ground truth with the
 best preselected; review edits (remove, relabel, add by SAM click, accept) each saved, so a reload
-of the job's link shows them; and an edit made here is in the downloaded COCO JSON and report.json."""
+of the job's link shows them; and an edit made here is in the downloaded COCO JSON and report.json.
+Boxes drawn as ground truth score the labelers and, with the thresholds, outlive a reload; Label waits
+for Score; Stop ends a run part way and Label goes on, labelling each image once."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import sqlite3
 import zipfile
 
+import numpy as np
 import pytest
 from browser_helpers import open_tab
 from conftest import EXAMPLES
+from PIL import Image
 
 pytestmark = pytest.mark.browser
 
@@ -18,6 +25,10 @@ CANDIDATES = {"Grounding DINO Tiny · text": "grounding-dino", "OWLv2 ViT-B/16 �
 RUN_MS = 180_000
 EDIT_MS = 60_000
 NEW_CLASS = "spoon"
+VARIANTS = 6
+"""Files of the job that is stopped: SAM's "every object" (a thousand point prompts an image) takes a
+while on each, so Stop lands part way (tiny text routes label a small image faster than a click)."""
+PROGRESS = rf"Labelling: (\d+) of {VARIANTS} files · \d+\.\d images/min · (\d+ s|—) left"
 
 
 def wait_text(page, selector: str, pattern: str, timeout: int = EDIT_MS) -> None:
@@ -201,3 +212,118 @@ def test_another_visitor_sees_no_job_without_its_link(page, job):
     assert page.locator("#dataengine-gallery .thumbnail-item").count() == 0
     assert page.locator("#dataengine-link textarea, #dataengine-link input").first.input_value() == ""
     assert job["link"].split("job=")[1] not in page.content()
+
+
+def job_store(link: str):
+    """The job store of the job ``link`` names (the app runs on this machine, with this Gradio cache)."""
+    from playground.ui.dataengine_jobs import JOBS_DIR
+
+    return JOBS_DIR / link.split("job=")[1].split("&")[0] / "job.sqlite"
+
+
+def link_of(page) -> str:
+    return page.locator("#dataengine-link textarea, #dataengine-link input").first.input_value()
+
+
+def test_drawn_boxes_score_the_labelers_label_waits_for_score_and_a_reload_keeps_the_settings(browser, live_app):
+    context, page, errors = new_page(browser, live_app.url)
+    page.wait_for_selector("#semantic-run", timeout=30_000)
+    open_tab(page, "Data engine")
+    page.locator("#dataengine-files input[type=file]").set_input_files(
+        [str(EXAMPLES / "chelsea.jpg"), str(EXAMPLES / "coffee.jpg")]
+    )
+    page.locator("#dataengine-files .file-preview").wait_for(timeout=30_000)
+    page.locator("#dataengine-classes textarea, #dataengine-classes input").first.fill("person, cat")
+    page.locator("#dataengine-own input").uncheck()
+    threshold = page.locator("#dataengine-threshold input[type=number]")
+    threshold.fill("0.42")
+    threshold.press("Enter")
+    page.get_by_text("…or draw boxes").click()
+    page.locator("#dataengine-draw-start").click()
+    wait_text(page, "#dataengine-draw-status", "Boxes on chelsea.jpg: none yet")
+    page.locator("#dataengine-draw-class textarea, #dataengine-draw-class input").first.fill("cat")
+    picture = page.locator("#dataengine-draw-canvas img").first
+    picture.scroll_into_view_if_needed()
+    shown = picture.bounding_box()
+    for fx, fy in ((0.1, 0.1), (0.9, 0.9)):
+        page.mouse.click(shown["x"] + shown["width"] * fx, shown["y"] + shown["height"] * fy)
+        wait_text(page, "#dataengine-draw-status", "second corner" if fx < 0.5 else r"chelsea.jpg: cat\.")
+    for box in page.locator("#dataengine-candidates label").all():
+        checkbox = box.locator("input[type=checkbox]")
+        if checkbox.is_checked() != (box.inner_text().strip() == "Grounding DINO Tiny · text"):
+            checkbox.click()
+    page.locator("#dataengine-score").click()
+    page.wait_for_function("() => document.querySelector('#dataengine-label').disabled", timeout=EDIT_MS)
+    page.locator("#dataengine-label").click()  # waits until Score is done: it cannot start a second job
+    wait_text(page, "#dataengine-table", "★ best", RUN_MS)
+    scored = link_of(page)
+    wait_text(page, "#dataengine-status", r"Done\.", RUN_MS)
+    cells = [cell.strip() for cell in page.locator("#dataengine-table").inner_text().splitlines() if cell.strip()]
+    assert cells[cells.index("grounding-dino") + 7] == "1"  # scored on the one of two with drawn boxes
+    assert link_of(page) == scored  # the job scored is the job labelled
+    context.close()
+    context, page, more = new_page(browser, scored)
+    wait_text(page, "#dataengine-draw-status", r"chelsea.jpg: cat\.")
+    assert not page.locator("#dataengine-own input").is_checked()
+    assert page.locator("#dataengine-threshold input[type=number]").input_value() == "0.42"
+    context.close()
+    assert not errors + more, errors + more
+
+
+def variants_zip(path) -> str:
+    """`VARIANTS` small distinct images cut from the bundled photos, zipped."""
+    with zipfile.ZipFile(path, "w") as packed:
+        for index in range(VARIANTS):
+            photo = Image.open(EXAMPLES / f"{PHOTOS[index % len(PHOTOS)]}.jpg").convert("RGB")
+            crop = photo.crop((4 * index, 2 * index, photo.width - 4 * index, photo.height - 2 * index))
+            data = io.BytesIO()
+            crop.resize((160, 120)).save(data, "PNG")
+            packed.writestr(f"variant-{index:02d}.png", data.getvalue())
+    return str(path)
+
+
+def labelled_at(store) -> dict[str, float]:
+    """Image digest -> when it was labelled, for every labelled image."""
+    with sqlite3.connect(store) as db:
+        return dict(db.execute("SELECT digest, labelled_at FROM images WHERE state = 'labelled'").fetchall())
+
+
+def test_stop_ends_a_run_part_way_and_label_goes_on_labelling_each_image_once(browser, live_app, tmp_path):
+    context, page, errors = new_page(browser, live_app.url)
+    page.wait_for_selector("#semantic-run", timeout=30_000)
+    open_tab(page, "Data engine")
+    page.locator("#dataengine-files input[type=file]").set_input_files(variants_zip(tmp_path / "variants.zip"))
+    page.locator("#dataengine-files .file-preview").wait_for(timeout=30_000)
+    type_choice(page, "#dataengine-labeler", "Segment Anything ViT-B · every object")
+    page.locator("#dataengine-label").click()
+    wait_text(page, "#dataengine-status", PROGRESS, RUN_MS)
+    running = page.locator("#dataengine-status").inner_text()
+    page.locator("#dataengine-stop").click()
+    wait_text(page, "#dataengine-status", "Not finished", RUN_MS)
+    store = job_store(link_of(page))
+    first = labelled_at(store)
+    assert 0 < len(first) < VARIANTS  # some images, not all
+    page.locator("#dataengine-label").click()
+    wait_text(page, "#dataengine-status", r"Done\.", RUN_MS)
+    context.close()
+    assert not errors, errors
+    assert re.search(PROGRESS, running)
+    after = labelled_at(store)
+    assert len(after) == VARIANTS  # every image labelled
+    assert {digest: after[digest] for digest in first} == first  # those labelled before Stop were not again
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*) FROM files").fetchone() == (VARIANTS,)
+
+
+def test_a_label_map_is_taken_as_truth_and_one_of_another_size_is_one_line(page, tmp_path):
+    Image.fromarray(np.ones((10, 12), np.uint8)).save(tmp_path / "chelsea.png")
+    open_tab(page, "Data engine")
+    page.locator("#dataengine-files input[type=file]").set_input_files(str(EXAMPLES / "chelsea.jpg"))
+    page.locator("#dataengine-truth input[type=file]").set_input_files(str(tmp_path / "chelsea.png"))
+    page.locator("#dataengine-truth .file-preview").wait_for(timeout=30_000)
+    page.locator("#dataengine-classes textarea, #dataengine-classes input").first.fill("cat")
+    page.locator("#dataengine-score").click()
+    line = "The truth for chelsea.jpg (chelsea.png) is for a 12x10 image; this image is 451x300."
+    toast = page.locator(".toast-body", has_text=line).first
+    toast.wait_for(timeout=RUN_MS)
+    assert toast.inner_text().splitlines()[2:] == [line]

@@ -1,5 +1,5 @@
 """The data engine's parts: zip intake and its limits, labelers (closed-set narrowing, SAM's embedding
-reused, segment everything), and the labeler table against ground truth."""
+reused, segment everything), and the labeler table against ground truth (COCO JSON, PNG label maps)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from playground.core.errors import BadPromptError
 from playground.dataengine import intake
-from playground.dataengine.choose import choose_labeler, load_truths
+from playground.dataengine.choose import choose_labeler, label_map_objects, load_truths, truth_for
 from playground.dataengine.intake import IntakeError, decode, extract_zip
 from playground.dataengine.labelers import decode_mask, make_labeler
+from playground.scoring.truth import BadTruthError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -159,3 +161,66 @@ def test_a_stopped_job_goes_on_where_it_stopped(tiny_playground, tmp_path) -> No
         second = run_job(EXAMPLES, names, labeler, store)
         assert (second.resumed, second.labelled) == (1, len(names) - 1)
         assert second.counts["labelled"] == len(names)
+
+
+def label_map(path: Path, size: tuple[int, int], regions: dict[tuple[int, int, int, int], int]) -> Path:
+    """A PNG label map of ``size`` (height, width): each XYXY box of ``regions`` filled with its id."""
+    ids = np.zeros(size, np.uint8)
+    for (x1, y1, x2, y2), ident in regions.items():
+        ids[y1:y2, x1:x2] = ident
+    Image.fromarray(ids).save(path)
+    return path
+
+
+def test_a_label_map_names_its_ids_by_the_classes(tmp_path) -> None:
+    """Id 1 is the first class, 2 the second; each connected region is one object; 0 is background."""
+    shutil.copyfile(EXAMPLES / "annotations" / "astronaut.json", tmp_path / "astronaut.json")
+    regions = {(10, 10, 50, 40): 2, (100, 100, 120, 150): 2, (200, 20, 260, 90): 1}
+    label_map(tmp_path / "chelsea.png", (300, 451), regions)
+    truths = load_truths(tmp_path)
+    assert sorted(truths) == ["astronaut.jpg", "chelsea.png"]  # a folder mixing COCO JSON and label maps
+    assert truth_for("chelsea.jpg", truths) is truths["chelsea.png"]  # matched by stem
+    named = label_map_objects(truths["chelsea.png"], ("person", "cat"))
+    found = sorted((obj.label, obj.box, int(obj.mask.sum())) for obj in named.objects)
+    assert found == sorted(
+        (["person", "cat"][ident - 1], tuple(map(float, box)), (box[2] - box[0]) * (box[3] - box[1]))
+        for box, ident in regions.items()
+    )
+    with pytest.raises(BadTruthError, match="has class id 2; the 1 classes give ids 1 to 1") as refused:
+        label_map_objects(truths["chelsea.png"], ("person",))
+    assert len(str(refused.value).splitlines()) == 1
+    with pytest.raises(BadTruthError, match="labels no object"):
+        label_map_objects(load_truths(label_map(tmp_path / "blank.png", (8, 8), {}))["blank.png"], ("cat",))
+
+
+def test_label_maps_score_labelers_and_another_size_is_one_line(tiny_playground, tmp_path) -> None:
+    cat = load_truths(EXAMPLES / "annotations" / "chelsea.json")["chelsea.jpg"].objects[0].mask
+    Image.fromarray(cat.astype(np.uint8) * 2).save(tmp_path / "chelsea.png")
+    labeler = make_labeler(tiny_playground, "owlv2-sam", "person, cat", threshold=0.0)
+    images = [decode(EXAMPLES, "chelsea.jpg")]
+    [row] = choose_labeler([labeler], images, load_truths(tmp_path)).rows
+    assert (row.images, row.error) == (1, "") and row.metrics["mask_ap"] is not None  # label maps give masks
+    label_map(tmp_path / "chelsea.png", (10, 12), {(0, 0, 4, 4): 1})
+    with pytest.raises(BadTruthError) as refused:
+        choose_labeler([labeler], images, load_truths(tmp_path))
+    assert str(refused.value) == "The truth for chelsea.jpg (chelsea.png) is for a 12x10 image; this image is 451x300."
+
+
+def test_drawn_truth_is_kept_in_the_store_and_goes_to_a_new_labelers_job(tiny_playground, tmp_path, monkeypatch):
+    from playground.dataengine.job import job_config
+    from playground.ui import dataengine_jobs as jobs
+
+    monkeypatch.setattr(jobs, "JOBS_DIR", tmp_path)
+    job = jobs.new_job()
+    shutil.copyfile(EXAMPLES / "chelsea.jpg", job.files / "chelsea.jpg")
+    with job.store() as store:
+        store.draw_truth("chelsea.jpg", (300, 451), [("cat", 0.0, 0.0, 450.0, 299.0)])
+        store.start(job_config(make_labeler(tiny_playground, "grounding-dino", "cat", threshold=0.2)))
+    fresh, new = jobs.job_for(job, make_labeler(tiny_playground, "grounding-dino", "cat", threshold=0.5))
+    assert new and fresh.token != job.token
+    [(name, truth)] = jobs.drawn_truths(fresh).items()
+    assert (name, truth.image_size) == ("chelsea.jpg", (300, 451))
+    assert [(obj.label, obj.box) for obj in truth.objects] == [("cat", (0.0, 0.0, 450.0, 299.0))]
+    with job.store() as store:
+        store.draw_truth("chelsea.jpg", (300, 451), [])
+    assert jobs.drawn_truths(job) == {}  # no boxes: no drawn truth

@@ -1,8 +1,11 @@
 """Choose a labeler by evidence: score each candidate on the images that have ground truth.
 
 Truth is a COCO instances JSON holding several images, matched to the job's files by file name
-(then by stem), or a folder of such files (``examples/annotations``). Each candidate labels those
-images, and each labelled image is scored with the app's own scoring (`playground.scoring.metrics.score`):
+(then by stem), a PNG label map matched by stem (``a.png`` for ``a.jpg``), or a folder of both
+(``examples/annotations``). A label map's id *i* is the *i*-th of the job's classes (1 the first, as
+typed), 0 is background, and each connected region of one id is one object. Each candidate labels
+those images, and each labelled image is scored with the app's own scoring
+(`playground.scoring.metrics.score`):
 
 - ``box_ap``: AP@[.5:.95] on boxes, for every labeler (so box-only and mask labelers compare);
 - ``mask_ap``: AP@[.5:.95] on masks, where the labeler and the truth both have masks;
@@ -28,8 +31,18 @@ from playground.core.errors import PlaygroundError
 from playground.dataengine.intake import Decoded
 from playground.dataengine.labelers import Labeler
 from playground.scoring.metrics import score
-from playground.scoring.truth import BadTruthError, GroundTruth, parse_coco
+from playground.scoring.truth import (
+    BadTruthError,
+    GroundTruth,
+    TruthObject,
+    canonical_label,
+    check_size,
+    load_label_map,
+    parse_coco,
+)
 
+TRUTH_SUFFIXES = (".json", ".png")
+PNG_SIGNATURE = b"\x89PNG"
 METRICS = ("box_ap", "mask_ap", "mask_iou", "pq", "precision", "recall")
 RANKED_BY = ("box_ap", "mask_ap", "pq")
 
@@ -76,16 +89,24 @@ class LabelerTable:
 
 
 def load_truths(path: str | Path) -> dict[str, GroundTruth]:
-    """File name -> its `GroundTruth`, from a COCO instances JSON with any number of images or a
-    folder of them. Raises `BadTruthError` (one line) for a file that is not COCO instances."""
+    """File name -> its `GroundTruth`, from a COCO instances JSON with any number of images, a PNG
+    label map (keyed by its own name; its ids are named by `label_map_objects`), or a folder of both.
+    Raises `BadTruthError` (one line) for a file that is neither."""
     path = Path(path)
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in TRUTH_SUFFIXES) if path.is_dir() else [path]
     truths: dict[str, GroundTruth] = {}
     for file in files:
         try:
-            data = json.loads(file.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BadTruthError(f"{file.name}: cannot read it as JSON ({error}).") from None
+            raw = file.read_bytes()
+        except OSError as error:
+            raise BadTruthError(f"{file.name}: cannot read it ({error.strerror}).") from None
+        if raw.startswith(PNG_SIGNATURE):
+            truths[file.name] = load_label_map(raw, None, file.name)
+            continue
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise BadTruthError(f"{file.name}: neither a PNG label map nor JSON ({error}).") from None
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
             raise BadTruthError(f"{file.name}: expected a COCO instances file with 'images' and 'annotations' lists.")
         annotated = {ann.get("image_id") for ann in data.get("annotations") or [] if isinstance(ann, dict)}
@@ -99,11 +120,37 @@ def load_truths(path: str | Path) -> dict[str, GroundTruth]:
     return truths
 
 
+def label_map_objects(truth: GroundTruth, classes: Sequence[str]) -> GroundTruth:
+    """A label map's truth as objects, masks and boxes: id *i* is ``classes[i - 1]``, 0 is background,
+    and each connected region of one id is one object. Other truth is returned as it is."""
+    if truth.label_map is None:
+        return truth
+    from scipy import ndimage
+
+    ids = [int(i) for i in np.unique(truth.label_map) if i != 0]
+    if not ids:
+        raise BadTruthError(f"{truth.source} labels no object: every pixel is 0 (background).")
+    if ids[-1] > len(classes):
+        raise BadTruthError(
+            f"{truth.source} has class id {ids[-1]}; the {len(classes)} classes give ids 1 to {len(classes)} "
+            "(in the order typed, 0 is background)."
+        )
+    objects = []
+    for ident in ids:
+        regions, _ = ndimage.label(truth.label_map == ident, structure=np.ones((3, 3)))
+        for index, (rows, cols) in enumerate(ndimage.find_objects(regions), start=1):
+            box = (float(cols.start), float(rows.start), float(cols.stop), float(rows.stop))
+            objects.append(TruthObject(canonical_label(classes[ident - 1]), box, regions == index))
+    return GroundTruth(truth.image_size, tuple(objects), source=truth.source)
+
+
 def truth_for(name: str, truths: dict[str, GroundTruth]) -> GroundTruth | None:
-    """The truth for job file ``name``: by file name, else by stem (``a.png`` for ``a.jpg``)."""
+    """The truth for job file ``name``: by its name in the job, by file name, else by stem (``a.png``
+    for ``a.jpg``)."""
     base = PurePosixPath(name)
-    if base.name in truths:
-        return truths[base.name]
+    for key in (name, base.name):
+        if key in truths:
+            return truths[key]
     stems = [key for key in truths if PurePosixPath(key).stem == base.stem]
     return truths[stems[0]] if len(stems) == 1 else None
 
@@ -137,11 +184,16 @@ def choose_labeler(
     truths: dict[str, GroundTruth],
     on_labeler: Callable[[str], None] | None = None,
 ) -> LabelerTable:
-    """Score every labeler on the ``images`` that have truth; the table best first. Raises
-    `BadTruthError` when no image has truth."""
+    """Score every labeler on the ``images`` that have truth; the table best first. Label maps are
+    named by the labelers' classes (every candidate has the job's). Raises `BadTruthError` (one
+    line) when no image has truth, or truth is for another image size or names an id past the classes."""
     scored = [(d, t) for d in images if d.pixels is not None and (t := truth_for(d.name, truths)) is not None]
     if not scored:
         raise BadTruthError(f"None of the images has ground truth (the truth names {', '.join(sorted(truths))}).")
+    classes = labelers[0].classes if labelers else ()
+    scored = [(d, label_map_objects(t, classes)) for d, t in scored]
+    for decoded, truth in scored:
+        check_size(truth.image_size, decoded.size, f"The truth for {decoded.name} ({truth.source})")
     rows = []
     for labeler in labelers:
         if on_labeler is not None:

@@ -35,7 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--classes", default="", help='the class names to label, e.g. "bottle, can"')
     parser.add_argument("--out", type=Path, required=True, help="the job's folder: job.sqlite, report.json, exports")
-    parser.add_argument("--truth", type=Path, help="COCO instances JSON (or a folder of them) for some of the images")
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        help="ground truth for some of the images: a COCO instances JSON, a PNG label map named like its image "
+        "(id 1 is the first of --classes, 0 background), or a folder of both",
+    )
     parser.add_argument("--format", default="coco,yolo", help="exports, comma-separated: coco, yolo [default: both]")
     parser.add_argument(
         "--threshold", type=float, help="least score kept (0..1) [default: each model's own, as `models` lists]"

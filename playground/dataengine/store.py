@@ -12,6 +12,8 @@ Tables:
   pycocotools' ``mask.encode`` with ``counts`` as text) or NULL, where it came from (``model`` or
   ``edit``) and whether an edit removed it (removed rows are kept, so the history is whole).
 - ``edits``: remove, relabel, add, accept: image, annotation, details (JSON), time.
+- ``drawn_truth``: ground truth a person drew on a file (by its name in the job, labelled or not):
+  its size and its boxes, each a class name and XYXY pixels (JSON).
 
 Every write is one transaction, committed at once: an image's annotations and its new state are
 written together, so a job killed at any point leaves either the whole image or none of it.
@@ -37,6 +39,8 @@ IMAGE_STATES = ("pending", "labelled", "edited", "accepted")
 """An image waits (``pending``), has the model's labels (``labelled``), was corrected (``edited``) or
 approved by a person (``accepted``)."""
 FILE_STATES = ("image", "duplicate", "skipped")
+DrawnBox = tuple[str, float, float, float, float]
+"""A box drawn as ground truth: class name, x1, y1, x2, y2 in the image's own pixels."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS job (
@@ -82,6 +86,12 @@ CREATE TABLE IF NOT EXISTS edits (
     annotation_id INTEGER,
     detail TEXT NOT NULL DEFAULT '{}',
     at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS drawn_truth (
+    name TEXT PRIMARY KEY,
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    boxes TEXT NOT NULL
 );
 """
 _KEEP_POSITION = (
@@ -291,6 +301,23 @@ class JobStore:
             Edit(i, d, k, a, json.loads(detail), at)
             for i, d, k, a, detail, at in self._rows(sql + " ORDER BY id", args)
         ]
+
+    # -- ground truth drawn in the browser ---------------------------------------------------
+
+    def drawn_truth(self) -> dict[str, tuple[tuple[int, int], list[DrawnBox]]]:
+        """File name -> (its size (height, width), the boxes drawn on it), for every file with boxes."""
+        rows = self._rows("SELECT name, height, width, boxes FROM drawn_truth ORDER BY name")
+        return {name: ((h, w), [tuple(box) for box in json.loads(boxes)]) for name, h, w, boxes in rows}
+
+    def draw_truth(self, name: str, size: tuple[int, int], boxes: Sequence[DrawnBox]) -> None:
+        """Make ``boxes`` the truth drawn on file ``name`` of ``size`` (height, width); none removes it."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM drawn_truth WHERE name = ?", (name,))
+            if boxes:
+                db.execute(
+                    "INSERT INTO drawn_truth VALUES (?, ?, ?, ?)",
+                    (name, size[0], size[1], json.dumps([list(box) for box in boxes])),
+                )
 
 
 def _insert(db: sqlite3.Connection, digest: str, row: NewAnnotation, origin: str) -> int:

@@ -28,7 +28,7 @@ def label_endpoint(playground: Playground):
     ) -> tuple[list[FileData], dict]:
         """Label: `files` (a zip, or images) labelled with `model` (a text route such as "grounded-sam",
         a detection, instance or panoptic model narrowed to `classes`, or "sam" for every object) and
-        `classes` ("cat, dog"). With `truth` (COCO instances JSON for some of the images) `model` may list
+        `classes` ("cat, dog"). With `truth` (COCO instances JSON, or a PNG label map, for some images) `model` may list
         several keys ("grounded-sam, owlv2"): each is scored there and the best labels the rest.
         `formats`: any of "coco", "yolo" (default both); `threshold`: the least score kept (None: each
         model's own). Returns coco.json, yolo.zip and report.json (those asked for) and a summary:

@@ -1,8 +1,9 @@
 """Data engine jobs for the browser and the ``/label`` endpoint: one folder per job, named by a random token.
 
 A job's folder, ``JOBS_DIR/<token>/``, holds its files (``files/``, the `playground.dataengine`
-convention), its ground truth (``truth/``), the job store (``job.sqlite``), the labeler table
-(``labelers.json``), review thumbnails (``thumbs/``) and the exports (``exports/``). Nothing lists the
+convention), its uploaded ground truth (``truth/``; truth drawn in the browser is in the store), the
+job store (``job.sqlite``), the labeler table (``labelers.json``), the tab's threshold settings
+(``settings.json``), review thumbnails (``thumbs/``) and the exports (``exports/``). Nothing lists the
 jobs: a job is reached only by its token, so users see each other's jobs only when given the link.
 `JOBS_DIR` is beside the app's output folder in Gradio's upload cache, whose files the app may serve;
 the output folder itself is emptied file by file every hour, and a job lasts `JOB_MAX_AGE_S`.
@@ -33,12 +34,14 @@ from playground.dataengine.job import JobResult, Progress, job_config, run_job
 from playground.dataengine.labelers import Labeler, make_labeler
 from playground.dataengine.store import STORE_NAME, JobStore
 from playground.runtime.service import Playground
+from playground.scoring.truth import GroundTruth, from_boxes
 
 JOBS_DIR = Path(get_upload_folder()) / "playground-jobs"
 JOB_MAX_AGE_S = 7 * 24 * 3600
 """A job untouched for this long is removed when another job starts."""
 TOKEN = re.compile(r"[0-9a-f]{32}")
 TABLE_NAME = "labelers.json"
+SETTINGS_NAME = "settings.json"
 
 RUNNING: dict[str, threading.Event] = {}
 """Token -> the stop flag of the job labelling now (one run per job at a time)."""
@@ -129,13 +132,20 @@ def take_uploads(job: Job, paths: Sequence[str]) -> list[str]:
     return names
 
 
-def take_truth(job: Job, paths: Sequence[str]) -> dict:
-    """Copy the uploaded COCO JSON files into the job's ``truth/`` and read them: file name -> truth."""
-    if not paths:
-        raise BadPromptError("Give ground truth first: one or more COCO instances JSON files for some of the images.")
+def take_truth(job: Job, paths: Sequence[str]) -> dict[str, GroundTruth]:
+    """Make the uploaded COCO JSON files and PNG label maps the job's ``truth/`` (none: empty it) and
+    read them: file name -> truth."""
     shutil.rmtree(job.truth, ignore_errors=True)
+    if not paths:
+        return {}
     copy_files(paths, job.truth)
     return load_truths(job.truth)
+
+
+def drawn_truths(job: Job) -> dict[str, GroundTruth]:
+    """File name -> the truth drawn on it in the browser (boxes, no masks)."""
+    with job.store() as store:
+        return {name: from_boxes(boxes, size) for name, (size, boxes) in store.drawn_truth().items()}
 
 
 def labeler_table(
@@ -146,13 +156,21 @@ def labeler_table(
     threshold: float | None,
     on_labeler: Callable[[str], None] | None = None,
 ) -> LabelerTable:
-    """Score each labeler of ``keys`` on the job's images that have truth (``truth/``), best first; a
-    labeler that cannot be made (no such class, a semantic model) is a row with its error. Written to
-    ``labelers.json``."""
+    """Score each labeler of ``keys`` on the job's images that have truth, best first: uploaded
+    (``truth/``), else drawn in the browser. A labeler that cannot be made (no such class, a semantic
+    model) is a row with its error. Written to ``labelers.json``."""
     if not keys:
         raise BadPromptError("Tick at least one labeler to score.")
-    truths = load_truths(job.truth)
-    with_truth = [decode(job.files, name) for name in job.names() if truth_for(name, truths) is not None]
+    uploaded = load_truths(job.truth) if job.truth.is_dir() else {}
+    drawn = drawn_truths(job)
+    if not uploaded and not drawn:
+        raise BadPromptError(
+            "Give ground truth first: COCO JSON or PNG label maps for some of the images, or boxes drawn on them."
+        )
+    truths = {
+        name: truth for name in job.names() if (truth := truth_for(name, uploaded) or drawn.get(name)) is not None
+    }
+    with_truth = [decode(job.files, name) for name in truths]
     labelers, failed = [], []
     for key in keys:
         if on_labeler is not None:
@@ -163,7 +181,7 @@ def labeler_table(
             failed.append(LabelerScore(key, dict.fromkeys(METRICS), 0, str(error)))
     if not labelers:
         raise BadPromptError("; ".join(f"{row.labeler}: {row.error}" for row in failed))
-    table = choose_labeler(labelers, with_truth, truths, on_labeler=on_labeler)
+    table = choose_labeler(labelers, with_truth, truths or uploaded, on_labeler=on_labeler)
     table = LabelerTable(table.rows + tuple(failed), table.best)
     (job.folder / TABLE_NAME).write_text(json.dumps(table.to_json(), indent=2) + "\n")
     return table
@@ -175,10 +193,21 @@ def saved_table(job: Job) -> list[dict]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
+def save_settings(job: Job, own: bool, threshold: float) -> None:
+    """Keep the tab's threshold settings with the job, so its link restores them."""
+    (job.folder / SETTINGS_NAME).write_text(json.dumps({"own": bool(own), "threshold": float(threshold)}) + "\n")
+
+
+def saved_settings(job: Job) -> dict:
+    """The job's threshold settings (``own``, ``threshold``), or {}."""
+    path = job.folder / SETTINGS_NAME
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def job_for(job: Job, labeler: Labeler) -> tuple[Job, bool]:
     """``job`` itself when it labels with ``labeler`` (or has not started), else a new job on the same
-    files and truth (hard links where the disk allows), so the first keeps its labels and link; True
-    when it is new."""
+    files and truth, uploaded (hard links where the disk allows) and drawn, so the first keeps its
+    labels and link; True when it is new."""
     with job.store() as store:
         config = store.config()
     if config is None or config == job_config(labeler):
@@ -187,8 +216,12 @@ def job_for(job: Job, labeler: Labeler) -> tuple[Job, bool]:
     for part in ("files", "truth"):
         if (job.folder / part).is_dir():
             shutil.copytree(job.folder / part, fresh.folder / part, copy_function=link_or_copy)
-    if (job.folder / TABLE_NAME).is_file():
-        shutil.copyfile(job.folder / TABLE_NAME, fresh.folder / TABLE_NAME)
+    for name in (TABLE_NAME, SETTINGS_NAME):
+        if (job.folder / name).is_file():
+            shutil.copyfile(job.folder / name, fresh.folder / name)
+    with job.store() as store, fresh.store() as copy:
+        for name, (size, boxes) in store.drawn_truth().items():
+            copy.draw_truth(name, size, boxes)
     return fresh, True
 
 

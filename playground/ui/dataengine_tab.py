@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import gradio as gr
 
@@ -25,7 +24,7 @@ from playground.dataengine.exports import FORMATS, job_classes
 from playground.dataengine.job import Progress
 from playground.dataengine.labelers import EVERYTHING, TEXT_ROUTES, make_labeler
 from playground.runtime.service import Playground
-from playground.ui.common import EXAMPLES_DIR, example_paths, model_events, user_error
+from playground.ui.common import model_events, user_error
 from playground.ui.dataengine_jobs import (
     Job,
     current_job,
@@ -35,6 +34,8 @@ from playground.ui.dataengine_jobs import (
     labeler_table,
     open_job,
     progress_line,
+    save_settings,
+    saved_settings,
     saved_table,
     stop_job,
     summary,
@@ -42,6 +43,7 @@ from playground.ui.dataengine_jobs import (
     take_truth,
 )
 from playground.ui.dataengine_review import Opened, canvas, click, gallery, instance_choices, mask_at_size, open_image
+from playground.ui.dataengine_truth import add_draw_panel, bundled_examples, wire_draw_panel
 
 LINK_NAMES = ("job", "image")
 """The query names this tab's links use besides ``tab``."""
@@ -106,9 +108,10 @@ def create_dataengine_tab(playground: Playground, demo: gr.Blocks) -> None:
                 examples = gr.Button("Try the bundled photos and their annotations", size="sm")
             with gr.Column(scale=1):
                 truth = gr.File(
-                    file_count="multiple", file_types=[".json"], label="Ground truth for some images (COCO JSON)",
-                    elem_id="dataengine-truth",
+                    file_count="multiple", file_types=[".json", ".png"], elem_id="dataengine-truth",
+                    label="Ground truth for some images (COCO JSON, PNG label maps)",
                 )  # fmt: skip
+                draw = add_draw_panel()
                 candidates = gr.CheckboxGroup(
                     labeler_choices(), value=list(DEFAULT_CANDIDATES), label="Labelers to score",
                     elem_id="dataengine-candidates",
@@ -167,6 +170,7 @@ def create_dataengine_tab(playground: Playground, demo: gr.Blocks) -> None:
     @one_line
     def on_score(job_token, used, uploads, truths, keys, names, own_threshold, least, progress=gr.Progress()):
         job, used = current_job(job_token, used, uploads)
+        save_settings(job, own_threshold, least)
         take_truth(job, truths or [])
         chosen = labeler_table(
             playground, job, keys, names, None if own_threshold else least,
@@ -183,6 +187,7 @@ def create_dataengine_tab(playground: Playground, demo: gr.Blocks) -> None:
         job, used = current_job(job_token, used, uploads)
         progress(None, desc=f"loading {key}")
         job, fresh = job_for(job, make_labeler(playground, key, names, None if own_threshold else least))
+        save_settings(job, own_threshold, least)
         line = "A new job: this one labels with another labeler (the previous job keeps its link). " if fresh else ""
         return job.token, used, line + "Labelling…", job.query
 
@@ -330,30 +335,41 @@ def create_dataengine_tab(playground: Playground, demo: gr.Blocks) -> None:
             config = store.config()
             known = params.get("image", "") in {record.digest for record in store.images()}
         settings = (config.model, ", ".join(config.classes)) if config else (gr.skip(), gr.skip())
+        kept = saved_settings(job)
+        thresholds = (kept["own"], kept["threshold"]) if kept else (gr.skip(), gr.skip())
         opened_outputs = show(job, params["image"], "") if known else tuple(gr.skip() for _ in picked)
         state = summary(job) if config else "Files uploaded; press Score labelers or Label."
         linked = job.query + (f"&image={params['image']}" if known else "")
-        return job.token, *settings, table_rows(saved_table(job)), state, *review(job), *opened_outputs, linked
+        return (
+            job.token, *settings, *thresholds, table_rows(saved_table(job)), state, *review(job), *opened_outputs,
+            linked,
+        )  # fmt: skip
 
     events = model_events(playground)
     private = {"api_visibility": "private"}
     set_link = {"fn": None, "inputs": query, "outputs": link, "js": LINK_JS, **private}
     picked = [opened, shown, instances, relabel_to, add_as, edit_status]
     reviewed = [pictures, digests, review_note]
-    restored = [token, labeler, classes, table, status, *reviewed, *picked, query]
+    restored = [token, labeler, classes, own, threshold, table, status, *reviewed, *picked, query]
+    starters = [score, run, draw.start]  # each may make the job: one at a time, so a session makes one job
+    busy = {"fn": lambda: [gr.Button(interactive=False)] * 3, "outputs": starters, "queue": False, **private}
+    idle = {**busy, "fn": lambda: [gr.Button(interactive=True)] * 3}
 
     examples.click(bundled_examples, outputs=[files, truth], **private)
-    score.click(
+    score.click(**busy).then(
         on_score, inputs=[token, sources, files, truth, candidates, classes, own, threshold],
         outputs=[token, sources, table, labeler, status, query], show_progress_on=table, **private, **events,
-    ).then(**set_link)  # fmt: skip
-    run.click(
+    ).then(**set_link).then(**idle)  # fmt: skip
+    prepared = run.click(**busy).then(
         on_prepare, inputs=[token, sources, files, labeler, classes, own, threshold],
         outputs=[token, sources, status, query], show_progress_on=status, **private, **events,
-    ).then(**set_link).then(
+    )  # fmt: skip
+    prepared.failure(**idle)
+    prepared.success(**set_link).then(
         on_label, inputs=[token, labeler, classes, own, threshold], outputs=[status, *reviewed],
         show_progress_on=status, **private, **events,
-    )  # fmt: skip
+    ).then(**idle)  # fmt: skip
+    wire_draw_panel(draw, token, sources, files, query, demo).then(**set_link)
     stop.click(on_stop, inputs=token, **private)
     pictures.select(on_pick, inputs=[token, digests], outputs=[*picked, query], **private).then(**set_link)
     edits = {"outputs": [*picked, *reviewed], "show_progress_on": edit_status, **private}
@@ -375,13 +391,6 @@ def chosen_id(chosen: str | None) -> int:
     if not chosen:
         raise user_error("Pick an object in the list first.")
     return int(chosen)
-
-
-def bundled_examples() -> tuple[list[str], list[str]]:
-    """The bundled photos that have an annotation, and their annotations, to try the tab."""
-    truths = sorted((EXAMPLES_DIR / "annotations").glob("*.json"))
-    stems = {path.stem for path in truths}
-    return [path for path in example_paths() if Path(path).stem in stems], [str(path) for path in truths]
 
 
 def on_stop(job_token: str) -> None:
