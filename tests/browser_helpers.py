@@ -55,12 +55,15 @@ def panel_urls(page, task: str) -> list[str]:
     return [images.nth(i).get_attribute("src") for i in range(images.count())]
 
 
-def run_and_wait(page, task: str, expected_panels: int) -> list[str]:
-    """Click Run and wait until ``expected_panels`` result panels show images; returns their URLs."""
+def run_and_wait(page, task: str, expected_panels: int, exactly: bool = False) -> list[str]:
+    """Click Run and wait until ``expected_panels`` result panels (at least, or ``exactly``) show
+    images; returns their URLs. ``exactly`` when an example click may already show cached results
+    of other models."""
     page.locator(f"#{task}-run").click()
     page.wait_for_function(
-        "([selector, n]) => document.querySelectorAll(selector).length >= n",
-        arg=[f"[id^='{task}-panel-'] img", expected_panels],
+        "([selector, n, exactly]) => { const shown = document.querySelectorAll(selector).length;"
+        " return exactly ? shown === n : shown >= n; }",
+        arg=[f"[id^='{task}-panel-'] img", expected_panels, exactly],
         timeout=RUN_TIMEOUT_MS,
     )
     return panel_urls(page, task)

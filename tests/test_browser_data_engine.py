@@ -130,7 +130,7 @@ def edited(browser, job) -> dict:
     relabelled = wait_objects(page, removed)
     shown = page.locator("#dataengine-canvas img").first.bounding_box()
     page.mouse.click(shown["x"] + shown["width"] * 0.5, shown["y"] + shown["height"] * 0.5)
-    wait_text(page, "#dataengine-edit-status", "SAM's mask is shown")
+    wait_text(page, "#dataengine-edit-status", "SAM's mask is shown", timeout=RUN_MS)  # loads SAM first
     type_choice(page, "#dataengine-add-as", "cup")
     page.locator("#dataengine-add").click()
     added = wait_objects(page, relabelled)

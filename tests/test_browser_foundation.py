@@ -11,13 +11,13 @@ pytestmark = pytest.mark.browser
 def test_fcn_and_detr_overlays_render(page, screenshot_dir):
     pick_example(page, "semantic")
     select_models(page, "semantic", ["FCN ResNet-50"])
-    [fcn_url] = run_and_wait(page, "semantic", 1)
+    [fcn_url] = run_and_wait(page, "semantic", 1, exactly=True)
     page.screenshot(path=str(screenshot_dir / "semantic.png"), full_page=True)
 
     open_tab(page, "Detection")
     pick_example(page, "detection")
     select_models(page, "detection", ["DETR ResNet-50"])
-    [detr_url] = run_and_wait(page, "detection", 1)
+    [detr_url] = run_and_wait(page, "detection", 1, exactly=True)
 
     fcn, detr = fetch_image(page, fcn_url), fetch_image(page, detr_url)
     assert_not_blank(fcn)

@@ -292,11 +292,12 @@ def test_bad_checkpoints_fail_alone_in_the_ui(caches, tmp_path, monkeypatch, bro
             pick_example(page, task)
             select_models(page, task, [*models, *(f"{title} (weights not downloaded)" for title in models)])
             run_and_wait(page, task, 1)
-            page.wait_for_function(
-                "([task, why]) => [...document.querySelectorAll(`[id^='${task}-caption-']`)]"
-                ".some(caption => caption.innerText.includes(why))",
+            page.wait_for_function(  # both panels are done: one says why, the other has its caption too
+                "([task, why]) => { const done = [...document.querySelectorAll(`[id^='${task}-caption-']`)]"
+                ".filter(caption => caption.innerText.trim()); return done.length === 2 &&"
+                " done.some(caption => caption.innerText.includes(why)); }",
                 arg=[task, why],
-                timeout=60_000,
+                timeout=180_000,
             )
             captions = [c.inner_text() for c in page.locator(f"[id^='{task}-caption-']").all()]
             failed = [c for c in captions if why in c]
