@@ -1,6 +1,7 @@
 """Where the models run when not in the app's own process: ``ray_serve`` (the Serve deployment and the
 cluster it runs on), ``ray_client`` (`RayModels`, the app's side), ``serve_cli`` (``python -m
-playground serve``) and ``serve_bench``. Nothing here imports ray until it is used."""
+playground serve``), ``serve_bench``, and ``ray_label`` (the data engine's job on Ray Data, ``label
+--backend ray``). Nothing here imports ray until it is used."""
 
 from __future__ import annotations
 

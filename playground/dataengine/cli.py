@@ -3,7 +3,9 @@
 Labels every file of DIR into ``OUT/job.sqlite`` (run it again to resume), then writes
 ``OUT/report.json`` and the formats asked for. With ``--truth`` every model of ``--model`` (a comma
 list) is scored on the images that have truth first, the table is printed (and written to
-``OUT/labelers.json``), and the best one labels the folder.
+``OUT/labelers.json``), and the best one labels the folder. ``--backend ray`` runs the job on Ray Data
+(`playground.backends.ray_label`): ``--workers`` labelling actors on the cluster at ``--address``, or
+on one started here.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from playground.core.registry import get_spec
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from playground.dataengine.job import Progress
+    from playground.dataengine.job import JobResult, Progress
+    from playground.dataengine.labelers import Labeler
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=float, help="least score kept (0..1) [default: each model's own, as `models` lists]"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: Ray Data, files decoded in Ray tasks and labelled by --workers actors [local]",
+    )
+    parser.add_argument("--address", help="--backend ray: a Ray cluster (host:port, or auto); default: start one here")
+    parser.add_argument("--workers", type=int, default=1, help="--backend ray: labelling actors, own models each [1]")
+    parser.add_argument("--num-cpus", type=float, default=1.0, help="--backend ray: CPUs per actor (its threads) [1]")
+    parser.add_argument("--num-gpus", type=float, default=0.0, help="--backend ray: GPUs per actor (fractions) [0]")
 
 
 def run_label(args: argparse.Namespace, manager_from_args: Callable[[argparse.Namespace], object]) -> int:
@@ -68,6 +81,8 @@ def run_label(args: argparse.Namespace, manager_from_args: Callable[[argparse.Na
         raise BadPromptError(f"--format {', '.join(unknown)}: choose from {', '.join(FORMATS)}.")
     if len(keys) > 1 and args.truth is None:
         raise BadPromptError("--model lists several models: give --truth to score them and label with the best.")
+    if args.backend == "ray" and (args.workers < 1 or args.num_cpus <= 0 or args.num_gpus < 0):
+        raise BadPromptError("--workers must be at least 1, --num-cpus above 0 and --num-gpus at least 0.")
     names = list_folder(args.folder, exclude=args.out)
     playground = Playground(manager_from_args(args))  # type: ignore[arg-type]
     labelers = [make_labeler(playground, key, args.classes, args.threshold) for key in keys]
@@ -93,9 +108,10 @@ def run_label(args: argparse.Namespace, manager_from_args: Callable[[argparse.Na
         )
         if playground.manager.weights != "pretrained":
             print(f"note: {playground.manager.weights} weights: these scores are those of random-weight models")
+    runner = run_job if args.backend == "local" else ray_runner(args, chosen, manager_from_args)
     with JobStore(args.out / STORE_NAME) as store:
         with tqdm(total=len(names), unit="file", file=sys.stderr, dynamic_ncols=True) as bar:
-            result = run_job(args.folder, names, chosen, store, on_progress=lambda progress: show(bar, progress))
+            result = runner(args.folder, names, chosen, store, on_progress=lambda progress: show(bar, progress))
         written = export(store, args.folder, args.out, formats)
         note = weights_note(store)
     counts = result.counts
@@ -109,6 +125,28 @@ def run_label(args: argparse.Namespace, manager_from_args: Callable[[argparse.Na
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0
+
+
+def ray_runner(
+    args: argparse.Namespace, labeler: Labeler, manager_from_args: Callable[[argparse.Namespace], object]
+) -> Callable[..., JobResult]:
+    """`playground.backends.ray_label.run_job` on the cluster at ``--address`` (or one started here), its
+    actors' labelers built from ``labeler`` and the model flags."""
+    from functools import partial
+
+    from playground.backends import before_ray
+    from playground.backends.serve_cli import MODEL_FLAGS
+
+    before_ray(args.address)
+    try:
+        from playground.backends import ray_label
+    except ImportError:
+        raise BadPromptError("Ray Data is not installed: pip install -r requirements-ray.txt") from None
+    options = ray_label.RayOptions(args.workers, args.num_cpus, args.num_gpus)
+    ray_label.start(args.address, options)
+    model_args = argparse.Namespace(**{name: getattr(args, name) for name in MODEL_FLAGS})
+    build = ray_label.remote_labeler(labeler, partial(manager_from_args, model_args))  # type: ignore[arg-type]
+    return partial(ray_label.run_job, build=build, options=options)
 
 
 def show(bar: tqdm, progress: Progress) -> None:
