@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from job_helpers import kill_part_way
 
 from playground.cli import main
 from playground.dataengine import edits
@@ -117,27 +115,9 @@ def test_a_killed_job_resumes_to_the_same_annotations(job, tmp_path) -> None:
     folder, uninterrupted = job
     out = tmp_path / "out"
     command = [sys.executable, "-m", "playground", "label", str(folder), *LABEL, "--out", str(out), "--format", "coco"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while process.poll() is None and time.monotonic() < deadline and labelled(out) < 2:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
-    assert 2 <= labelled(out) < len(PHOTOS), "the job should be killed part-way"
+    assert 2 <= kill_part_way(command, ROOT, out, 2, patience=120) < len(PHOTOS), "the job should be killed part-way"
     assert main(["label", str(folder), *LABEL, "--out", str(out), "--format", "coco"]) == 0
     assert annotation_set(out) == annotation_set(uninterrupted)
-
-
-def labelled(out: Path) -> int:
-    if not (out / STORE_NAME).exists():
-        return 0
-    try:
-        with JobStore(out / STORE_NAME) as store:
-            return store.counts()["labelled"]
-    except Exception:  # the store is being created by the other process
-        return 0
 
 
 def test_a_failure_mid_image_leaves_the_image_pending(job, tmp_path, monkeypatch) -> None:

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from job_helpers import kill_part_way
 from PIL import Image
 
 from playground.core.images import image_digest
@@ -250,15 +250,7 @@ def test_a_killed_job_resumes_to_the_local_annotations(cluster: str, folder: Pat
     command = [sys.executable, "-m", "playground", "label", str(folder), "--model", MODEL, "--classes", CLASSES]
     command += ["--weights", "tiny", "--device", "cpu", "--out", str(out), "--format", "coco"]
     command += ["--backend", "ray", "--address", cluster, "--workers", "1"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        while process.poll() is None and time.monotonic() < deadline and labelled(out) < 2:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
-    first = labelled(out)
+    first = kill_part_way(command, ROOT, out, 2, patience=240)
     distinct = len(PHOTOS) + 2
     assert 2 <= first < distinct, "the job should be killed part-way"
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -267,16 +259,6 @@ def test_a_killed_job_resumes_to_the_local_annotations(cluster: str, folder: Pat
     with JobStore(out / STORE_NAME) as store:
         assert annotations_by_image(store) == annotations_by_image(local)
         assert store.counts() == local.counts()
-
-
-def labelled(out: Path) -> int:
-    if not (out / STORE_NAME).exists():
-        return 0
-    try:
-        with JobStore(out / STORE_NAME) as store:
-            return store.counts()["labelled"]
-    except Exception:  # the store is being created by the other process
-        return 0
 
 
 def test_a_slow_image_holds_up_nothing_else(cluster: str, labeler: Labeler, tmp_path) -> None:

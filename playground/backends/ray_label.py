@@ -28,6 +28,8 @@ Call `before_ray` (`playground.backends`) before this module is imported, then `
 from __future__ import annotations
 
 import json
+import math
+import os
 import threading
 import time
 import warnings
@@ -43,7 +45,7 @@ import ray
 from playground.core.images import image_digest
 from playground.core.protocols import Models
 from playground.dataengine.intake import Decoded, decode
-from playground.dataengine.job import JobResult, Progress, finished, job_config
+from playground.dataengine.job import JobResult, Progress, add_new_image, finished, job_config, progress
 from playground.dataengine.labelers import Labeler, Labelled, load
 from playground.dataengine.records import NewAnnotation
 from playground.dataengine.store import JobStore
@@ -75,9 +77,6 @@ class RayOptions:
 def start(address: str | None, options: RayOptions = RayOptions()) -> str:
     """Join the Ray cluster at ``address``, or start one here on 127.0.0.1 (no dashboard, a small
     object store) with CPUs enough for the actors and one decode task; returns its address."""
-    import math
-    import os
-
     from playground.backends.ray_serve import start_cluster
 
     cpus = max(os.cpu_count() or 1, math.ceil(options.workers * options.cpus + DECODE_CPUS))
@@ -224,16 +223,8 @@ def record(store: JobStore, row: dict[str, Any]) -> bool:
         store.skip_file(row["name"], row["reason"])
         return False
     digest = row["digest"]
-    file = store.add_file(row["name"], digest, (row["height"], row["width"]))
-    if file.state == "duplicate" or store.image(digest).state != "pending":
+    if not add_new_image(store, row["name"], digest, (row["height"], row["width"])):
         return False
     rows = [NewAnnotation(r["class_name"], r["score"], tuple(r["box"]), r["rle"]) for r in json.loads(row["rows"])]
     store.save_labels(digest, rows, json.loads(row["timings"]), row["warning"])
     return True
-
-
-def progress(done: int, total: int, labelled: int, begin: float, name: str) -> Progress:
-    """`Progress` as the local job reports it: ``labelled`` images since ``begin`` (`time.perf_counter`)."""
-    elapsed = time.perf_counter() - begin
-    rate = 60.0 * labelled / elapsed if labelled and elapsed > 0 else 0.0
-    return Progress(done, total, rate, (total - done) * 60.0 / rate if rate else None, name)

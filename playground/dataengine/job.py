@@ -80,11 +80,16 @@ def run_job(
         if label_one(decoded, labeler, store):
             labelled += 1
         if on_progress is not None:
-            elapsed = time.perf_counter() - start
-            rate = 60.0 * labelled / elapsed if labelled and elapsed > 0 else 0.0
-            left = (len(names) - done) * 60.0 / rate if rate else None
-            on_progress(Progress(done, len(names), rate, left, decoded.name))
+            on_progress(progress(done, len(names), labelled, start, decoded.name))
     return JobResult(labelled, resumed, time.perf_counter() - start, store.counts())
+
+
+def progress(done: int, total: int, labelled: int, start: float, name: str) -> Progress:
+    """`Progress` after ``done`` of ``total`` files, ``labelled`` images since ``start``
+    (`time.perf_counter`); ``name`` the file just finished."""
+    elapsed = time.perf_counter() - start
+    rate = 60.0 * labelled / elapsed if labelled and elapsed > 0 else 0.0
+    return Progress(done, total, rate, (total - done) * 60.0 / rate if rate else None, name)
 
 
 def finished(store: JobStore, name: str) -> bool:
@@ -102,14 +107,20 @@ def label_one(decoded: Decoded, labeler: Labeler, store: JobStore) -> bool:
         store.skip_file(decoded.name, decoded.reason)
         return False
     digest = image_digest(decoded.pixels)
-    record = store.add_file(decoded.name, digest, decoded.size)
-    if record.state == "duplicate" or store.image(digest).state != "pending":
+    if not add_new_image(store, decoded.name, digest, decoded.size):
         return False
     start = time.perf_counter()
     labelled = labeler.label(decoded.pixels, decoded.size)
     timings = labelled.timings_ms | {"total": round(1000 * (time.perf_counter() - start), 1)}
     store.save_labels(digest, labelled.rows, timings, labelled.warning)
     return True
+
+
+def add_new_image(store: JobStore, name: str, digest: str, size: tuple[int, int]) -> bool:
+    """Record file ``name`` as holding the image ``digest`` of ``size`` (height, width); True when that
+    image still needs labelling (the file is no duplicate and the image is not labelled yet)."""
+    record = store.add_file(name, digest, size)
+    return record.state != "duplicate" and store.image(digest).state == "pending"
 
 
 def read_ahead(folder: str | Path, names: Sequence[str]) -> Iterator[Decoded]:
