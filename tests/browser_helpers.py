@@ -69,6 +69,19 @@ def run_and_wait(page, task: str, expected_panels: int, exactly: bool = False) -
     return panel_urls(page, task)
 
 
+def settled_text(page, selector: str, test: str, arg: object = None, timeout: int = RUN_TIMEOUT_MS) -> str:
+    """The text of ``selector`` once no event is updating it (Gradio's progress line, "processing |
+    1.2s", shares the text while one is, with the previous answer below it) and the JS expression
+    ``test`` holds for it (``text``, and ``arg``)."""
+    return page.wait_for_function(
+        "([selector, arg]) => { const element = document.querySelector(selector);"
+        " if (!element || element.querySelector('.progress-text, .eta-bar')) return null;"
+        f" const text = element.innerText; return ({test}) ? text : null; }}",
+        arg=[selector, arg],
+        timeout=timeout,
+    ).json_value()
+
+
 def fetch_image(page, url: str) -> np.ndarray:
     """Download an image the page shows, as (H, W, 3) uint8."""
     response = page.request.get(url)

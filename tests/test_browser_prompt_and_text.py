@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import assert_not_blank, fetch_image, open_tab, pick_example
+from browser_helpers import assert_not_blank, fetch_image, open_tab, pick_example, settled_text
 
 pytestmark = pytest.mark.browser
 
@@ -23,28 +23,19 @@ def test_two_clicks_on_the_prompt_tab_show_sam_and_sam2_side_by_side(page, scree
     page.locator("#prompt-canvas img").first.wait_for(timeout=30_000)
     before = page.locator("#prompt-canvas img").first.get_attribute("src")
     click_canvas(page, 0.5, 0.4)
-    status = page.locator("#prompt-status")
-    page.wait_for_function(  # "cached" when another test already sent this image to SAM
-        "() => /image encoded in|cached/.test(document.querySelector('#prompt-status')?.innerText)",
-        timeout=120_000,
-    )
-    first = status.inner_text()
+    # "cached" when another test already sent this image to SAM
+    first = settled_text(page, "#prompt-status", "/image encoded in|cached/.test(text)", timeout=120_000)
     click_canvas(page, 0.3, 0.7)
-    page.wait_for_function(
-        "(first) => { const now = document.querySelector('#prompt-status')?.innerText;"
-        " return now && now !== first && now.includes('cached'); }",
-        arg=first,
-        timeout=60_000,
-    )
+    status = settled_text(page, "#prompt-status", "text !== arg && text.includes('cached')", arg=first)
     after = page.locator("#prompt-canvas img").first.get_attribute("src")
     assert after != before
     assert_not_blank(fetch_image(page, after))
     sam2_panel = page.locator("#prompt-panel-sam2 img").first.get_attribute("src")
     assert sam2_panel not in (before, after)
     assert_not_blank(fetch_image(page, sam2_panel))
-    lines = status.inner_text().splitlines()
+    lines = status.splitlines()
     assert any(line.startswith("Segment Anything") for line in lines)
-    assert any(line.startswith("SAM 2.1") and "cached" in line for line in lines)
+    assert any(line.startswith("SAM 2.1") and "cached" in line for line in lines), lines
     choices = page.locator("#prompt-candidate label").all_inner_texts()
     assert len(choices) == 3 and all(re.search(r"IoU \d\.\d{3}", choice) for choice in choices)
     page.screenshot(path=str(screenshot_dir / "prompt.png"), full_page=True)
