@@ -16,7 +16,7 @@ from playground.core.prompts import BrushedMask, EarlierPrompt, PromptHistory
 from playground.runtime.manager import ModelManager
 from playground.runtime.service import Playground
 from playground.ui.encode_ahead import READY, EncodeAhead, encoded_line, encoders
-from playground.ui.prompt_tab import brushed_mask, dense_note
+from playground.ui.prompt_tab import brushed_mask, dense_note, how_answered
 
 pytestmark = pytest.mark.usefixtures("fast_cpu")
 
@@ -224,3 +224,12 @@ def test_the_brush_layers_alpha_is_the_mask_at_the_images_size() -> None:
     assert mask.shape == (150, 200) and mask[20:40, 60:100].all() and mask.sum() == 20 * 40
     assert brushed_mask({"layers": [np.zeros((150, 200, 4), np.uint8)]}, (150, 200)) is None
     assert brushed_mask(None, (150, 200)) is None
+
+
+def test_the_status_says_a_repeated_prompts_answer_was_cached_not_encoded(playground, image) -> None:
+    """Undo back to, or a link to, clicks already answered: the result cache answers, and the status
+    must not claim an encoding (or a decoder run) that did not happen."""
+    first = playground.predict("sam", image, task="prompt", points=(FIRST,))
+    again = playground.predict("sam", image, task="prompt", points=(FIRST,))
+    assert how_answered(first).startswith("image encoded in ")
+    assert again.reuse == first.reuse and how_answered(again) == "answer cached"

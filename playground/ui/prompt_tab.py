@@ -332,7 +332,7 @@ def show(
         shown = candidate if everything or index is None else candidate[[min(index, len(candidate) - 1)]]
         panels.append(draw_prompts(draw(state.image, shown, opacity=opacity, legend=False), state.history))
         timings = candidate.timings_ms
-        note = f"{title}: {candidate.reuse} · decoder {timings.get('forward', 0):.0f} ms"
+        note = f"{title}: {how_answered(candidate)} · decoder {timings.get('forward', 0):.0f} ms"
         note += f" · post {timings.get('postprocess', 0):.0f} ms"
         if dense and not everything:
             note += f" · {dense}"
@@ -364,6 +364,12 @@ def show(
     if state.history.pending_corner is not None:
         notes.append(CORNER_HINT)
     return *panels, radio, "\n\n".join(notes), shown_json, state
+
+
+def how_answered(prediction: Prediction) -> str:
+    """``"answer cached"`` or ``"answer from disk"`` for a prediction the result caches gave back
+    (its timings are its first run's), else what the model's own cache saved (``reuse``)."""
+    return f"answer {prediction.state}" if prediction.cached else prediction.reuse
 
 
 def dense_note(history: PromptHistory) -> str:
