@@ -69,6 +69,16 @@ def run_and_wait(page, task: str, expected_panels: int, exactly: bool = False) -
     return panel_urls(page, task)
 
 
+def click_image(page, selector: str, x: float = 0.5, y: float = 0.5, timeout: int = 30_000) -> None:
+    """Click the image in ``selector`` at ``x``, ``y`` (fractions of its width and height) once it is
+    shown, still and uncovered: Playwright's actionability checks wait out what loses a click on a
+    busy machine (Gradio's progress overlay on a component being updated, a layout shift)."""
+    image = page.locator(f"{selector} img").first
+    image.wait_for(timeout=timeout)
+    box = image.bounding_box()
+    image.click(position={"x": box["width"] * x, "y": box["height"] * y}, timeout=timeout)
+
+
 def settled_text(page, selector: str, test: str, arg: object = None, timeout: int = RUN_TIMEOUT_MS) -> str:
     """The text of ``selector`` once no event is updating it (Gradio's progress line, "processing |
     1.2s", shares the text while one is, with the previous answer below it) and the JS expression

@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from browser_helpers import open_tab
+from browser_helpers import click_image, open_tab
 from conftest import EXAMPLES
 from PIL import Image
 
@@ -128,8 +128,7 @@ def edited(browser, job) -> dict:
     type_choice(page, "#dataengine-relabel-to", NEW_CLASS)
     page.locator("#dataengine-relabel").click()
     relabelled = wait_objects(page, removed)
-    shown = page.locator("#dataengine-canvas img").first.bounding_box()
-    page.mouse.click(shown["x"] + shown["width"] * 0.5, shown["y"] + shown["height"] * 0.5)
+    click_image(page, "#dataengine-canvas")
     wait_text(page, "#dataengine-edit-status", "SAM's mask is shown", timeout=RUN_MS)  # loads SAM first
     type_choice(page, "#dataengine-add-as", "cup")
     page.locator("#dataengine-add").click()
@@ -242,11 +241,8 @@ def test_drawn_boxes_score_the_labelers_label_waits_for_score_and_a_reload_keeps
     page.locator("#dataengine-draw-start").click()
     wait_text(page, "#dataengine-draw-status", "Boxes on chelsea.jpg: none yet")
     page.locator("#dataengine-draw-class textarea, #dataengine-draw-class input").first.fill("cat")
-    picture = page.locator("#dataengine-draw-canvas img").first
-    picture.scroll_into_view_if_needed()
-    shown = picture.bounding_box()
     for fx, fy in ((0.1, 0.1), (0.9, 0.9)):
-        page.mouse.click(shown["x"] + shown["width"] * fx, shown["y"] + shown["height"] * fy)
+        click_image(page, "#dataengine-draw-canvas", fx, fy)
         wait_text(page, "#dataengine-draw-status", "second corner" if fx < 0.5 else r"chelsea.jpg: cat\.")
     for box in page.locator("#dataengine-candidates label").all():
         checkbox = box.locator("input[type=checkbox]")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from browser_helpers import open_tab, pick_example, run_and_wait, select_models
-from test_browser_prompt_and_text import click_canvas
+from browser_helpers import click_image, open_tab, pick_example, run_and_wait, select_models
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +44,7 @@ def test_explain_sam(page, screenshot_dir):
     open_tab(page, "Prompt")
     pick_example(page, "prompt")
     page.locator("#prompt-canvas img").first.wait_for(timeout=30_000)
-    click_canvas(page, 0.5, 0.4)
+    click_image(page, "#prompt-canvas", 0.5, 0.4)
     page.wait_for_function(
         "() => /image encoded in|cached/.test(document.querySelector('#prompt-status')?.innerText)", timeout=120_000
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from browser_helpers import assert_not_blank, fetch_image, open_tab
+from browser_helpers import assert_not_blank, click_image, fetch_image, open_tab
 from PIL import Image
 
 from playground.ui.encode_ahead import READY
@@ -36,9 +36,7 @@ def test_a_first_click_after_the_upload_was_encoded_reuses_the_embedding(page, t
     upload_fresh_image(page, tmp_path, seed=34)
     encoded = wait_for_text(page, "#prompt-encoding", f"^{READY}")
     assert encoded.count("image encoded in") == 2, encoded  # both models, in the background
-    canvas = page.locator("#prompt-canvas img").first
-    box = canvas.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    click_image(page, "#prompt-canvas")
     status = wait_for_text(page, "#prompt-status", "SAM 2.1[^\\n]*: ")
     lines = [line for line in status.splitlines() if line.startswith(("Segment Anything", "SAM 2.1"))]
     assert len(lines) == 2, status
@@ -53,11 +51,14 @@ def test_a_brushed_mask_is_a_prompt(page, tmp_path) -> None:
     canvas = page.locator("#prompt-brush canvas").first
     canvas.wait_for(timeout=30_000)
     box = canvas.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    # Playwright's checks first (no progress overlay over the editor, no layout shift), then the stroke.
+    canvas.hover(position={"x": box["width"] * 0.3, "y": box["height"] * 0.4}, timeout=30_000)
+    box = canvas.bounding_box()
     page.mouse.down()
     for step in range(1, 11):
         page.mouse.move(box["x"] + box["width"] * (0.3 + 0.04 * step), box["y"] + box["height"] * 0.5, steps=2)
     page.mouse.up()
+    page.locator("#prompt-brush button[aria-label='Undo']:not([disabled])").wait_for(timeout=30_000)  # it took
     page.locator("#prompt-brush-run").click()
     status = wait_for_text(page, "#prompt-status", "SAM 2.1[^\\n]*: ")
     assert status.count("prompted by the brushed mask") == 2, status

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import checked_page, open_tab, pick_example
+from browser_helpers import checked_page, click_image, open_tab, pick_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,9 +179,8 @@ def test_an_offline_start_says_what_is_missing_and_every_tab_answers_at_once(off
     assert "Weights not downloaded: Segment Anything" in page.locator("#prompt-weights").inner_text()
     pick_example(page, "prompt")
     page.locator("#prompt-canvas img").first.wait_for(timeout=30_000)
-    box = page.locator("#prompt-canvas img").first.bounding_box()
     started = time.perf_counter()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    click_image(page, "#prompt-canvas")
     status = answered(page, "#prompt-status", started, "Prompt")
     assert "Segment Anything" in status and "SAM 2.1" in status  # both models say why, and stay said
     assert_no_library_text(status)
@@ -259,11 +258,6 @@ def test_a_refused_file_keeps_the_results_and_says_why_until_the_next_run(page, 
         assert page.locator(".toast-body").count() == 0  # no toast that vanishes: the line stays
     pick_example(page, "semantic", index=1)
     page.wait_for_function("() => !document.querySelector('#semantic-stale')?.innerText.includes('Not run')")
-
-
-def click_image(page, selector: str, x: float = 0.5, y: float = 0.5) -> None:
-    box = page.locator(f"{selector} img").first.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
 
 
 @pytest.mark.browser
@@ -412,11 +406,8 @@ def test_the_score_panel_has_no_placeholder_agrees_with_captions_fits_and_names_
     page.locator("#detection-use-example").click()
     page.locator("#detection-truth a, #detection-truth .file-name").first.wait_for(timeout=30_000)
     page.get_by_text("…or draw boxes: two clicks and a label each").click()
-    canvas = page.locator("#detection-truth-canvas img").first
-    canvas.wait_for(timeout=30_000)
-    box = canvas.bounding_box()
     for x, y in ((0.2, 0.2), (0.7, 0.8)):
-        page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+        click_image(page, "#detection-truth-canvas", x, y)
         page.wait_for_timeout(800)
     page.get_by_text("Boxes: person").first.wait_for(timeout=30_000)
     page.locator("#detection-score-button").click()

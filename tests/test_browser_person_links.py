@@ -4,7 +4,7 @@ results when it opens: from the cache, or computed then (never "Press Run")."""
 from __future__ import annotations
 
 import pytest
-from browser_helpers import open_tab, pick_example, run_and_wait, select_models
+from browser_helpers import click_image, open_tab, pick_example, run_and_wait, select_models
 
 pytestmark = pytest.mark.browser
 
@@ -95,11 +95,6 @@ def test_a_compare_link_keeps_the_ab_pair(browser, page):
         other.locator("#compare-diff img").first.wait_for(timeout=10_000)
     finally:
         fresh.close()
-
-
-def click_image(page, selector: str, x: float, y: float) -> None:
-    box = page.locator(f"{selector} img").first.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
 
 
 def test_a_prompt_link_restores_the_clicks_and_the_box(browser, page):

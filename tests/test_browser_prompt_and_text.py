@@ -6,15 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import assert_not_blank, fetch_image, open_tab, pick_example, settled_text
+from browser_helpers import assert_not_blank, click_image, fetch_image, open_tab, pick_example, settled_text
 
 pytestmark = pytest.mark.browser
-
-
-def click_canvas(page, x_fraction: float, y_fraction: float) -> None:
-    canvas = page.locator("#prompt-canvas img").first
-    box = canvas.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * x_fraction, box["y"] + box["height"] * y_fraction)
 
 
 def test_two_clicks_on_the_prompt_tab_show_sam_and_sam2_side_by_side(page, screenshot_dir):
@@ -22,10 +16,10 @@ def test_two_clicks_on_the_prompt_tab_show_sam_and_sam2_side_by_side(page, scree
     pick_example(page, "prompt")
     page.locator("#prompt-canvas img").first.wait_for(timeout=30_000)
     before = page.locator("#prompt-canvas img").first.get_attribute("src")
-    click_canvas(page, 0.5, 0.4)
+    click_image(page, "#prompt-canvas", 0.5, 0.4)
     # "cached" when another test already sent this image to SAM
     first = settled_text(page, "#prompt-status", "/image encoded in|cached/.test(text)", timeout=120_000)
-    click_canvas(page, 0.3, 0.7)
+    click_image(page, "#prompt-canvas", 0.3, 0.7)
     status = settled_text(page, "#prompt-status", "text !== arg && text.includes('cached')", arg=first)
     after = page.locator("#prompt-canvas img").first.get_attribute("src")
     assert after != before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from browser_helpers import click_image
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 pytestmark = pytest.mark.browser
@@ -25,8 +26,7 @@ def click_until_drawn(page, canvas, attempts: int = 3) -> None:
     they click again, and so does this (each wait 20 s)."""
     for attempt in range(attempts):
         before = canvas.get_attribute("src")
-        box = canvas.bounding_box()
-        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        click_image(page, "#video-canvas")
         try:
             page.wait_for_function(
                 "(before) => document.querySelector('#video-canvas img')?.src !== before", arg=before, timeout=20_000
