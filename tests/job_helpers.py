@@ -1,13 +1,29 @@
-"""Kill a ``label`` job part-way, for the resume tests of the local and the Ray backend."""
+"""The data engine tests' folder of files to label, and a ``label`` job killed part-way, for the
+local and the Ray backend alike."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 from playground.dataengine.store import STORE_NAME, JobStore
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PHOTOS = sorted(p.name for p in EXAMPLES.glob("*.jpg"))
+
+
+def make_folder(folder: Path) -> Path:
+    """``folder`` made, with the bundled photos, a truncated JPEG, a text file and a copy of chelsea.jpg."""
+    folder.mkdir(parents=True)
+    for name in PHOTOS:
+        shutil.copyfile(EXAMPLES / name, folder / name)
+    (folder / "broken.jpg").write_bytes((EXAMPLES / "coffee.jpg").read_bytes()[:3000])
+    (folder / "notes.txt").write_text("not an image\n")
+    shutil.copyfile(EXAMPLES / "chelsea.jpg", folder / "zz_chelsea_again.jpg")
+    return folder
 
 
 def labelled(out: Path) -> int:

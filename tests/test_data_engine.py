@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from job_helpers import kill_part_way
+from job_helpers import EXAMPLES, PHOTOS, kill_part_way, make_folder
 
 from playground.cli import main
 from playground.dataengine import edits
@@ -20,20 +20,7 @@ from playground.dataengine.records import JobConfig
 from playground.dataengine.store import STORE_NAME, JobStore
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-PHOTOS = sorted(p.name for p in EXAMPLES.glob("*.jpg"))
 LABEL = ["--model", "grounded-sam", "--classes", "person, cat", "--weights", "tiny", "--device", "cpu"]
-
-
-def make_folder(folder: Path) -> Path:
-    """The bundled photos, a truncated JPEG, a text file and a copy of chelsea.jpg."""
-    folder.mkdir(parents=True)
-    for name in PHOTOS:
-        shutil.copyfile(EXAMPLES / name, folder / name)
-    (folder / "broken.jpg").write_bytes((EXAMPLES / "coffee.jpg").read_bytes()[:3000])
-    (folder / "notes.txt").write_text("not an image\n")
-    shutil.copyfile(EXAMPLES / "chelsea.jpg", folder / "zz_chelsea_again.jpg")
-    return folder
 
 
 def annotation_set(out: Path) -> list[tuple]:

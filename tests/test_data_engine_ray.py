@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
+import job_helpers as helpers
 import numpy as np
 import pytest
-from job_helpers import kill_part_way
+from job_helpers import EXAMPLES, PHOTOS, kill_part_way
 from PIL import Image
 
 from playground.core.images import image_digest
@@ -39,8 +40,6 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-PHOTOS = sorted(p.name for p in EXAMPLES.glob("*.jpg"))
 MODEL, CLASSES = "grounded-sam", "person, cat"
 TRIES = 2
 DOOMED = "doomed.png"
@@ -48,14 +47,9 @@ RAISES = "raises.png"
 
 
 def make_folder(folder: Path) -> Path:
-    """The bundled photos, a truncated JPEG, a text file, a copy of chelsea.jpg, `DOOMED` and `RAISES`
-    (the astronaut mirrored and upside down: pictures of their own)."""
-    folder.mkdir(parents=True)
-    for name in PHOTOS:
-        shutil.copyfile(EXAMPLES / name, folder / name)
-    (folder / "broken.jpg").write_bytes((EXAMPLES / "coffee.jpg").read_bytes()[:3000])
-    (folder / "notes.txt").write_text("not an image\n")
-    shutil.copyfile(EXAMPLES / "chelsea.jpg", folder / "zz_chelsea_again.jpg")
+    """`job_helpers.make_folder`'s files, with `DOOMED` and `RAISES` (the astronaut mirrored and upside
+    down: pictures of their own)."""
+    helpers.make_folder(folder)
     with Image.open(EXAMPLES / "astronaut.jpg") as image:
         image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / DOOMED)
         image.transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(folder / RAISES)
