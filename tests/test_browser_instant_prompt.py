@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from browser_helpers import assert_not_blank, click_image, fetch_image, open_tab
+from browser_helpers import assert_not_blank, click_image, fetch_image, open_tab, settled_text
 from PIL import Image
 
 from playground.ui.encode_ahead import READY
@@ -23,12 +23,8 @@ def upload_fresh_image(page, tmp_path, seed: int) -> None:
 
 
 def wait_for_text(page, selector: str, pattern: str, timeout: int = 120_000) -> str:
-    page.wait_for_function(
-        "([selector, pattern]) => new RegExp(pattern).test(document.querySelector(selector)?.innerText || '')",
-        arg=[selector, pattern],
-        timeout=timeout,
-    )
-    return page.locator(selector).inner_text()
+    """``selector``'s text once it is settled (`settled_text`) and matches the regular expression ``pattern``."""
+    return settled_text(page, selector, "new RegExp(arg).test(text)", arg=pattern, timeout=timeout)
 
 
 def test_a_first_click_after_the_upload_was_encoded_reuses_the_embedding(page, tmp_path) -> None:
