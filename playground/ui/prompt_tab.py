@@ -136,15 +136,18 @@ def create_prompt_tab(playground: Playground) -> TabControls:
     blank_others = [None] * len(others)
 
     def on_image(image_path, state: PromptSession | None):
+        """A new image: a fresh session, and no clicks in the link box (in the same update as the
+        session, so a link's restored clicks, arriving meanwhile, are never cleared by a later step)."""
         if state is not None and image_path and state.source == image_path:  # a link restored it already
-            return tuple(gr.skip() for _ in outputs)
+            return tuple(gr.skip() for _ in range(len(outputs) + 1))
         if not image_path:
-            return None, *blank_others, gr.Radio(choices=[], value=None), "", None, None
+            return None, *blank_others, gr.Radio(choices=[], value=None), "", None, None, ""
         try:
             loaded = load_image(image_path)
         except PlaygroundError as error:  # the picture and masks shown stay, and the status says why
             kept = [gr.skip()] * (len(others) + 2)
-            return *kept, refused(str(error), state is not None and bool(state.outcomes)), gr.skip(), gr.skip()
+            shown = refused(str(error), state is not None and bool(state.outcomes))
+            return *kept, shown, gr.skip(), gr.skip(), gr.skip()
         note = f"{loaded.notice} " if loaded.notice else ""
         return (
             loaded.pixels,
@@ -153,6 +156,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             note + "Click on the image.",
             None,
             PromptSession(loaded.pixels, source=image_path),
+            "",
         )
 
     ahead = EncodeAhead(playground)
@@ -256,8 +260,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             lambda state: encode_clicks(state.history) if state else "", session, clicks, api_visibility="private"
         )
 
-    arrival = image.change(on_image, inputs=[image, session], outputs=outputs, api_visibility="private")
-    linked(arrival)
+    arrival = image.change(on_image, inputs=[image, session], outputs=[*outputs, clicks], api_visibility="private")
     arrival.then(mark_arrival, inputs=session, outputs=[encoding, brush], api_visibility="private").then(
         encode_arrival, inputs=session, outputs=encoding, api_visibility="private", **events
     )
