@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Apps the tests start keep no example results on disk, so a result one run left never answers
 # another's; tests/test_example_cache.py and tests/test_browser_instant.py turn it on in a temp folder.
 os.environ.setdefault("PLAYGROUND_EXAMPLE_CACHE_MB", "0")
+# Uploads and outputs of the apps the tests start go to one folder per run, removed at its end,
+# not to the machine's shared /tmp/gradio (about 1300 files a run, never removed).
+GRADIO_TEMP = None if "GRADIO_TEMP_DIR" in os.environ else tempfile.mkdtemp(prefix="playground-tests-gradio-")
+if GRADIO_TEMP:
+    os.environ["GRADIO_TEMP_DIR"] = GRADIO_TEMP
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove this run's Gradio folder (one a caller set stays)."""
+    if GRADIO_TEMP:
+        shutil.rmtree(GRADIO_TEMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -296,6 +296,23 @@ def test_no_answer_in_time_is_one_clear_error_and_cancels_the_request(ray_client
     assert response.cancelled
 
 
+@pytest.mark.parametrize("where", ["replica", "app"])
+def test_no_room_in_the_object_store_or_on_disk_is_one_clear_error(ray_client, where) -> None:
+    """Ray refuses an object when its store is full and its disk over 95 % used: on the replica (the
+    error comes wrapped in a `RayTaskError`) or in the app's own process (as it is); never retried."""
+    from ray.exceptions import OutOfDiskError, RayTaskError
+
+    error = OutOfDiskError("Local disk is full")
+    if where == "replica":
+        error = RayTaskError("predict", "Traceback: ...", error)
+    handle = ScriptedHandle([error])
+    with pytest.raises(ModelRunError) as raised:
+        ray_client.RayModels(handle, "tiny", timeout_s=5).predict("fcn", np.zeros((32, 32, 3), np.uint8))
+    assert str(raised.value) == ray_client.no_room_message("FCN ResNet-50")
+    assert "free disk space on the Ray node" in str(raised.value) and "\n" not in str(raised.value)
+    assert len(handle.responses) == 1
+
+
 def replica_actors() -> list:
     """The deployment's live replica actors."""
     import ray

@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 import ray
 from ray import serve
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import ObjectStoreFullError, OutOfDiskError, RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RequestCancelledError
 
 from playground.backends.ray_serve import AFFINITY_BUCKETS, APP_NAME, ReplicaStats
@@ -37,6 +37,16 @@ TIMEOUT_S = 300.0
 RETRIES = 3
 RETRYABLE = (RayActorError, BackPressureError, RequestCancelledError)
 """A replica that died or refused the request: another one can answer it."""
+NO_ROOM = (OutOfDiskError, ObjectStoreFullError)
+"""Ray could not store an image or a result: its object store was full, and so was the disk it spills to."""
+
+
+def no_room_message(title: str) -> str:
+    """One line for `NO_ROOM`: Ray spills objects to disk and refuses them once the disk is 95 % used."""
+    return (
+        f"{title}: the model server has no room for this image and its result (Ray's object store is "
+        "full and its disk over 95 % used); free disk space on the Ray node, or send a smaller image."
+    )
 
 
 def route_id(key: str, image: np.ndarray) -> str:
@@ -104,11 +114,15 @@ class RayModels:
             except TimeoutError:
                 response.cancel()
                 raise ModelRunError(f"{title}: no answer from the model server in {self.timeout_s:.0f} s.") from None
+            except NO_ROOM:
+                raise ModelRunError(no_room_message(title)) from None
             except RETRYABLE as error:
                 lost = error
                 log.warning("%s: replica lost the request (%s); sending it again", key, type(error).__name__)
                 continue
             except RayTaskError as error:
+                if isinstance(error.cause, NO_ROOM):
+                    raise ModelRunError(no_room_message(title)) from None
                 raise ModelRunError(f"{title} failed on the model server: {error.cause!r}") from None
             with self._lock:
                 self._stats[reply.stats.replica] = reply.stats
