@@ -20,7 +20,7 @@ def _zero_gpu() -> bool:
     return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true", "yes", "on")
 
 
-def GPU(task=None, *, duration=None, size=None):  # noqa: N802: the package's own name
+def GPU(task=None, *, duration=None, size=None):  # the name spaces gives it
     if task is None:
         return functools.partial(GPU, duration=duration, size=size)
     if not _zero_gpu():
