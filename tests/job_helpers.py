@@ -9,9 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from conftest import EXAMPLES
+
 from playground.dataengine.store import STORE_NAME, JobStore
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PHOTOS = sorted(p.name for p in EXAMPLES.glob("*.jpg"))
 
 

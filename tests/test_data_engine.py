@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from job_helpers import EXAMPLES, PHOTOS, kill_part_way, make_folder
+from conftest import EXAMPLES
+from job_helpers import PHOTOS, kill_part_way, make_folder
 
 from playground.cli import main
 from playground.dataengine import edits

@@ -24,7 +24,8 @@ from pathlib import Path
 import job_helpers as helpers
 import numpy as np
 import pytest
-from job_helpers import EXAMPLES, PHOTOS, kill_part_way
+from conftest import EXAMPLES
+from job_helpers import PHOTOS, kill_part_way
 from PIL import Image
 
 from playground.core.images import image_digest

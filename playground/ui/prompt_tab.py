@@ -133,13 +133,14 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         add_link_button(controls)
 
     outputs = [canvas, *others, candidate, status, result_json, session]
+    with_clicks = [*outputs, clicks]  # the results and the link box's clicks: a link's restore, a new image
     blank_others = [None] * len(others)
 
     def on_image(image_path, state: PromptSession | None):
         """A new image: a fresh session, and no clicks in the link box (in the same update as the
         session, so a link's restored clicks, arriving meanwhile, are never cleared by a later step)."""
         if state is not None and image_path and state.source == image_path:  # a link restored it already
-            return tuple(gr.skip() for _ in range(len(outputs) + 1))
+            return tuple(gr.skip() for _ in with_clicks)
         if not image_path:
             return None, *blank_others, gr.Radio(choices=[], value=None), "", None, None, ""
         try:
@@ -190,11 +191,11 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         """A deep link's clicks and box on its image, answered by every model."""
         history = decode_clicks(text)
         if not image_path or not history.steps:
-            return tuple(gr.skip() for _ in range(len(outputs) + 1))
+            return tuple(gr.skip() for _ in with_clicks)
         try:
             loaded = load_image(image_path)
         except PlaygroundError:
-            return tuple(gr.skip() for _ in range(len(outputs) + 1))
+            return tuple(gr.skip() for _ in with_clicks)
         progress(0, desc="Segmenting the linked clicks")
         state = PromptSession(loaded.pixels, history=history, source=image_path)
         return *run_prompts(state, 0.5), encode_clicks(history)
@@ -251,7 +252,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
         return show(state, index, shown_opacity, new_candidates=False)
 
     events = model_events(playground)
-    controls.restore = (restore_clicks, [image, clicks], [*outputs, clicks])
+    controls.restore = (restore_clicks, [image, clicks], with_clicks)
     controls.events = events
 
     def linked(event) -> None:
@@ -260,7 +261,7 @@ def create_prompt_tab(playground: Playground) -> TabControls:
             lambda state: encode_clicks(state.history) if state else "", session, clicks, api_visibility="private"
         )
 
-    arrival = image.change(on_image, inputs=[image, session], outputs=[*outputs, clicks], api_visibility="private")
+    arrival = image.change(on_image, inputs=[image, session], outputs=with_clicks, api_visibility="private")
     arrival.then(mark_arrival, inputs=session, outputs=[encoding, brush], api_visibility="private").then(
         encode_arrival, inputs=session, outputs=encoding, api_visibility="private", **events
     )
