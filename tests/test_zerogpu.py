@@ -5,13 +5,18 @@ call and pickles the arguments and the result, as ZeroGPU does at its worst.
 - The second click on the same image neither reloads SAM nor re-encodes the image: its embedding
   came back from the first call's worker and stays in the main process.
 - A repeated request takes no GPU call (the result cache is in the main process).
-- A video track runs in one GPU call, and what crosses pickles.
+- A video track runs in one GPU call, with its model loaded in the main process, and what crosses
+  pickles.
+- A worker stuck past its deadline is aborted, with its stacks, instead of hanging the caller.
+- A GPU call forked while another request's thread holds the manager's lock does not hang.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -71,13 +76,59 @@ def test_a_video_track_runs_in_one_gpu_call(zero_gpu) -> None:
     from playground.ui.video_api import track_clip
     from playground.video.clips import open_clip
 
-    models = models_for_this_host(ModelManager(weights="tiny", device="cpu", precision="fp32"), [])
+    manager = ModelManager(weights="tiny", device="cpu", precision="fp32")
+    models = models_for_this_host(manager, [])
     clip = open_clip(EXAMPLES / "chelsea_pan.mp4", fps=1)
     prompt = VideoPrompt(0, (ObjectPrompt(1, points=((150.0, 120.0, 1),)),))
     tracker, tracks, path, summary = track_clip(Playground(models), clip, "sam2", prompt)
     assert tracker is None and path.is_file() and len(summary["frames"]) == len(clip)
     assert all(frame.object_ids for frame in tracks.frames.values())
     assert gpu_calls(zero_gpu) == [f"_work duration={120}"]
+    assert manager.is_loaded("sam2-video")  # loaded here, so the next fork inherits it
+
+
+def test_a_stuck_gpu_worker_is_aborted_and_prints_where_it_stuck(zero_gpu, monkeypatch, capfd) -> None:
+    import spaces
+
+    monkeypatch.setattr(spaces, "MIN_DEADLINE_S", 1)
+    monkeypatch.setattr(spaces, "GRACE_S", 5)
+    stuck = spaces.GPU(duration=0.5)(time.sleep)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"GPU task aborted: sleep gave no answer within 1 s .*exit code: 1"):
+        stuck(120)
+    assert time.monotonic() - started < 30
+    assert re.search(r"Timeout \(0:00:01\)!.*line \d+ in _run", capfd.readouterr().err, re.DOTALL)
+
+
+def cold_in_worker(manager: ModelManager, key: str) -> bool:
+    """In the GPU worker: whether ``key`` had to load there."""
+    with manager.use(key) as (_, cold):
+        return cold
+
+
+def test_a_gpu_call_forked_while_another_thread_holds_the_managers_lock_runs(zero_gpu, monkeypatch) -> None:
+    import spaces
+
+    monkeypatch.setattr(spaces, "OVERRUN", 0.05)  # a stuck worker fails in seconds, not minutes
+    monkeypatch.setattr(spaces, "MIN_DEADLINE_S", 1)
+    monkeypatch.setattr(spaces, "GRACE_S", 5)
+    manager = ModelManager(weights="tiny", device="cpu", precision="fp32")
+    models = models_for_this_host(manager, ["detr"])
+    held, done = threading.Event(), threading.Event()
+
+    def another_request() -> None:
+        with manager._lock:  # as a request does for an instant, here for the whole fork
+            held.set()
+            done.wait(60)
+
+    thread = threading.Thread(target=another_request)
+    thread.start()
+    held.wait()
+    try:
+        assert models.run(cold_in_worker, "detr") is False  # the worker took the lock, found detr loaded
+    finally:
+        done.set()
+        thread.join()
 
 
 def test_the_preload_list_and_durations(monkeypatch) -> None:

@@ -26,6 +26,8 @@ from typing import Generic, TypeVar
 import cachetools
 import numpy as np
 
+from playground.core.forks import fork_safe
+
 V = TypeVar("V")
 
 MB = 1024 * 1024
@@ -97,7 +99,7 @@ class LRUCache(Generic[V]):
         """How many times ``compute`` ran: tests use it to prove a prompt did not re-encode."""
         self._items: cachetools.LRUCache[Hashable, V] = cachetools.LRUCache(max_bytes, getsizeof=sizeof)
         self._pending: dict[Hashable, Future[V]] = {}
-        self._lock = threading.Lock()
+        self._lock = fork_safe(threading.Lock())
 
     def get(self, key: Hashable) -> V | None:
         """The value for ``key`` (now the most recently used), or None."""

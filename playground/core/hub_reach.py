@@ -15,11 +15,13 @@ import socket
 import threading
 from urllib.parse import urlsplit
 
+from playground.core.forks import fork_safe
+
 CONNECT_TIMEOUT_S = 1.5
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
 log = logging.getLogger(__name__)
-_lock = threading.Lock()
+_lock = fork_safe(threading.Lock())
 _answers: dict[tuple[str, int], bool] = {}
 
 

@@ -16,7 +16,9 @@ import sys
 import threading
 from types import ModuleType
 
-_LOCK = threading.RLock()
+from playground.core.forks import fork_safe
+
+_LOCK = fork_safe(threading.RLock())
 
 
 def import_module(name: str) -> ModuleType:

@@ -32,6 +32,7 @@ import numpy as np
 from playground.core.cache import MB
 from playground.core.checkpoints import resolve_checkpoint
 from playground.core.errors import PlaygroundError
+from playground.core.forks import fork_safe
 from playground.core.images import image_digest, load_image
 from playground.core.protocols import Models
 from playground.core.registry import get_spec
@@ -118,7 +119,7 @@ class ExampleCache:
         self.max_bytes = int(max_mb * MB)
         self.examples = examples
         self._digests: frozenset[str] | None = None
-        self._lock = threading.Lock()
+        self._lock = fork_safe(threading.Lock())
 
     def is_example(self, digest: str) -> bool:
         """True when ``digest`` (`image_digest`) is a bundled example's, as `load_image` decodes it."""

@@ -17,23 +17,22 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from playground.core.devices import DEVICE_CHOICES, check_device, mps_available
 from playground.core.errors import ModelRunError, PlaygroundError
+from playground.core.forks import fork_safe
 from playground.core.precision import Precision, resolve_precision
 from playground.core.registry import get_spec
 from playground.core.types import Prediction, WeightsMode
 from playground.core.weights import ensure_available
 from playground.runtime import heap
-
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     import torch
@@ -126,7 +125,7 @@ class ModelManager:
         self.checkpoints = dict(checkpoints or {})
         self.evictions = 0
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._lock = threading.RLock()
+        self._lock = fork_safe(threading.RLock())
         self._load_locks: dict[str, threading.Lock] = {}
         self._loading: dict[str, int] = {}
         """Bytes reserved in the budget by each load in progress."""
@@ -184,11 +183,6 @@ class ModelManager:
         prediction.cold = cold
         return prediction
 
-    def run(self, work: Callable[..., T], *args: Any) -> T:
-        """``work(self, *args)``: model work that is more than one prediction (tracking a clip), run
-        where this manager's models run (here; `ZeroGPUModels.run` runs it in a GPU call)."""
-        return work(self, *args)
-
     def ensure_available(self, key: str) -> None:
         """Raise `MissingWeightsError` at once for pretrained weights that are not here and cannot be
         fetched (offline), before any model code is imported."""
@@ -244,7 +238,7 @@ class ModelManager:
             entry = self._pinned(key)
             if entry is not None:
                 return entry, False
-            load_lock = self._load_locks.setdefault(key, threading.Lock())
+            load_lock = self._load_locks.setdefault(key, fork_safe(threading.Lock()))
         with load_lock:  # this model's loads only: the table stays free for the others
             with self._lock:
                 entry = self._pinned(key)  # another request loaded it while this one waited

@@ -120,9 +120,14 @@ class ZeroGPUModels:
                     cache.put(cache_key, value)
         return prediction
 
-    def run(self, work: Callable[..., Any], *args: Any) -> Any:
+    def run(self, work: Callable[..., Any], *args: Any, models: Iterable[str] = ()) -> Any:
         """``work(manager, *args)`` in one GPU call (a module-level function: the worker finds it by
-        name); its arguments and result cross as pickles, so they must hold no CUDA tensor."""
+        name); its arguments and result cross as pickles, so they must hold no CUDA tensor. The
+        ``models`` it runs (registry keys) load here first, so the worker inherits them loaded
+        instead of loading them on every call."""
+        for key in models:
+            with self.manager.use(key):
+                pass
         self.gpu_calls += 1
         return self._work_on_gpu(work, args)
 

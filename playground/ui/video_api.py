@@ -18,7 +18,7 @@ from playground.runtime.zerogpu import ZeroGPUModels
 from playground.ui.common import EXAMPLES_DIR, new_output_path
 from playground.video.clips import Clip, open_clip
 from playground.video.output import tracks_json, write_overlay
-from playground.video.tracker import Tracks, VideoTracker
+from playground.video.tracker import Tracks, VideoTracker, route_models
 
 EXAMPLE_CLIP = EXAMPLES_DIR / "chelsea_pan.mp4"
 
@@ -73,7 +73,9 @@ def track_clip(
     """`tracked` where the models run: here, or on a ZeroGPU Space in one GPU call (without live
     progress or cancelling: neither crosses into the worker)."""
     if isinstance(playground.manager, ZeroGPUModels):
-        return playground.manager.run(tracked_in_worker, clip.source, clip.fps, route, prompt)
+        return playground.manager.run(
+            tracked_in_worker, clip.source, clip.fps, route, prompt, models=route_models(route)
+        )
     return tracked(playground.manager, clip, route, prompt, cancel, progress)
 
 

@@ -38,6 +38,19 @@ MAX_TEXT_OBJECTS = 20
 """Most Grounding DINO boxes (or panoptic segments) tracked: the best-scoring."""
 
 
+def route_key(route: str) -> str:
+    """The registry key of ``route``; a clear error for an unknown one."""
+    if route not in ROUTES:
+        raise BadPromptError(f"Unknown video model {route!r}; choose from {', '.join(ROUTES)}.")
+    return ROUTES[route]
+
+
+def route_models(route: str) -> tuple[str, ...]:
+    """The registry keys of the models ``route`` runs: its model, or a composite's parts."""
+    spec = get_spec(route_key(route))
+    return spec.components or (spec.key,)
+
+
 @dataclass
 class FrameResult:
     """One frame's tracked objects: ids, XYXY boxes, mask areas (pixels), scores, RLE masks."""
@@ -153,12 +166,6 @@ class VideoTracker:
         self._prompt: VideoPrompt | None = None
         self._session: tuple[object, object] | None = None  # (adapter, its session)
 
-    def model_key(self, route: str) -> str:
-        """The registry key of ``route``; a clear error for an unknown one."""
-        if route not in ROUTES:
-            raise BadPromptError(f"Unknown video model {route!r}; choose from {', '.join(ROUTES)}.")
-        return ROUTES[route]
-
     def track(
         self,
         route: str,
@@ -167,7 +174,7 @@ class VideoTracker:
         progress: Progress | None = None,
     ) -> Tracks:
         """Run ``route`` with ``prompt`` over the whole clip (forward and backward from its frame)."""
-        key = self.model_key(route)
+        key = route_key(route)
         if prompt.text and route == "sam2":
             raise BadPromptError("SAM 2 video takes clicks or a box; for text choose sam3 or grounded-sam2.")
         if route in TEXT_ROUTES and not prompt.text.strip():

@@ -4,7 +4,7 @@
   not thread-safe): no failure in 20 fresh processes.
 - Nine gradio_client users at once, each asking a different model through a different endpoint of
   a freshly started app: every answer complete, no error, on 5 fresh starts (the Ray backend's
-  version is in test_ray_serve.py).
+  version, on 3, is in test_ray_cold_start.py).
 - One model that fails in an unexpected way stays in its own result; the others still run.
 """
 

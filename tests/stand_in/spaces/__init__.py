@@ -5,15 +5,26 @@ a freshly forked process: the arguments are pickled in and the result pickled ou
 does not pickle fails here as it would there), and whatever the call created dies with the fork.
 Each call appends one line to the file named by ``SPACES_STAND_IN_LOG``: the function's name and
 its declared duration. Off ZeroGPU, ``GPU`` returns the function itself, as ``spaces`` does.
+
+A worker with no answer after ``OVERRUN`` times its duration (at least ``MIN_DEADLINE_S``) prints
+every thread's stack to stderr and ends, and the call raises "GPU task aborted", as ZeroGPU's
+does when its worker dies: a worker stuck after the fork fails its test, with the stack where it
+stuck, instead of hanging the run.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import multiprocessing
 import os
 import pickle
 import traceback
+
+OVERRUN = 2
+MIN_DEADLINE_S = 60
+GRACE_S = 30
+"""Seconds the caller waits past the deadline for the worker's own exit (and its stacks)."""
 
 
 def _zero_gpu() -> bool:
@@ -33,15 +44,29 @@ def GPU(task=None, *, duration=None, size=None):  # the name spaces gives it
         if log:
             with open(log, "a") as file:
                 file.write(f"{task.__name__} duration={seconds}\n")
+        deadline_s = max(OVERRUN * seconds, MIN_DEADLINE_S)
         payload = pickle.dumps((args, kwargs))
-        receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
-        worker = multiprocessing.get_context("fork").Process(target=_run, args=(task, payload, send))
+        fork = multiprocessing.get_context("fork")
+        receive, send = fork.Pipe(duplex=False)
+        worker = fork.Process(target=_run, args=(task, payload, send, deadline_s))
         worker.start()
         send.close()
         try:
-            ok, result = pickle.loads(receive.recv_bytes())
+            answer = receive.recv_bytes() if receive.poll(deadline_s + GRACE_S) else None
+        except EOFError:  # the worker ended without an answer
+            answer = None
         finally:
-            worker.join(timeout=60)
+            receive.close()
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        if answer is None:
+            raise RuntimeError(
+                f"GPU task aborted: {task.__name__} gave no answer within {deadline_s:g} s "
+                f"(its worker's exit code: {worker.exitcode}; its stacks, if it stuck, are on stderr)"
+            )
+        ok, result = pickle.loads(answer)
         if not ok:
             raise RuntimeError(f"the GPU worker failed: {result}")
         if isinstance(result, BaseException):
@@ -51,7 +76,8 @@ def GPU(task=None, *, duration=None, size=None):  # the name spaces gives it
     return call
 
 
-def _run(task, payload, send) -> None:
+def _run(task, payload, send, deadline_s: float) -> None:
+    faulthandler.dump_traceback_later(deadline_s, exit=True)  # every thread's stack, then exit(1)
     try:
         args, kwargs = pickle.loads(payload)
         try:
