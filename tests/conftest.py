@@ -34,6 +34,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Apps the tests start keep no example results on disk, so a result one run left never answers
 # another's; tests/test_example_cache.py and tests/test_browser_instant.py turn it on in a temp folder.
 os.environ.setdefault("PLAYGROUND_EXAMPLE_CACHE_MB", "0")
+# This process forks (the ZeroGPU stand-in's workers) after the Ray tests used gRPC in it, and
+# grpcio's fork handlers (on unless this says otherwise) restart gRPC's threads in every child and
+# can hang a fork; the children never use gRPC. Read when grpc is first imported: set before that.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 # Uploads and outputs of the apps the tests start go to one folder per run, removed at its end,
 # not to the machine's shared /tmp/gradio (about 1300 files a run, never removed).
 GRADIO_TEMP = None if "GRADIO_TEMP_DIR" in os.environ else tempfile.mkdtemp(prefix="playground-tests-gradio-")

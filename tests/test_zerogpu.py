@@ -91,13 +91,13 @@ def test_a_stuck_gpu_worker_is_aborted_and_prints_where_it_stuck(zero_gpu, monke
     import spaces
 
     monkeypatch.setattr(spaces, "MIN_DEADLINE_S", 1)
-    monkeypatch.setattr(spaces, "GRACE_S", 5)
+    monkeypatch.setattr(spaces, "DUMP_WAIT_S", 1)
     stuck = spaces.GPU(duration=0.5)(time.sleep)
     started = time.monotonic()
-    with pytest.raises(RuntimeError, match=r"GPU task aborted: sleep gave no answer within 1 s .*exit code: 1"):
+    with pytest.raises(RuntimeError, match=r"GPU task aborted: sleep gave no answer within 1 s \(it was stuck"):
         stuck(120)
     assert time.monotonic() - started < 30
-    assert re.search(r"Timeout \(0:00:01\)!.*line \d+ in _run", capfd.readouterr().err, re.DOTALL)
+    assert re.search(r"Current thread .*line \d+ in _run", capfd.readouterr().err, re.DOTALL)
 
 
 def cold_in_worker(manager: ModelManager, key: str) -> bool:
@@ -111,7 +111,6 @@ def test_a_gpu_call_forked_while_another_thread_holds_the_managers_lock_runs(zer
 
     monkeypatch.setattr(spaces, "OVERRUN", 0.05)  # a stuck worker fails in seconds, not minutes
     monkeypatch.setattr(spaces, "MIN_DEADLINE_S", 1)
-    monkeypatch.setattr(spaces, "GRACE_S", 5)
     manager = ModelManager(weights="tiny", device="cpu", precision="fp32")
     models = models_for_this_host(manager, ["detr"])
     held, done = threading.Event(), threading.Event()

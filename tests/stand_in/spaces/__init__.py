@@ -6,10 +6,10 @@ does not pickle fails here as it would there), and whatever the call created die
 Each call appends one line to the file named by ``SPACES_STAND_IN_LOG``: the function's name and
 its declared duration. Off ZeroGPU, ``GPU`` returns the function itself, as ``spaces`` does.
 
-A worker with no answer after ``OVERRUN`` times its duration (at least ``MIN_DEADLINE_S``) prints
-every thread's stack to stderr and ends, and the call raises "GPU task aborted", as ZeroGPU's
-does when its worker dies: a worker stuck after the fork fails its test, with the stack where it
-stuck, instead of hanging the run.
+A worker with no answer after ``OVERRUN`` times its duration (at least ``MIN_DEADLINE_S``) is made
+to print every thread's stack to stderr (``SIGUSR1``, through `faulthandler`), then killed, and the
+call raises "GPU task aborted", as ZeroGPU's does when its worker dies: a worker stuck after the
+fork fails its test, with the stack where it stuck, instead of hanging the run.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ import functools
 import multiprocessing
 import os
 import pickle
+import signal
 import traceback
 
 OVERRUN = 2
 MIN_DEADLINE_S = 60
-GRACE_S = 30
-"""Seconds the caller waits past the deadline for the worker's own exit (and its stacks)."""
+DUMP_WAIT_S = 5
+"""Seconds a stuck worker is given to print its stacks before it is killed."""
 
 
 def _zero_gpu() -> bool:
@@ -48,24 +49,26 @@ def GPU(task=None, *, duration=None, size=None):  # the name spaces gives it
         payload = pickle.dumps((args, kwargs))
         fork = multiprocessing.get_context("fork")
         receive, send = fork.Pipe(duplex=False)
-        worker = fork.Process(target=_run, args=(task, payload, send, deadline_s))
+        worker = fork.Process(target=_run, args=(task, payload, send))
         worker.start()
         send.close()
+        stuck = False
         try:
-            answer = receive.recv_bytes() if receive.poll(deadline_s + GRACE_S) else None
+            answer = receive.recv_bytes() if receive.poll(deadline_s) else None
+            stuck = answer is None
         except EOFError:  # the worker ended without an answer
             answer = None
         finally:
             receive.close()
-            worker.join(timeout=5)
+            if stuck:
+                os.kill(worker.pid, signal.SIGUSR1)  # its stacks, to stderr
+            worker.join(timeout=DUMP_WAIT_S)
             if worker.is_alive():
                 worker.kill()
                 worker.join()
         if answer is None:
-            raise RuntimeError(
-                f"GPU task aborted: {task.__name__} gave no answer within {deadline_s:g} s "
-                f"(its worker's exit code: {worker.exitcode}; its stacks, if it stuck, are on stderr)"
-            )
+            why = "it was stuck; its stacks are on stderr" if stuck else f"its worker exited with {worker.exitcode}"
+            raise RuntimeError(f"GPU task aborted: {task.__name__} gave no answer within {deadline_s:g} s ({why})")
         ok, result = pickle.loads(answer)
         if not ok:
             raise RuntimeError(f"the GPU worker failed: {result}")
@@ -76,8 +79,10 @@ def GPU(task=None, *, duration=None, size=None):  # the name spaces gives it
     return call
 
 
-def _run(task, payload, send, deadline_s: float) -> None:
-    faulthandler.dump_traceback_later(deadline_s, exit=True)  # every thread's stack, then exit(1)
+def _run(task, payload, send) -> None:
+    # Not dump_traceback_later: its watchdog's lock may be held in the parent (pytest's
+    # faulthandler_timeout arms one), and a fork's child would wait on it forever.
+    faulthandler.register(signal.SIGUSR1, file=2, all_threads=True)
     try:
         args, kwargs = pickle.loads(payload)
         try:
