@@ -1,9 +1,11 @@
 """Video: the playground's SAM 2 video masks equal the library's own loop on every frame; corrections
-re-run only the frames after them; runs cancel; the CLI writes one mp4 frame per tracks.json frame."""
+re-run only the frames after them; runs cancel; the CLI writes one mp4 frame per tracks.json frame;
+a clip decodes in a fork of a process that decoded one (a ZeroGPU worker)."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 
 import av
@@ -213,3 +215,19 @@ def test_panoptic_segments_keep_their_ids_on_every_frame(manager, tmp_path) -> N
     assert main([*argv, "--out", str(out), "--json", str(tracks_path)]) == 0
     frames = json.loads(tracks_path.read_text())["frames"]
     assert len({tuple(o["id"] for o in f["objects"]) for f in frames}) == 1 and frames[0]["objects"]
+
+
+def test_a_clip_decodes_in_a_fork_of_a_process_that_decoded_one(clip) -> None:
+    """PyAV (18.1.1 on) shares one scaler per thread; a fork's child has none of its worker threads, and
+    a conversion through it waited for them forever (every video track in a ZeroGPU worker hung)."""
+    assert len(clip) > 0  # decoded here first
+    with av.open(str(CLIP)) as container:  # and PyAV's shared scaler started, as any code here might
+        next(container.decode(video=0)).to_image()
+    worker = multiprocessing.get_context("fork").Process(target=open_clip, args=(CLIP,), kwargs={"fps": FPS})
+    worker.start()
+    worker.join(60)
+    stuck = worker.is_alive()
+    if stuck:
+        worker.kill()
+        worker.join()
+    assert not stuck and worker.exitcode == 0

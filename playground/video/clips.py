@@ -109,6 +109,7 @@ def open_clip(path: str | os.PathLike, fps: float | None = None, max_frames: int
 
 def _decode(container, stream, name: str, fps: float | None, max_frames: int) -> Clip:
     import av
+    from av.video.reformatter import VideoReformatter
 
     width, height = stream.codec_context.width, stream.codec_context.height
     if width * height > MAX_SOURCE_PIXELS:
@@ -125,6 +126,10 @@ def _decode(container, stream, name: str, fps: float | None, max_frames: int) ->
     start: float | None = None
     last_time = next_time = 0.0
     step = 1 / target_fps
+    # This clip's own scaler, not the one PyAV (18.1.1 on) shares between every frame of a thread:
+    # a fork's child (a ZeroGPU worker) inherits the parent's shared one without its worker
+    # threads, and its first conversion waits for them forever.
+    to_rgb = VideoReformatter()
     try:
         for index, frame in enumerate(container.decode(stream)):
             time = _frame_time(frame, index, source_fps)
@@ -145,7 +150,7 @@ def _decode(container, stream, name: str, fps: float | None, max_frames: int) ->
                     f"{name} gives more than {max_frames} frames at {target_fps:g} fps; "
                     f"choose a lower fps or trim the clip."
                 )
-            _append(clip, frame)
+            _append(clip, to_rgb.reformat(frame, format="rgb24"))
     except av.FFmpegError as error:
         if clip.count == 0:
             raise BadVideoError(f"{name} is corrupt: {_reason(error)}.") from None
@@ -167,8 +172,9 @@ def _frame_time(frame, index: int, source_fps: float) -> float:
 
 
 def _append(clip: Clip, frame) -> None:
-    """Write ``frame`` (downscaled to `MAX_SIDE`, even sides for H.264) to the clip's file."""
-    image = frame.to_image()
+    """Write ``frame`` (an RGB24 ``av.VideoFrame``, downscaled to `MAX_SIDE`, even sides for H.264)
+    to the clip's file."""
+    image = frame.to_image()  # already RGB24: no conversion, no scaler
     if clip.count == 0:
         width, height = image.size
         scale = min(1.0, MAX_SIDE / max(width, height))
