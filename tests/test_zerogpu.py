@@ -106,6 +106,18 @@ def cold_in_worker(manager: ModelManager, key: str) -> bool:
         return cold
 
 
+def pins_in_worker(manager: ModelManager, key: str) -> int:
+    """In the GPU worker: how many runs held ``key`` loaded (pinned) when the worker forked."""
+    return next(model.running for model in manager.loaded if model.key == key)
+
+
+def test_a_gpu_calls_models_load_first_and_stay_pinned_through_it(zero_gpu) -> None:
+    manager = ModelManager(weights="tiny", device="cpu", precision="fp32")
+    models = models_for_this_host(manager, [])
+    assert models.run(pins_in_worker, "detr", models=["detr"]) == 1  # loaded here, not evictable meanwhile
+    assert manager.is_loaded("detr") and next(model.running for model in manager.loaded) == 0
+
+
 def test_a_gpu_call_forked_while_another_thread_holds_the_managers_lock_runs(zero_gpu, monkeypatch) -> None:
     import spaces
 

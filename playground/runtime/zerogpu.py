@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Hashable, Iterable
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -124,12 +125,12 @@ class ZeroGPUModels:
         """``work(manager, *args)`` in one GPU call (a module-level function: the worker finds it by
         name); its arguments and result cross as pickles, so they must hold no CUDA tensor. The
         ``models`` it runs (registry keys) load here first, so the worker inherits them loaded
-        instead of loading them on every call."""
-        for key in models:
-            with self.manager.use(key):
-                pass
-        self.gpu_calls += 1
-        return self._work_on_gpu(work, args)
+        instead of loading them on every call; they stay pinned until it ends, as in `predict`."""
+        with ExitStack() as pinned:
+            for key in models:
+                pinned.enter_context(self.manager.use(key))
+            self.gpu_calls += 1
+            return self._work_on_gpu(work, args)
 
     # The rest of `Models` is the main process's manager's, read at each use.
     ensure_available = forwarded("ensure_available")
